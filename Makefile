@@ -1,0 +1,115 @@
+# lgmsd - LGMSNet segmentation daemon.
+#   make run     install dependencies if missing, build, serve the default model on 127.0.0.1:8080
+#   make test    install dependencies if missing, build, run every test (also under ASan + UBSan)
+#   make bench   engine vs PyTorch (and ONNX Runtime) latency, side by side
+# The one list of Debian packages is deps.txt.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+CC ?= gcc
+PY := /usr/bin/python3
+PKGS := openblas libmicrohttpd jansson libuv spng libturbojpeg inih
+
+BUILD := build
+WARN := -Wall -Wextra -Werror
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fno-trapping-math $(WARN) -DLGMSD_VERSION='"$(VERSION)"' \
+	-DLGMSD_MODEL_DIR='"$(PREFIX)/share/lgmsd/models"'
+OPT_CFLAGS := -O3
+SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
+CRIT_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
+
+ENGINE_SRC := $(wildcard engine/*.c)
+API_SRC := $(wildcard api/*.c)
+CONFIG_SRC := $(wildcard config/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+LIB_SRC := $(ENGINE_SRC) $(API_SRC) $(CONFIG_SRC) $(SERVER_SRC)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+HEADERS := $(wildcard engine/*.h api/*.h config/*.h server/*.h)
+
+OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+
+.PHONY: all deps run test test-unit test-asan test-python test-integration bench fixtures clean format \
+	check-format install model
+
+all: $(BUILD)/lgmsd
+
+# ---- dependencies: install only what is missing (you are root on the target machine) ----
+$(BUILD)/.deps: deps.txt
+	@mkdir -p $(BUILD)
+	@missing=$$(grep -v '^#' deps.txt | while read -r p; do [ -n "$$p" ] && ! dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' && echo "$$p"; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+deps: $(BUILD)/.deps
+
+# ---- build ----
+$(BUILD)/obj/%.o: %.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/san/%.o: %.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(PKG_CFLAGS) $(CRIT_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/lgmsd: $(OBJ) $(BUILD)/obj/server/main.o
+	$(CC) $(OPT_CFLAGS) $(LDFLAGS) $^ -o $@ $(PKG_LIBS)
+
+$(BUILD)/lgmsd-san: $(SAN_OBJ) $(BUILD)/san/server/main.o
+	$(CC) $(SAN_CFLAGS) $(LDFLAGS) $^ -o $@ $(PKG_LIBS)
+
+$(BUILD)/test-unit: $(OBJ) $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+	$(CC) $(OPT_CFLAGS) $^ -o $@ $(PKG_LIBS) $(CRIT_LIBS)
+
+$(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $(PKG_CFLAGS) $(CRIT_CFLAGS) -c $< -o $@
+
+$(BUILD)/test-unit-san: $(SAN_OBJ) $(UNIT_SRC:%.c=$(BUILD)/san/%.o)
+	$(CC) $(SAN_CFLAGS) $^ -o $@ $(PKG_LIBS) $(CRIT_LIBS)
+
+# ---- run ----
+run: $(BUILD)/lgmsd
+	./$(BUILD)/lgmsd serve --host 127.0.0.1 --port 8080
+
+# ---- tests ----
+test: test-unit test-asan test-python test-integration
+	@echo "make test: all suites passed"
+
+test-unit: $(BUILD)/test-unit
+	cd tests && ../$(BUILD)/test-unit --jobs 1
+
+test-asan: $(BUILD)/test-unit-san
+	cd tests && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		../$(BUILD)/test-unit-san --jobs 1
+
+test-python: $(BUILD)/lgmsd
+	$(PY) -m unittest discover -s tests/python -p 'test_*.py' -v
+
+test-integration: $(BUILD)/lgmsd $(BUILD)/lgmsd-san
+	LGMSD_BIN=$(BUILD)/lgmsd bash tests/integration/run.sh
+	LGMSD_BIN=$(BUILD)/lgmsd-san LGMSD_SANITIZED=1 bash tests/integration/run.sh
+
+# ---- engine fixtures and benchmarks ----
+fixtures: $(BUILD)/.deps
+	$(PY) tools/make_fixtures.py
+
+bench: $(BUILD)/lgmsd
+	$(PY) tools/bench.py --lgmsd $(BUILD)/lgmsd
+
+# ---- housekeeping ----
+format:
+	clang-format -i $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS)
+
+check-format:
+	clang-format --dry-run --Werror $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS)
+
+clean:
+	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lgmsd $(BUILD)/lgmsd-san $(BUILD)/test-unit $(BUILD)/test-unit-san

@@ -1,0 +1,324 @@
+/* graph.c - the LGMSNet-2D forward pass over an lgms_model, one lgms_state per thread.
+ *
+ * Activations live in the state's arena. The four skip tensors are written straight
+ * into the first half of the decoder's concatenation buffers and each up-sampled
+ * tensor into the second half, so the concatenations copy nothing. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "arena.h"
+#include "model_internal.h"
+
+#define LGMS_HEADS 4
+#define LGMS_HEAD_DIM 8
+#define LGMS_MAX_SIDE 8192
+
+struct lgms_state {
+    const lgms_model *m;
+    lgms_arena arena;
+    jmp_buf oom;
+    int profiling;
+    lgms_profile prof;
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Time and FLOP accounting around one op, when profiling is on. */
+#define PROF(st, cls_, fl_, call)                                                                                   \
+    do {                                                                                                             \
+        double t0_ = (st)->profiling ? now_s() : 0.0;                                                                \
+        call;                                                                                                        \
+        if ((st)->profiling) {                                                                                       \
+            (st)->prof.seconds[cls_] += now_s() - t0_;                                                                \
+            (st)->prof.flops[cls_] += (fl_);                                                                        \
+        }                                                                                                            \
+    } while (0)
+
+static float *alloc(lgms_state *st, size_t n) { return lgms_arena_alloc(&st->arena, n); }
+
+static double conv_flops(const lgms_conv2d *c, size_t plane) {
+    return 2.0 * c->cout * (c->cin / c->groups) * c->k * c->k * (double)plane;
+}
+
+static lgms_prof_class conv_class(const lgms_conv2d *c) {
+    if (c->groups > 1) return LGMS_PROF_CONV_GROUPED;
+    return c->k == 1 ? LGMS_PROF_CONV1 : LGMS_PROF_CONV3;
+}
+
+static void run_conv(lgms_state *st, const lgms_conv2d *c, const float *in, int h, int w, float *out) {
+    size_t mark = lgms_arena_mark(&st->arena);
+    float *scratch = alloc(st, lgms_conv2d_scratch(c, h, w));
+    PROF(st, conv_class(c), conv_flops(c, (size_t)h * w), lgms_conv2d_nchw(c, in, h, w, out, scratch));
+    lgms_arena_reset(&st->arena, mark);
+}
+
+static void run_lms(lgms_state *st, const lgms_lms_block *L, const float *x, int h, int w, float *out) {
+    size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)h * w;
+    int c = L->c, g = c / 4;
+    float *m = alloc(st, (size_t)c * plane);
+    for (int q = 0; q < 4; q++) {
+        int k = 3 + 2 * q;
+        PROF(st, LGMS_PROF_DEPTHWISE, 2.0 * g * k * k * (double)plane,
+             lgms_depthwise_nchw(x + (size_t)q * g * plane, g, h, w, k, L->dw_weight[q], L->dw_bias[q],
+                                 m + (size_t)q * g * plane));
+    }
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_add(m, x, (size_t)c * plane);
+         lgms_group_norm(m, c, plane, 4, L->gn_gamma, L->gn_beta, LGMS_ACT_GELU));
+    float *b = alloc(st, (size_t)g * plane);
+    run_conv(st, &L->pbs, m, h, w, b);
+    run_conv(st, &L->cbs, b, h, w, out);
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_add(out, x, (size_t)c * plane));
+    lgms_arena_reset(&st->arena, mark);
+}
+
+/* Gather (group p) tokens of t1 [a][h][w] into x [n][a], or scatter them back. */
+static void tokens_gather(const float *t1, int a, int h, int w, int p, float *x) {
+    int py = p / 2, px = p % 2, hh = h / 2, hw = w / 2;
+    size_t plane = (size_t)h * w;
+    for (int i = 0; i < hh; i++)
+        for (int j = 0; j < hw; j++) {
+            const float *src = t1 + (size_t)(2 * i + py) * w + 2 * j + px;
+            float *dst = x + ((size_t)i * hw + j) * a;
+            for (int f = 0; f < a; f++) dst[f] = src[f * plane];
+        }
+}
+
+static void tokens_scatter(const float *x, int a, int h, int w, int p, float *t1) {
+    int py = p / 2, px = p % 2, hh = h / 2, hw = w / 2;
+    size_t plane = (size_t)h * w;
+    for (int i = 0; i < hh; i++)
+        for (int j = 0; j < hw; j++) {
+            float *dst = t1 + (size_t)(2 * i + py) * w + 2 * j + px;
+            const float *src = x + ((size_t)i * hw + j) * a;
+            for (int f = 0; f < a; f++) dst[f * plane] = src[f];
+        }
+}
+
+/* The transformer (depth 1) on the first a channels of t, in place, one token group at a time. */
+static void run_transformer(lgms_state *st, const lgms_gms_block *G, float *t1, int h, int w) {
+    size_t mark = lgms_arena_mark(&st->arena);
+    int a = G->a, n = (h / 2) * (w / 2), inner = LGMS_HEADS * LGMS_HEAD_DIM;
+    float *x = alloc(st, (size_t)n * a), *z = alloc(st, (size_t)n * a);
+    float *qkv = alloc(st, (size_t)n * 3 * inner), *o = alloc(st, (size_t)n * inner);
+    float *hid = alloc(st, (size_t)n * G->mlp), *scores = alloc(st, lgms_attention_scratch(n));
+    const float scale = 1.0f / sqrtf((float)LGMS_HEAD_DIM);
+    double attn_flops = 2.0 * 2.0 * n * (double)n * inner; /* QK^T and AV of one group, all heads */
+    for (int p = 0; p < 4; p++) {
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_gather(t1, a, h, w, p, x);
+             lgms_layer_norm(x, n, a, G->ln1_gamma, G->ln1_beta, z));
+        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * 3 * inner, lgms_linear(z, n, a, G->w_qkv, NULL, 3 * inner, qkv, 0));
+        PROF(st, LGMS_PROF_ATTENTION, attn_flops,
+             lgms_attention(qkv, n, LGMS_HEADS, LGMS_HEAD_DIM, scale, o, scores));
+        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * inner * a, lgms_linear(o, n, inner, G->w_out, G->b_out, a, x, 1));
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_layer_norm(x, n, a, G->ln2_gamma, G->ln2_beta, z));
+        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * G->mlp, lgms_linear(z, n, a, G->w_fc1, G->b_fc1, G->mlp, hid, 0));
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_activate(hid, (size_t)n * G->mlp, LGMS_ACT_SILU));
+        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * G->mlp * a, lgms_linear(hid, n, G->mlp, G->w_fc2, G->b_fc2, a, x, 1));
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_scatter(x, a, h, w, p, t1));
+    }
+    lgms_arena_reset(&st->arena, mark);
+}
+
+static void run_gms(lgms_state *st, const lgms_gms_block *G, const float *x, int h, int w, float *out) {
+    size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)h * w;
+    float *t0 = alloc(st, (size_t)G->c * plane), *t = alloc(st, (size_t)G->c * plane);
+    run_conv(st, &G->conv1, x, h, w, t0);
+    run_conv(st, &G->conv2, t0, h, w, t);
+    /* conv branch on channels a..c-1: t2 += bn2(s * ReLU(bn1(dw3x3(t2)))) */
+    float *t2 = t + (size_t)G->a * plane, *r = t0;
+    PROF(st, LGMS_PROF_DEPTHWISE, 2.0 * G->b * 9 * (double)plane,
+         lgms_depthwise_nchw(t2, G->b, h, w, 3, G->dw_weight, G->dw_bias, r));
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_activate(r, (size_t)G->b * plane, LGMS_ACT_RELU);
+         lgms_channel_affine(r, G->b, plane, G->branch_scale, G->branch_shift, LGMS_ACT_NONE);
+         lgms_add(t2, r, (size_t)G->b * plane));
+    run_transformer(st, G, t, h, w);
+    /* u = conv3(t1 | t2); out = conv4(u | x) */
+    float *cat = alloc(st, (size_t)(G->c + G->cin) * plane);
+    run_conv(st, &G->conv3, t, h, w, cat);
+    memcpy(cat + (size_t)G->c * plane, x, sizeof(float) * G->cin * plane);
+    run_conv(st, &G->conv4, cat, h, w, out);
+    lgms_arena_reset(&st->arena, mark);
+}
+
+static void run_up(lgms_state *st, const lgms_conv2d *c, const float *x, int h, int w, float *out) {
+    size_t mark = lgms_arena_mark(&st->arena);
+    float *up = alloc(st, (size_t)c->cin * 4 * h * w);
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_upsample2x_bilinear(x, c->cin, h, w, up));
+    run_conv(st, c, up, 2 * h, 2 * w, out);
+    lgms_arena_reset(&st->arena, mark);
+}
+
+static void run_fuse(lgms_state *st, const lgms_fuse_block *F, const float *x, int h, int w, float *out) {
+    size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)h * w;
+    float *a = alloc(st, (size_t)F->c0.cout * plane);
+    run_conv(st, &F->c0, x, h, w, a);
+    float *b = alloc(st, (size_t)F->c1.cout * plane);
+    run_conv(st, &F->c1, a, h, w, b);
+    run_conv(st, &F->c2, b, h, w, out);
+    lgms_arena_reset(&st->arena, mark);
+}
+
+/* Encoder stage: LMS blocks (ping-pong) then the trailing PBS into dst. */
+static void run_encoder(lgms_state *st, int e, const float *x, int h, int w, float *dst) {
+    const lgms_model *m = st->m;
+    size_t mark = lgms_arena_mark(&st->arena);
+    const float *cur = x;
+    for (int i = 0; i < m->meta.depths[e]; i++) {
+        float *next = alloc(st, (size_t)m->enc_lms[e][i].c * h * w);
+        run_lms(st, &m->enc_lms[e][i], cur, h, w, next);
+        cur = next;
+    }
+    run_conv(st, &m->enc_pbs[e], cur, h, w, dst);
+    lgms_arena_reset(&st->arena, mark);
+}
+
+static void maxpool(lgms_state *st, const float *x, int c, int h, int w, float *out) {
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_maxpool2x2(x, c, h, w, out));
+}
+
+static void forward_one(lgms_state *st, const float *in, int h, int w, float *out) {
+    const lgms_model *m = st->m;
+    const int *d = m->meta.dims;
+    size_t s0 = (size_t)h * w, s1 = s0 / 4, s2 = s1 / 4, s3 = s2 / 4, s4 = s3 / 4;
+    int h1 = h / 2, w1 = w / 2, h2 = h / 4, w2 = w / 4, h3 = h / 8, w3 = w / 8, h4 = h / 16, w4 = w / 16;
+    lgms_arena *ar = &st->arena;
+    float *cat2 = alloc(st, 2 * d[0] * s0), *cat3 = alloc(st, 2 * d[1] * s1);
+    float *cat4 = alloc(st, 2 * d[2] * s2), *cat5 = alloc(st, 2 * d[3] * s3);
+    size_t mark = lgms_arena_mark(ar);
+
+    float *t = alloc(st, d[0] * s0);
+    run_conv(st, &m->stem, in, h, w, t);
+    run_encoder(st, 0, t, h, w, cat2); /* x1 */
+    lgms_arena_reset(ar, mark);
+
+    t = alloc(st, d[0] * s1);
+    maxpool(st, cat2, d[0], h, w, t);
+    run_encoder(st, 1, t, h1, w1, cat3); /* x2 */
+    lgms_arena_reset(ar, mark);
+
+    t = alloc(st, d[1] * s2);
+    maxpool(st, cat3, d[1], h1, w1, t);
+    run_encoder(st, 2, t, h2, w2, cat4); /* x3 */
+    lgms_arena_reset(ar, mark);
+
+    t = alloc(st, d[2] * s3);
+    maxpool(st, cat4, d[2], h2, w2, t);
+    run_gms(st, &m->enc4, t, h3, w3, cat5); /* x4 */
+    lgms_arena_reset(ar, mark);
+
+    t = alloc(st, d[3] * s4);
+    maxpool(st, cat5, d[3], h3, w3, t);
+    float *x5 = alloc(st, d[4] * s4);
+    run_gms(st, &m->enc5, t, h4, w4, x5);
+    run_up(st, &m->up5, x5, h4, w4, cat5 + d[3] * s3);
+    lgms_arena_reset(ar, mark);
+
+    float *d5 = alloc(st, d[3] * s3);
+    run_gms(st, &m->dec5, cat5, h3, w3, d5);
+    run_up(st, &m->up4, d5, h3, w3, cat4 + d[2] * s2);
+    lgms_arena_reset(ar, mark);
+
+    float *f = alloc(st, d[2] * s2), *d4 = alloc(st, d[2] * s2);
+    run_fuse(st, &m->fuse4, cat4, h2, w2, f);
+    run_gms(st, &m->dec4, f, h2, w2, d4);
+    run_up(st, &m->up3, d4, h2, w2, cat3 + d[1] * s1);
+    lgms_arena_reset(ar, mark);
+
+    f = alloc(st, d[1] * s1);
+    run_fuse(st, &m->fuse3, cat3, h1, w1, f);
+    run_up(st, &m->up2, f, h1, w1, cat2 + d[0] * s0);
+    lgms_arena_reset(ar, mark);
+
+    f = alloc(st, d[0] * s0);
+    run_fuse(st, &m->fuse2, cat2, h, w, f);
+    run_conv(st, &m->head, f, h, w, out);
+    lgms_arena_reset(ar, 0);
+}
+
+lgms_state *lgms_state_new(const lgms_model *m) {
+    lgms_state *st = calloc(1, sizeof *st);
+    if (st) st->m = m;
+    return st;
+}
+
+void lgms_state_free(lgms_state *st) {
+    if (!st) return;
+    lgms_arena_free(&st->arena);
+    free(st);
+}
+
+size_t lgms_state_scratch_bytes(const lgms_state *st) { return st->arena.cap * sizeof(float); }
+
+void lgms_state_set_profiling(lgms_state *st, int on) { st->profiling = on; }
+
+void lgms_state_profile(const lgms_state *st, lgms_profile *out) { *out = st->prof; }
+
+const char *lgms_prof_class_name(lgms_prof_class c) {
+    static const char *names[LGMS_PROF_COUNT] = {"dense conv kxk", "grouped conv", "1x1 conv", "depthwise",
+                                                 "attention",      "linear",       "elementwise"};
+    return c < LGMS_PROF_COUNT ? names[c] : "?";
+}
+
+lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w, float *output, char *err,
+                         size_t errlen) {
+    const lgms_meta *mt = &st->m->meta;
+    if (n < 1 || h < 32 || w < 32 || h % 32 || w % 32 || h > LGMS_MAX_SIDE || w > LGMS_MAX_SIDE) {
+        snprintf(err, errlen, "input size %dx%dx%d is illegal: height and width must be multiples of 32 (32..%d)", n, h,
+                 w, LGMS_MAX_SIDE);
+        return LGMS_ERR_ARG;
+    }
+    if (setjmp(st->oom)) {
+        lgms_arena_settle(&st->arena);
+        snprintf(err, errlen, "out of memory running the network at %dx%d", h, w);
+        return LGMS_ERR_NOMEM;
+    }
+    st->arena.on_oom = &st->oom;
+    memset(&st->prof, 0, sizeof st->prof);
+    size_t in_plane = (size_t)mt->in_channels * h * w, out_plane = (size_t)mt->num_classes * h * w;
+    for (int i = 0; i < n; i++) forward_one(st, input + i * in_plane, h, w, output + i * out_plane);
+    st->arena.on_oom = NULL;
+    lgms_arena_settle(&st->arena);
+    return LGMS_OK;
+}
+
+/* FLOPs of the convolutions, linears and attention matmuls at h x w (what benchmarks divide by). */
+double lgms_model_flops(const lgms_model *m, int h, int w) {
+    const lgms_meta *mt = &m->meta;
+    double total = 0;
+    size_t s[5];
+    for (int i = 0; i < 5; i++) s[i] = (size_t)(h >> i) * (size_t)(w >> i);
+    total += conv_flops(&m->stem, s[0]);
+    for (int e = 0; e < 3; e++) {
+        for (int i = 0; i < mt->depths[e]; i++) {
+            const lgms_lms_block *L = &m->enc_lms[e][i];
+            total += conv_flops(&L->pbs, s[e]) + conv_flops(&L->cbs, s[e]);
+            for (int q = 0; q < 4; q++) total += 2.0 * (L->c / 4) * (3 + 2 * q) * (3 + 2 * q) * (double)s[e];
+        }
+        total += conv_flops(&m->enc_pbs[e], s[e]);
+    }
+    const lgms_gms_block *gms[4] = {&m->enc4, &m->enc5, &m->dec5, &m->dec4};
+    const int at[4] = {3, 4, 3, 2};
+    for (int i = 0; i < 4; i++) {
+        const lgms_gms_block *G = gms[i];
+        size_t p = s[at[i]];
+        double n = (double)p / 4, inner = LGMS_HEADS * LGMS_HEAD_DIM;
+        total += conv_flops(&G->conv1, p) + conv_flops(&G->conv2, p) + conv_flops(&G->conv3, p) +
+                 conv_flops(&G->conv4, p) + 2.0 * G->b * 9 * (double)p;
+        total += 4 * 2.0 * n * (G->a * 3 * inner + inner * G->a + 2.0 * G->a * G->mlp); /* linears */
+        total += 4 * 2.0 * 2.0 * n * n * inner;                                          /* QK^T and AV */
+    }
+    total += conv_flops(&m->up5, s[3]) + conv_flops(&m->up4, s[2]) + conv_flops(&m->up3, s[1]) +
+             conv_flops(&m->up2, s[0]);
+    const lgms_fuse_block *fu[3] = {&m->fuse4, &m->fuse3, &m->fuse2};
+    for (int i = 0; i < 3; i++)
+        total += conv_flops(&fu[i]->c0, s[2 - i]) + conv_flops(&fu[i]->c1, s[2 - i]) + conv_flops(&fu[i]->c2, s[2 - i]);
+    total += conv_flops(&m->head, s[0]);
+    return total;
+}

@@ -1,0 +1,119 @@
+/* lgms.h - public face of the LGMSNet CPU engine.
+ *
+ * One read-only lgms_model (weights, folded at load) is shared by all threads; each
+ * thread owns an lgms_state (scratch arena). The engine depends on libc, libm and
+ * OpenBLAS only: no sockets, no threads of its own, no JSON.
+ *
+ * Typical use:
+ *   lgms_model *m; char err[256];
+ *   if (lgms_model_load("model.lgms", &m, err, sizeof err)) { ... }
+ *   lgms_state *st = lgms_state_new(m);
+ *   lgms_forward(st, input_nchw, 1, 256, 256, logits, err, sizeof err);
+ */
+#ifndef LGMS_H
+#define LGMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LGMS_MAX_CLASSES 64
+#define LGMS_NAME_MAX 64
+
+typedef enum {
+    LGMS_OK = 0,
+    LGMS_ERR_IO,       /* cannot open or read the file */
+    LGMS_ERR_FORMAT,   /* not a model file, corrupt, truncated or unsupported */
+    LGMS_ERR_MISMATCH, /* tensors do not match the declared architecture */
+    LGMS_ERR_ARG,      /* illegal argument, e.g. an input size that is not a multiple of 32 */
+    LGMS_ERR_NOMEM
+} lgms_status;
+
+typedef enum { LGMS_ORDER_RGB = 0, LGMS_ORDER_BGR = 1 } lgms_channel_order;
+typedef enum { LGMS_RESIZE_BILINEAR = 0, LGMS_RESIZE_LANCZOS4 = 1, LGMS_RESIZE_NEAREST = 2 } lgms_resize_filter;
+
+/* What the model file says about the network and how to feed it. */
+typedef struct {
+    char name[LGMS_NAME_MAX];
+    char arch[32];  /* "lgmsnet2d" */
+    int in_channels;
+    int num_classes; /* network outputs: 1 = sigmoid head, >1 = softmax/argmax head */
+    int dims[5];
+    int splits[4][2];
+    int depths[3];
+    int input_width, input_height;
+    lgms_channel_order channel_order;
+    lgms_resize_filter resize;
+    float mean[3], std[3]; /* on the 0..1 scale, applied as (v/255 - mean)/std */
+    float extra_scale;     /* multiplied after normalisation (1/255 for official main.py checkpoints) */
+    float threshold;       /* probability threshold for a one-class head */
+    int n_class_names;
+    char class_names[LGMS_MAX_CLASSES][LGMS_NAME_MAX]; /* foreground classes (1-class head: one name) */
+    char source[256];      /* provenance, free text */
+    int64_t param_count;
+} lgms_meta;
+
+typedef struct lgms_model lgms_model;
+typedef struct lgms_state lgms_state;
+
+/* Load and validate a model file. On failure *out is NULL and err names the problem. */
+lgms_status lgms_model_load(const char *path, lgms_model **out, char *err, size_t errlen);
+/* Same from bytes in memory (copied); used by tests and the fuzzer. */
+lgms_status lgms_model_load_mem(const void *data, size_t size, lgms_model **out, char *err, size_t errlen);
+void lgms_model_free(lgms_model *m);
+const lgms_meta *lgms_model_meta(const lgms_model *m);
+
+/* FLOPs (2 per multiply-add) of one forward pass at h x w, convolutions and matmuls. */
+double lgms_model_flops(const lgms_model *m, int h, int w);
+
+lgms_state *lgms_state_new(const lgms_model *m);
+void lgms_state_free(lgms_state *st);
+/* Bytes of scratch the state holds (grows once per new input size, then stays). */
+size_t lgms_state_scratch_bytes(const lgms_state *st);
+
+/* Raw network: input NCHW float32 (n x in_channels x h x w), output n x num_classes x h x w
+ * logits. h and w must be positive multiples of 32. */
+lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w, float *output, char *err,
+                         size_t errlen);
+
+/* Per-op-class time accounting of the last forward (for benchmarks). */
+typedef enum {
+    LGMS_PROF_CONV3 = 0, /* dense k x k convolution */
+    LGMS_PROF_CONV_GROUPED,
+    LGMS_PROF_CONV1,
+    LGMS_PROF_DEPTHWISE,
+    LGMS_PROF_ATTENTION,
+    LGMS_PROF_LINEAR, /* transformer linears */
+    LGMS_PROF_ELEMENTWISE,
+    LGMS_PROF_COUNT
+} lgms_prof_class;
+typedef struct {
+    double seconds[LGMS_PROF_COUNT];
+    double flops[LGMS_PROF_COUNT];
+} lgms_profile;
+void lgms_state_profile(const lgms_state *st, lgms_profile *out);
+void lgms_state_set_profiling(lgms_state *st, int on);
+const char *lgms_prof_class_name(lgms_prof_class c);
+
+/* ---- pre- and post-processing (engine/preprocess.c) ---- */
+
+/* Decoded 8-bit image: channels 1 (grey) or 3 (RGB), rows packed (stride = width*channels). */
+typedef struct {
+    const uint8_t *pixels;
+    int width, height, channels;
+} lgms_image_u8;
+
+/* Resize an 8-bit image with OpenCV cv2.resize semantics (half-pixel centres). */
+lgms_status lgms_resize_u8(const lgms_image_u8 *src, uint8_t *dst, int dst_w, int dst_h, lgms_resize_filter filter);
+
+/* From decoded pixels to the normalised 1 x in_channels x H x W tensor the model expects
+ * (channel order, resize, mean/std, extra scale, as the metadata says). scratch must hold
+ * input_width*input_height*3 bytes. */
+lgms_status lgms_preprocess(const lgms_meta *meta, const lgms_image_u8 *img, uint8_t *scratch, float *tensor);
+
+/* From logits (num_classes x lh x lw) to a label map at out_w x out_h: bilinear resize of
+ * the logits (half-pixel centres), then threshold (one class: label 1 where
+ * sigmoid > threshold) or argmax (several classes: label = class index). */
+lgms_status lgms_postprocess(const lgms_meta *meta, const float *logits, int lw, int lh, float threshold,
+                             uint8_t *labels, int out_w, int out_h);
+
+#endif

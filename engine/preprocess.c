@@ -1,0 +1,194 @@
+/* preprocess.c - from decoded 8-bit pixels to the network's input tensor, and from its
+ * logits to a label map at the original image size.
+ *
+ * The resize reproduces OpenCV's cv2.resize on 8-bit images (what the official training
+ * pipelines used): half-pixel centres, coefficients quantised to 11 bits, replicated
+ * borders; bilinear clamps its taps at the edges, Lanczos-4 uses 8 normalised taps. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lgms.h"
+
+#define COEF_BITS 11
+#define COEF_SCALE (1 << COEF_BITS)
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Lanczos-4 weights for a fractional offset fx in [0, 1), normalised to sum 1. */
+static void lanczos4_weights(float fx, float *wt) {
+    if (fx < 1.1920929e-7f) {
+        for (int i = 0; i < 8; i++) wt[i] = i == 3 ? 1.0f : 0.0f;
+        return;
+    }
+    double sum = 0;
+    for (int i = 0; i < 8; i++) {
+        double t = (double)fx + 3 - i, y = M_PI * t;
+        wt[i] = (float)(4.0 * sin(y) * sin(y / 4.0) / (y * y));
+        sum += wt[i];
+    }
+    for (int i = 0; i < 8; i++) wt[i] = (float)(wt[i] / sum);
+}
+
+/* Per destination index: first source tap and ksize fixed-point weights (cv2 conventions). */
+static void resize_taps(int src_len, int dst_len, lgms_resize_filter filter, int *first, short *coef) {
+    double scale = (double)src_len / dst_len;
+    int ksize = filter == LGMS_RESIZE_LANCZOS4 ? 8 : 2;
+    for (int d = 0; d < dst_len; d++) {
+        float fx = (float)((d + 0.5) * scale - 0.5);
+        int sx = (int)floorf(fx);
+        fx -= (float)sx;
+        float wt[8];
+        if (filter == LGMS_RESIZE_LANCZOS4) {
+            lanczos4_weights(fx, wt);
+            first[d] = sx - 3;
+        } else {
+            if (sx < 0) fx = 0, sx = 0;
+            if (sx >= src_len - 1) fx = 0, sx = src_len - 1;
+            wt[0] = 1.0f - fx, wt[1] = fx;
+            first[d] = sx;
+        }
+        for (int k = 0; k < ksize; k++) coef[d * ksize + k] = (short)lrintf(wt[k] * COEF_SCALE);
+    }
+}
+
+static lgms_status resize_separable(const lgms_image_u8 *src, uint8_t *dst, int dw, int dh,
+                                    lgms_resize_filter filter) {
+    int cn = src->channels, sw = src->width, sh = src->height;
+    int ksize = filter == LGMS_RESIZE_LANCZOS4 ? 8 : 2;
+    int *xfirst = malloc(sizeof(int) * (size_t)dw), *yfirst = malloc(sizeof(int) * (size_t)dh);
+    short *xcoef = malloc(sizeof(short) * (size_t)dw * ksize), *ycoef = malloc(sizeof(short) * (size_t)dh * ksize);
+    int32_t *rows = malloc(sizeof(int32_t) * (size_t)ksize * dw * cn);
+    if (!xfirst || !yfirst || !xcoef || !ycoef || !rows) {
+        free(xfirst), free(yfirst), free(xcoef), free(ycoef), free(rows);
+        return LGMS_ERR_NOMEM;
+    }
+    resize_taps(sw, dw, filter, xfirst, xcoef);
+    resize_taps(sh, dh, filter, yfirst, ycoef);
+    for (int dy = 0; dy < dh; dy++) {
+        for (int k = 0; k < ksize; k++) {
+            int sy = clampi(yfirst[dy] + k, 0, sh - 1);
+            const uint8_t *srow = src->pixels + (size_t)sy * sw * cn;
+            int32_t *hrow = rows + (size_t)k * dw * cn;
+            for (int dx = 0; dx < dw; dx++) {
+                const short *cx = xcoef + dx * ksize;
+                for (int c = 0; c < cn; c++) {
+                    int32_t acc = 0;
+                    for (int j = 0; j < ksize; j++) {
+                        int sx = clampi(xfirst[dx] + j, 0, sw - 1);
+                        acc += cx[j] * srow[sx * cn + c];
+                    }
+                    hrow[dx * cn + c] = acc;
+                }
+            }
+        }
+        const short *cy = ycoef + dy * ksize;
+        uint8_t *drow = dst + (size_t)dy * dw * cn;
+        for (int i = 0; i < dw * cn; i++) {
+            int64_t acc = 0;
+            for (int k = 0; k < ksize; k++) acc += (int64_t)cy[k] * rows[(size_t)k * dw * cn + i];
+            int64_t v = (acc + ((int64_t)1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS);
+            drow[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    free(xfirst), free(yfirst), free(xcoef), free(ycoef), free(rows);
+    return LGMS_OK;
+}
+
+lgms_status lgms_resize_u8(const lgms_image_u8 *src, uint8_t *dst, int dw, int dh, lgms_resize_filter filter) {
+    int cn = src->channels;
+    if (!src->pixels || src->width < 1 || src->height < 1 || dw < 1 || dh < 1 || (cn != 1 && cn != 3 && cn != 4))
+        return LGMS_ERR_ARG;
+    if (src->width == dw && src->height == dh) {
+        memcpy(dst, src->pixels, (size_t)dw * dh * cn);
+        return LGMS_OK;
+    }
+    if (filter == LGMS_RESIZE_NEAREST) {
+        double sx = (double)src->width / dw, sy = (double)src->height / dh;
+        for (int y = 0; y < dh; y++) {
+            int yy = clampi((int)floor(y * sy), 0, src->height - 1);
+            for (int x = 0; x < dw; x++) {
+                int xx = clampi((int)floor(x * sx), 0, src->width - 1);
+                memcpy(dst + ((size_t)y * dw + x) * cn, src->pixels + ((size_t)yy * src->width + xx) * cn, (size_t)cn);
+            }
+        }
+        return LGMS_OK;
+    }
+    return resize_separable(src, dst, dw, dh, filter);
+}
+
+lgms_status lgms_preprocess(const lgms_meta *meta, const lgms_image_u8 *img, uint8_t *scratch, float *tensor) {
+    int W = meta->input_width, H = meta->input_height, inc = meta->in_channels;
+    if (!img->pixels || img->width < 1 || img->height < 1 || (img->channels != 1 && img->channels != 3))
+        return LGMS_ERR_ARG;
+    if (inc != 1 && inc != 3) return LGMS_ERR_ARG;
+    lgms_status st = lgms_resize_u8(img, scratch, W, H, meta->resize);
+    if (st) return st;
+    size_t plane = (size_t)W * H;
+    for (int c = 0; c < inc; c++) {
+        /* channel c of the tensor comes from image channel src_c (BGR reverses RGB) */
+        int src_c = img->channels == 1 ? 0 : (meta->channel_order == LGMS_ORDER_BGR ? 2 - c : c);
+        float m = meta->mean[c] * 255.0f, inv = 1.0f / (meta->std[c] * 255.0f), k = meta->extra_scale;
+        float *dst = tensor + (size_t)c * plane;
+        for (size_t i = 0; i < plane; i++) {
+            float v;
+            if (inc == 1 && img->channels == 3) {
+                const uint8_t *p = scratch + i * 3; /* ITU-R 601 luma, as cv2.COLOR_RGB2GRAY */
+                v = (float)((p[0] * 4899 + p[1] * 9617 + p[2] * 1868 + 8192) >> 14);
+            } else {
+                v = scratch[i * img->channels + src_c];
+            }
+            dst[i] = (v - m) * inv * k;
+        }
+    }
+    return LGMS_OK;
+}
+
+lgms_status lgms_postprocess(const lgms_meta *meta, const float *logits, int lw, int lh, float threshold,
+                             uint8_t *labels, int out_w, int out_h) {
+    if (lw < 1 || lh < 1 || out_w < 1 || out_h < 1 || !(threshold > 0.0f && threshold < 1.0f)) return LGMS_ERR_ARG;
+    int nc = meta->num_classes;
+    int *x0 = malloc(sizeof(int) * (size_t)out_w * 2);
+    float *wx = malloc(sizeof(float) * (size_t)out_w);
+    if (!x0 || !wx) {
+        free(x0), free(wx);
+        return LGMS_ERR_NOMEM;
+    }
+    double sx = (double)lw / out_w, sy = (double)lh / out_h;
+    for (int x = 0; x < out_w; x++) {
+        float f = (float)((x + 0.5) * sx - 0.5);
+        f = f < 0 ? 0 : f;
+        int i = (int)f;
+        if (i >= lw - 1) i = lw - 1, f = (float)i;
+        x0[2 * x] = i;
+        x0[2 * x + 1] = i + 1 < lw ? i + 1 : lw - 1;
+        wx[x] = f - (float)i;
+    }
+    /* sigmoid(z) > t  <=>  z > log(t / (1 - t)) */
+    float zt = logf(threshold / (1.0f - threshold));
+    size_t lplane = (size_t)lw * lh;
+    for (int y = 0; y < out_h; y++) {
+        float f = (float)((y + 0.5) * sy - 0.5);
+        f = f < 0 ? 0 : f;
+        int j = (int)f;
+        if (j >= lh - 1) j = lh - 1, f = (float)j;
+        int j1 = j + 1 < lh ? j + 1 : lh - 1;
+        float wy = f - (float)j;
+        uint8_t *row = labels + (size_t)y * out_w;
+        for (int x = 0; x < out_w; x++) {
+            int a = x0[2 * x], b = x0[2 * x + 1];
+            float best = 0;
+            int arg = 0;
+            for (int c = 0; c < nc; c++) {
+                const float *p = logits + c * lplane;
+                const float *r0 = p + (size_t)j * lw, *r1 = p + (size_t)j1 * lw;
+                float top = r0[a] + (r0[b] - r0[a]) * wx[x], bot = r1[a] + (r1[b] - r1[a]) * wx[x];
+                float v = top + (bot - top) * wy;
+                if (c == 0 || v > best) best = v, arg = c;
+            }
+            row[x] = nc == 1 ? (uint8_t)(best > zt) : (uint8_t)arg;
+        }
+    }
+    free(x0), free(wx);
+    return LGMS_OK;
+}
