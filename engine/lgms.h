@@ -112,8 +112,10 @@ lgms_status lgms_preprocess(const lgms_meta *meta, const lgms_image_u8 *img, uin
 
 /* From logits (num_classes x lh x lw) to a label map at out_w x out_h: bilinear resize of
  * the logits (half-pixel centres), then threshold (one class: label 1 where
- * sigmoid > threshold) or argmax (several classes: label = class index). */
+ * sigmoid > threshold) or argmax (several classes: label = class index). If prob is not
+ * NULL it receives the foreground probability x 255, rounded (one class: sigmoid; several:
+ * 1 - softmax of class 0). */
 lgms_status lgms_postprocess(const lgms_meta *meta, const float *logits, int lw, int lh, float threshold,
-                             uint8_t *labels, int out_w, int out_h);
+                             uint8_t *labels, uint8_t *prob, int out_w, int out_h);
 
 #endif

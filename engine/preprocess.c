@@ -144,10 +144,21 @@ lgms_status lgms_preprocess(const lgms_meta *meta, const lgms_image_u8 *img, uin
     return LGMS_OK;
 }
 
+/* Foreground probability of one pixel from its (interpolated) logits. */
+static float foreground_probability(const float *v, int nc) {
+    if (nc == 1) return 1.0f / (1.0f + expf(-v[0]));
+    float mx = v[0];
+    for (int c = 1; c < nc; c++) mx = v[c] > mx ? v[c] : mx;
+    float sum = 0, bg = expf(v[0] - mx);
+    for (int c = 0; c < nc; c++) sum += expf(v[c] - mx);
+    return 1.0f - bg / sum;
+}
+
 lgms_status lgms_postprocess(const lgms_meta *meta, const float *logits, int lw, int lh, float threshold,
-                             uint8_t *labels, int out_w, int out_h) {
+                             uint8_t *labels, uint8_t *prob, int out_w, int out_h) {
     if (lw < 1 || lh < 1 || out_w < 1 || out_h < 1 || !(threshold > 0.0f && threshold < 1.0f)) return LGMS_ERR_ARG;
     int nc = meta->num_classes;
+    if (nc < 1 || nc > LGMS_MAX_CLASSES) return LGMS_ERR_ARG;
     int *x0 = malloc(sizeof(int) * (size_t)out_w * 2);
     float *wx = malloc(sizeof(float) * (size_t)out_w);
     if (!x0 || !wx) {
@@ -177,16 +188,18 @@ lgms_status lgms_postprocess(const lgms_meta *meta, const float *logits, int lw,
         uint8_t *row = labels + (size_t)y * out_w;
         for (int x = 0; x < out_w; x++) {
             int a = x0[2 * x], b = x0[2 * x + 1];
-            float best = 0;
+            float v[LGMS_MAX_CLASSES];
             int arg = 0;
+            v[0] = 0.0f; /* nc >= 1 always; this keeps the compiler's flow analysis quiet */
             for (int c = 0; c < nc; c++) {
                 const float *p = logits + c * lplane;
                 const float *r0 = p + (size_t)j * lw, *r1 = p + (size_t)j1 * lw;
                 float top = r0[a] + (r0[b] - r0[a]) * wx[x], bot = r1[a] + (r1[b] - r1[a]) * wx[x];
-                float v = top + (bot - top) * wy;
-                if (c == 0 || v > best) best = v, arg = c;
+                v[c] = top + (bot - top) * wy;
+                if (v[c] > v[arg]) arg = c;
             }
-            row[x] = nc == 1 ? (uint8_t)(best > zt) : (uint8_t)arg;
+            row[x] = nc == 1 ? (uint8_t)(v[0] > zt) : (uint8_t)arg;
+            if (prob) prob[(size_t)y * out_w + x] = (uint8_t)lrintf(255.0f * foreground_probability(v, nc));
         }
     }
     free(x0), free(wx);

@@ -16,5 +16,9 @@ const char *lgmsd_default_model_path(void);
 /* Load a model (path NULL: the default), printing the error to stderr on failure. */
 lgms_model *lgmsd_load_model_or_report(const char *path);
 double lgmsd_now(void);
+/* Whole file into a malloc'ed buffer (at most max_bytes). 0, or -1 with err. */
+int lgmsd_read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, char *err, size_t errlen);
+/* Write bytes to a file (replacing it). 0, or -1 with err. */
+int lgmsd_write_file(const char *path, const void *data, size_t len, char *err, size_t errlen);
 
 #endif

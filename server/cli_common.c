@@ -1,4 +1,5 @@
 /* cli_common.c - helpers shared by the subcommands: default model lookup, timing. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,4 +51,52 @@ lgms_model *lgmsd_load_model_or_report(const char *path) {
         return NULL;
     }
     return m;
+}
+
+int lgmsd_read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, char *err, size_t errlen) {
+    *data = NULL, *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) break;
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        if (cap >= max_bytes) {
+            free(buf);
+            fclose(f);
+            snprintf(err, errlen, "%s: larger than %zu bytes", path, max_bytes);
+            return -1;
+        }
+        unsigned char *nb = realloc(buf, cap * 2);
+        if (!nb) free(buf);
+        buf = nb, cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        snprintf(err, errlen, "%s: %s", path, bad ? "read error" : "out of memory");
+        return -1;
+    }
+    *data = buf, *len = n;
+    return 0;
+}
+
+int lgmsd_write_file(const char *path, const void *data, size_t len, char *err, size_t errlen) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        if (f) fclose(f);
+        return -1;
+    }
+    if (fclose(f)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }

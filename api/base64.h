@@ -1,0 +1,17 @@
+/* base64.h - RFC 4648 base64 (standard alphabet) for JSON image payloads and replies. */
+#ifndef LGMS_API_BASE64_H
+#define LGMS_API_BASE64_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Characters api_base64_encode writes for n bytes (without the terminating NUL). */
+size_t api_base64_encoded_len(size_t n);
+/* Writes api_base64_encoded_len(n) characters and a NUL into out. */
+void api_base64_encode(const uint8_t *in, size_t n, char *out);
+/* Decodes text (padding optional, ASCII whitespace ignored, a leading "data:...;base64,"
+ * prefix accepted) into a malloc'ed buffer of at most max_out bytes. Returns 0, -1 for
+ * invalid base64, -2 when the decoded size would exceed max_out, -3 out of memory. */
+int api_base64_decode(const char *text, size_t len, size_t max_out, uint8_t **out, size_t *out_len);
+
+#endif

@@ -1,0 +1,179 @@
+/* image.c - PNG (libspng) and JPEG (libturbojpeg 2.x) decoding, PNG encoding. */
+#include "image.h"
+
+#include <spng.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <turbojpeg.h>
+
+#define PNG_CHUNK_LIMIT (8u << 20) /* ancillary chunk bytes; image data is bounded by the pixel limit */
+#define PNG_SIDE_LIMIT 100000u
+
+static api_image_status pixel_limit(int w, int h, uint64_t max_pixels, char *err, size_t errlen) {
+    if (w <= 0 || h <= 0) {
+        snprintf(err, errlen, "image has no pixels");
+        return API_IMAGE_CORRUPT;
+    }
+    if ((uint64_t)w * (uint64_t)h > max_pixels) {
+        snprintf(err, errlen, "image is %dx%d = %llu pixels; max_pixels = %llu", w, h,
+                 (unsigned long long)w * (unsigned long long)h, (unsigned long long)max_pixels);
+        return API_IMAGE_TOO_LARGE;
+    }
+    return API_IMAGE_OK;
+}
+
+static api_image_status decode_png(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, char *err,
+                                   size_t errlen) {
+    spng_ctx *ctx = spng_ctx_new(0);
+    if (!ctx) return API_IMAGE_NOMEM;
+    api_image_status st = API_IMAGE_CORRUPT;
+    uint8_t *buf = NULL;
+    struct spng_ihdr ihdr;
+    int rc;
+    spng_set_image_limits(ctx, PNG_SIDE_LIMIT, PNG_SIDE_LIMIT);
+    spng_set_chunk_limits(ctx, PNG_CHUNK_LIMIT, PNG_CHUNK_LIMIT);
+    if ((rc = spng_set_png_buffer(ctx, data, len)) || (rc = spng_get_ihdr(ctx, &ihdr))) {
+        snprintf(err, errlen, "invalid PNG: %s", spng_strerror(rc));
+        if (rc == SPNG_EWIDTH || rc == SPNG_EHEIGHT || rc == SPNG_EUSER_WIDTH || rc == SPNG_EUSER_HEIGHT) {
+            snprintf(err, errlen, "PNG header declares an image too large to decode (limit %u per side)",
+                     PNG_SIDE_LIMIT);
+            st = API_IMAGE_TOO_LARGE;
+        }
+        goto done;
+    }
+    if ((st = pixel_limit((int)ihdr.width, (int)ihdr.height, max_pixels, err, errlen))) goto done;
+    st = API_IMAGE_CORRUPT;
+    int w = (int)ihdr.width, h = (int)ihdr.height, deep = ihdr.bit_depth == 16;
+    int grey = ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE || ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
+    int fmt;
+    size_t per_px;
+    if (ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE) {
+        fmt = deep ? SPNG_FMT_PNG : SPNG_FMT_G8; /* FMT_PNG: big-endian 16-bit samples */
+        per_px = deep ? 2 : 1;
+    } else {
+        fmt = deep ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8;
+        per_px = deep ? 8 : 4;
+    }
+    size_t size;
+    if ((rc = spng_decoded_image_size(ctx, fmt, &size)) || size != per_px * (size_t)w * h) {
+        snprintf(err, errlen, "invalid PNG: %s", rc ? spng_strerror(rc) : "unexpected decoded size");
+        goto done;
+    }
+    buf = malloc(size);
+    out->pixels = malloc((size_t)w * h * (grey ? 1 : 3));
+    if (!buf || !out->pixels) {
+        st = API_IMAGE_NOMEM;
+        goto done;
+    }
+    if ((rc = spng_decode_image(ctx, buf, size, fmt, 0))) {
+        snprintf(err, errlen, "invalid PNG: %s", spng_strerror(rc));
+        goto done;
+    }
+    size_t n = (size_t)w * h;
+    if (ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE) {
+        if (deep)
+            for (size_t i = 0; i < n; i++) out->pixels[i] = buf[2 * i]; /* high byte of big-endian */
+        else
+            memcpy(out->pixels, buf, n);
+    } else if (deep) {
+        const uint16_t *p = (const uint16_t *)buf; /* host-endian RGBA16 */
+        for (size_t i = 0; i < n; i++)
+            for (int c = 0; c < (grey ? 1 : 3); c++) out->pixels[i * (grey ? 1 : 3) + c] = (uint8_t)(p[4 * i + c] >> 8);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            for (int c = 0; c < (grey ? 1 : 3); c++) out->pixels[i * (grey ? 1 : 3) + c] = buf[4 * i + c];
+    }
+    out->width = w, out->height = h, out->channels = grey ? 1 : 3;
+    out->source_depth = deep ? 16 : 8;
+    out->format = "png";
+    st = API_IMAGE_OK;
+done:
+    if (st) {
+        free(out->pixels);
+        out->pixels = NULL;
+    }
+    free(buf);
+    spng_ctx_free(ctx);
+    return st;
+}
+
+static api_image_status decode_jpeg(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, char *err,
+                                    size_t errlen) {
+    tjhandle tj = tjInitDecompress();
+    if (!tj) return API_IMAGE_NOMEM;
+    api_image_status st = API_IMAGE_CORRUPT;
+    int w, h, subsamp, cs;
+    if (len > (size_t)0x7fffffff ||
+        tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &cs)) {
+        snprintf(err, errlen, "invalid JPEG: %s", tjGetErrorStr2(tj));
+        goto done;
+    }
+    if ((st = pixel_limit(w, h, max_pixels, err, errlen))) goto done;
+    if (cs == TJCS_CMYK || cs == TJCS_YCCK) {
+        snprintf(err, errlen, "CMYK JPEG images are not supported; send RGB or greyscale");
+        st = API_IMAGE_UNSUPPORTED;
+        goto done;
+    }
+    int grey = cs == TJCS_GRAY;
+    out->pixels = malloc((size_t)w * h * (grey ? 1 : 3));
+    if (!out->pixels) {
+        st = API_IMAGE_NOMEM;
+        goto done;
+    }
+    if (tjDecompress2(tj, data, (unsigned long)len, out->pixels, w, 0, h, grey ? TJPF_GRAY : TJPF_RGB,
+                      TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING)) {
+        snprintf(err, errlen, "invalid JPEG: %s", tjGetErrorStr2(tj));
+        st = API_IMAGE_CORRUPT;
+        goto done;
+    }
+    out->width = w, out->height = h, out->channels = grey ? 1 : 3, out->source_depth = 8, out->format = "jpeg";
+    st = API_IMAGE_OK;
+done:
+    if (st) {
+        free(out->pixels);
+        out->pixels = NULL;
+    }
+    tjDestroy(tj);
+    return st;
+}
+
+api_image_status api_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, char *err,
+                                  size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (len >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) return decode_png(data, len, max_pixels, out, err, errlen);
+    if (len >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
+        return decode_jpeg(data, len, max_pixels, out, err, errlen);
+    snprintf(err, errlen, len ? "image is neither PNG nor JPEG" : "image is empty");
+    return len ? API_IMAGE_UNSUPPORTED : API_IMAGE_CORRUPT;
+}
+
+void api_image_free(api_image *img) {
+    free(img->pixels);
+    img->pixels = NULL;
+}
+
+int api_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *out_len) {
+    *out = NULL;
+    *out_len = 0;
+    if (width <= 0 || height <= 0 || (channels != 1 && channels != 3)) return -1;
+    spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+    if (!ctx) return -1;
+    struct spng_ihdr ihdr = {.width = (uint32_t)width,
+                             .height = (uint32_t)height,
+                             .bit_depth = 8,
+                             .color_type = channels == 1 ? SPNG_COLOR_TYPE_GRAYSCALE : SPNG_COLOR_TYPE_TRUECOLOR};
+    int rc = spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
+    /* masks and overlays are regenerated per request: favour speed over the last few bytes */
+    if (!rc) rc = spng_set_option(ctx, SPNG_IMG_COMPRESSION_LEVEL, 1);
+    if (!rc) rc = spng_set_ihdr(ctx, &ihdr);
+    if (!rc)
+        rc = spng_encode_image(ctx, pixels, (size_t)width * height * channels, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
+    if (!rc) {
+        int e = 0;
+        *out = spng_get_png_buffer(ctx, out_len, &e);
+        rc = e || !*out;
+    }
+    spng_ctx_free(ctx);
+    return rc ? -1 : 0;
+}

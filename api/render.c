@@ -1,0 +1,55 @@
+/* render.c - label statistics, overlay rendering, mask pixels. */
+#include "render.h"
+
+#include <string.h>
+
+/* Distinct colours for classes 1.. (wraps after 8). */
+static const uint8_t palette[8][3] = {{255, 48, 48},  {48, 200, 64},  {64, 128, 255}, {255, 200, 0},
+                                      {200, 64, 255}, {0, 220, 220},  {255, 128, 0},  {255, 96, 192}};
+
+void api_label_stats(const uint8_t *labels, int w, int h, int n_labels, api_class_stats *stats) {
+    for (int c = 0; c < n_labels; c++) stats[c] = (api_class_stats){0, w, h, -1, -1};
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = labels + (size_t)y * w;
+        for (int x = 0; x < w; x++) {
+            int c = row[x];
+            if (c == 0 || c >= n_labels) continue;
+            api_class_stats *s = &stats[c];
+            s->pixels++;
+            if (x < s->x0) s->x0 = x;
+            if (x > s->x1) s->x1 = x;
+            if (y < s->y0) s->y0 = y;
+            if (y > s->y1) s->y1 = y;
+        }
+    }
+}
+
+void api_render_overlay(const uint8_t *pixels, int channels, const uint8_t *labels, int w, int h, float alpha,
+                        uint8_t *out) {
+    int a = (int)(alpha * 256.0f + 0.5f);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *lrow = labels + (size_t)y * w;
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * w + x;
+            const uint8_t *src = pixels + i * channels;
+            uint8_t *dst = out + i * 3;
+            for (int c = 0; c < 3; c++) dst[c] = src[channels == 1 ? 0 : c];
+            int lab = lrow[x];
+            if (!lab) continue;
+            const uint8_t *col = palette[(lab - 1) % 8];
+            int edge = x == 0 || y == 0 || x == w - 1 || y == h - 1 || lrow[x - 1] != lab || lrow[x + 1] != lab ||
+                       lrow[x - w] != lab || lrow[x + w] != lab;
+            for (int c = 0; c < 3; c++)
+                dst[c] = edge ? col[c] : (uint8_t)((dst[c] * (256 - a) + col[c] * a + 128) >> 8);
+        }
+    }
+}
+
+void api_mask_pixels(const uint8_t *labels, int w, int h, int one_class, uint8_t *out) {
+    size_t n = (size_t)w * h;
+    if (!one_class) {
+        memcpy(out, labels, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) out[i] = labels[i] ? 255 : 0;
+}

@@ -1,0 +1,54 @@
+/* router.c - match a request line against the v1 routes. */
+#include "router.h"
+
+#include <string.h>
+
+static int is_get(const char *m) { return !strcmp(m, "GET") || !strcmp(m, "HEAD"); }
+
+/* {name}: 1..127 characters of [A-Za-z0-9._-] */
+static int valid_model_name(const char *s, size_t n) {
+    if (n == 0 || n >= 128) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-'))
+            return 0;
+    }
+    return !(n <= 2 && s[0] == '.'); /* not "." or ".." */
+}
+
+void api_route_match(const char *method, const char *path, api_route *out) {
+    static const struct {
+        const char *path;
+        api_route_id id;
+        int post;
+    } fixed[] = {{"/v1/segment", API_ROUTE_SEGMENT, 1}, {"/v1/models", API_ROUTE_MODELS, 0},
+                 {"/healthz", API_ROUTE_HEALTHZ, 0},    {"/readyz", API_ROUTE_READYZ, 0},
+                 {"/metrics", API_ROUTE_METRICS, 0},    {"/openapi.json", API_ROUTE_OPENAPI, 0}};
+    out->model[0] = 0;
+    out->allow = NULL;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        if (strcmp(path, fixed[i].path)) continue;
+        int ok = fixed[i].post ? !strcmp(method, "POST") : is_get(method);
+        out->id = ok ? fixed[i].id : API_ROUTE_METHOD_NOT_ALLOWED;
+        out->allow = fixed[i].post ? "POST" : "GET, HEAD";
+        return;
+    }
+    static const char prefix[] = "/v1/models/", suffix[] = "/segment";
+    size_t n = strlen(path), pl = sizeof prefix - 1, sl = sizeof suffix - 1;
+    if (n > pl + sl && !strncmp(path, prefix, pl) && !strcmp(path + n - sl, suffix) &&
+        valid_model_name(path + pl, n - pl - sl)) {
+        memcpy(out->model, path + pl, n - pl - sl);
+        out->model[n - pl - sl] = 0;
+        out->id = strcmp(method, "POST") ? API_ROUTE_METHOD_NOT_ALLOWED : API_ROUTE_SEGMENT;
+        out->allow = "POST";
+        return;
+    }
+    out->id = API_ROUTE_NOT_FOUND;
+}
+
+const char *api_route_label(api_route_id id) {
+    static const char *labels[API_ROUTE_COUNT] = {"segment", "models",    "healthz",  "readyz",
+                                                  "metrics", "openapi",   "notfound", "badmethod"};
+    return id < API_ROUTE_COUNT ? labels[id] : "unknown";
+}

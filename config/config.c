@@ -1,0 +1,330 @@
+/* config.c - the settings table and its four sources. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { T_STR, T_INT, T_U64, T_BOOL, T_LEVEL, T_MODELS } setting_type;
+
+typedef struct {
+    const char *key; /* INI key; env LGMSD_<KEY>; flag --<key with - for _> */
+    setting_type type;
+    size_t offset, cap;
+    long long min, max;
+    const char *def_text; /* for --help */
+    const char *help;
+} setting;
+
+#define F(field) offsetof(lgmsd_config, field), sizeof(((lgmsd_config *)0)->field)
+
+static const setting settings[] = {
+    {"host", T_STR, F(host), 0, 0, "127.0.0.1", "address to bind (0.0.0.0 for all IPv4, :: for IPv6)"},
+    {"port", T_INT, F(port), 0, 65535, "8080", "TCP port (0: any free port, printed at start)"},
+    {"model", T_MODELS, F(models), 0, 0, "the shipped demo model",
+     "NAME=FILE (repeatable; a bare FILE is named 'default'); env: comma-separated"},
+    {"default_model", T_STR, F(default_model), 0, 0, "first model", "model used by POST /v1/segment"},
+    {"workers", T_INT, F(workers), 0, 256, "0 (auto)", "inference threads; 0 = CPU quota / cpuset of this process"},
+    {"blas_threads", T_INT, F(blas_threads), 1, 256, "1", "OpenBLAS threads per inference (keep workers x this <= cores)"},
+    {"queue", T_INT, F(queue), 1, 100000, "32", "requests waiting for a worker before 503 + Retry-After"},
+    {"max_body_bytes", T_U64, F(max_body_bytes), 1024, 1LL << 40, "67108864", "largest request body (413 past it)"},
+    {"max_pixels", T_U64, F(max_pixels), 1, 1LL << 40, "26214400", "largest image, width x height (413 past it)"},
+    {"max_connections", T_INT, F(max_connections), 1, 1000000, "1024", "open connections at once"},
+    {"connection_timeout", T_INT, F(connection_timeout), 1, 86400, "30", "seconds a connection may idle or trickle"},
+    {"request_timeout", T_INT, F(request_timeout), 1, 86400, "60", "seconds a request may wait in the queue (then 503)"},
+    {"drain_timeout", T_INT, F(drain_timeout), 0, 86400, "30", "seconds to finish accepted requests after SIGTERM"},
+    {"api_key_file", T_STR, F(api_key_file), 0, 0, "(none)", "file of Bearer keys, one a line; unset = no auth"},
+    {"tls_cert", T_STR, F(tls_cert), 0, 0, "(none)", "PEM certificate: serve HTTPS (with tls_key)"},
+    {"tls_key", T_STR, F(tls_key), 0, 0, "(none)", "PEM private key"},
+    {"log_level", T_LEVEL, F(log_level), 0, 0, "info", "error, warn, info or debug"},
+    {"warmup", T_BOOL, F(warmup), 0, 0, "true", "run one inference per model before /readyz turns 200"},
+};
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+void lgmsd_config_defaults(lgmsd_config *c) {
+    memset(c, 0, sizeof *c);
+    strcpy(c->host, "127.0.0.1");
+    c->port = 8080;
+    c->blas_threads = 1;
+    c->queue = 32;
+    c->max_body_bytes = 64ull << 20;
+    c->max_pixels = 25ull << 20;
+    c->max_connections = 1024;
+    c->connection_timeout = 30;
+    c->request_timeout = 60;
+    c->drain_timeout = 30;
+    c->log_level = LGMSD_LOG_INFO;
+    c->warmup = 1;
+}
+
+const char *lgmsd_log_level_name(lgmsd_log_level l) {
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    return (unsigned)l < 4 ? names[l] : "?";
+}
+
+static int add_model(lgmsd_config *c, const char *spec, char *err, size_t errlen) {
+    const char *eq = strchr(spec, '=');
+    const char *name = eq ? spec : "default", *path = eq ? eq + 1 : spec;
+    size_t nlen = eq ? (size_t)(eq - spec) : strlen(name);
+    if (nlen == 0 || nlen >= LGMSD_MODEL_NAME_MAX || !*path || strlen(path) >= LGMSD_PATH_MAX) {
+        snprintf(err, errlen, "model: expected NAME=FILE, got '%.200s'", spec);
+        return -1;
+    }
+    for (size_t i = 0; i < nlen; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-')) {
+            snprintf(err, errlen, "model name '%.*s' may only use letters, digits, '.', '_' and '-'", (int)nlen, name);
+            return -1;
+        }
+    }
+    for (int i = 0; i < c->n_models; i++)
+        if (strlen(c->models[i].name) == nlen && !strncmp(c->models[i].name, name, nlen)) {
+            snprintf(err, errlen, "model '%.*s' is given twice", (int)nlen, name);
+            return -1;
+        }
+    if (c->n_models == LGMSD_MAX_MODELS) {
+        snprintf(err, errlen, "at most %d models", LGMSD_MAX_MODELS);
+        return -1;
+    }
+    lgmsd_model_spec *m = &c->models[c->n_models++];
+    memcpy(m->name, name, nlen);
+    m->name[nlen] = 0;
+    strcpy(m->path, path);
+    return 0;
+}
+
+/* Set one setting from text. replace_models: the first model entry from a new source
+ * replaces the models of lower-precedence sources. */
+static int set_value(lgmsd_config *c, const setting *s, const char *v, int *models_seen, char *err, size_t errlen) {
+    char *field = (char *)c + s->offset;
+    char *end;
+    switch (s->type) {
+    case T_STR:
+        if (strlen(v) >= s->cap) {
+            snprintf(err, errlen, "%s: value too long", s->key);
+            return -1;
+        }
+        strcpy(field, v);
+        return 0;
+    case T_INT:
+    case T_U64: {
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (end == v || *end || errno || n < s->min || n > s->max) {
+            snprintf(err, errlen, "%s: '%.64s' is not a whole number from %lld to %lld", s->key, v, s->min, s->max);
+            return -1;
+        }
+        if (s->type == T_INT) *(int *)field = (int)n;
+        else *(uint64_t *)field = (uint64_t)n;
+        return 0;
+    }
+    case T_BOOL:
+        if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) *(int *)field = 1;
+        else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+            *(int *)field = 0;
+        else {
+            snprintf(err, errlen, "%s: '%.64s' is not true or false", s->key, v);
+            return -1;
+        }
+        return 0;
+    case T_LEVEL:
+        for (int l = 0; l <= LGMSD_LOG_DEBUG; l++)
+            if (!strcasecmp(v, lgmsd_log_level_name((lgmsd_log_level)l))) {
+                *(lgmsd_log_level *)field = (lgmsd_log_level)l;
+                return 0;
+            }
+        snprintf(err, errlen, "log_level: '%.64s' is not error, warn, info or debug", v);
+        return -1;
+    case T_MODELS:
+        if (models_seen && !*models_seen) {
+            c->n_models = 0;
+            *models_seen = 1;
+        }
+        return add_model(c, v, err, errlen);
+    }
+    return -1;
+}
+
+static const setting *find_setting(const char *key) {
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (!strcmp(settings[i].key, key)) return &settings[i];
+    return NULL;
+}
+
+typedef struct {
+    lgmsd_config *c;
+    char *err;
+    size_t errlen;
+    int models_seen;
+    int failed;
+} ini_ctx;
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value) {
+    ini_ctx *x = user;
+    if (x->failed) return 0;
+    char spec[LGMSD_MODEL_NAME_MAX + LGMSD_PATH_MAX + 2];
+    if (!strcmp(section, "models")) {
+        snprintf(spec, sizeof spec, "%s=%s", name, value);
+        if (set_value(x->c, find_setting("model"), spec, &x->models_seen, x->err, x->errlen)) goto fail;
+        return 1;
+    }
+    const setting *s = find_setting(name);
+    if (!s || s->type == T_MODELS) {
+        snprintf(x->err, x->errlen, "unknown setting '%s' (models go in a [models] section as NAME = FILE)", name);
+        goto fail;
+    }
+    if (set_value(x->c, s, value, &x->models_seen, x->err, x->errlen)) goto fail;
+    return 1;
+fail:
+    x->failed = 1;
+    return 0;
+}
+
+int lgmsd_config_apply_file(lgmsd_config *c, const char *path, char *err, size_t errlen) {
+    ini_ctx x = {c, err, errlen, 0, 0};
+    char inner[512] = "";
+    x.err = inner, x.errlen = sizeof inner;
+    int rc = ini_parse(path, on_ini_entry, &x);
+    if (rc == -1) {
+        snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (rc) {
+        snprintf(err, errlen, "%s:%d: %s", path, rc, inner[0] ? inner : "syntax error");
+        return -1;
+    }
+    snprintf(c->config_file, sizeof c->config_file, "%s", path);
+    return 0;
+}
+
+int lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errlen) {
+    int models_seen = 0;
+    for (char **e = envp; e && *e; e++) {
+        if (strncmp(*e, "LGMSD_", 6)) continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq) continue;
+        char key[64];
+        size_t n = (size_t)(eq - *e) - 6;
+        if (n == 0 || n >= sizeof key) continue;
+        for (size_t i = 0; i < n; i++) key[i] = (char)((*e)[6 + i] | 0x20);
+        key[n] = 0;
+        if (!strcmp(key, "config")) continue; /* the file itself, read by lgmsd_config_load */
+        if (!strcmp(key, "models")) {         /* LGMSD_MODELS=a=/x.lgms,b=/y.lgms */
+            char buf[LGMSD_MAX_MODELS * (LGMSD_MODEL_NAME_MAX + LGMSD_PATH_MAX)];
+            snprintf(buf, sizeof buf, "%s", eq + 1);
+            for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+                if (set_value(c, find_setting("model"), tok, &models_seen, err, errlen)) return -1;
+            continue;
+        }
+        const setting *s = find_setting(key);
+        if (!s || s->type == T_MODELS) continue; /* other LGMSD_ variables are not settings */
+        char inner[400];
+        if (set_value(c, s, eq + 1, &models_seen, inner, sizeof inner)) {
+            snprintf(err, errlen, "environment LGMSD_%.40s: %s", eq - *e - 6 > 40 ? "" : *e + 6, inner);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, size_t errlen) {
+    struct option opts[N_SETTINGS + 3];
+    char names[N_SETTINGS][40];
+    size_t k = 0;
+    for (size_t i = 0; i < N_SETTINGS; i++, k++) {
+        snprintf(names[i], sizeof names[i], "%s", settings[i].key);
+        for (char *p = names[i]; *p; p++)
+            if (*p == '_') *p = '-';
+        opts[k] = (struct option){names[i], required_argument, 0, (int)(1000 + i)};
+    }
+    opts[k++] = (struct option){"config", required_argument, 0, 'c'};
+    opts[k++] = (struct option){"help", no_argument, 0, 'h'};
+    opts[k] = (struct option){0, 0, 0, 0};
+    int models_seen = 0, ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+        if (ch == 'h') return 1;
+        if (ch == 'c') continue;
+        if (ch == '?' || ch == ':') {
+            snprintf(err, errlen, "%s option '%.64s' (see lgmsd serve --help)", ch == ':' ? "missing value for" : "unknown",
+                     argv[optind - 1]);
+            return -1;
+        }
+        if (set_value(c, &settings[ch - 1000], optarg, &models_seen, err, errlen)) return -1;
+    }
+    if (optind < argc) {
+        snprintf(err, errlen, "unexpected argument '%.64s' (see lgmsd serve --help)", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* --config FILE from argv, without disturbing getopt state for the later full pass. */
+static const char *config_flag(int argc, char **argv) {
+    const char *found = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) found = argv[++i];
+        else if (!strncmp(argv[i], "--config=", 9)) found = argv[i] + 9;
+    }
+    return found;
+}
+
+int lgmsd_config_load(lgmsd_config *c, int argc, char **argv, char **envp, char *err, size_t errlen) {
+    lgmsd_config_defaults(c);
+    const char *file = config_flag(argc, argv);
+    if (!file)
+        for (char **e = envp; e && *e; e++)
+            if (!strncmp(*e, "LGMSD_CONFIG=", 13) && (*e)[13]) file = *e + 13;
+    if (file && lgmsd_config_apply_file(c, file, err, errlen)) return -1;
+    if (lgmsd_config_apply_env(c, envp, err, errlen)) return -1;
+    int rc = lgmsd_config_apply_flags(c, argc, argv, err, errlen);
+    if (rc) return rc;
+    return lgmsd_config_validate(c, err, errlen);
+}
+
+int lgmsd_config_validate(const lgmsd_config *c, char *err, size_t errlen) {
+    if (!c->host[0]) {
+        snprintf(err, errlen, "host must not be empty");
+        return -1;
+    }
+    if (!c->tls_cert[0] != !c->tls_key[0]) {
+        snprintf(err, errlen, "tls_cert and tls_key go together: set both or neither");
+        return -1;
+    }
+    if (c->default_model[0] && c->n_models) {
+        int found = 0;
+        for (int i = 0; i < c->n_models; i++) found |= !strcmp(c->models[i].name, c->default_model);
+        if (!found) {
+            snprintf(err, errlen, "default_model '%s' is not one of the configured models", c->default_model);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void lgmsd_config_print_help(FILE *f) {
+    fprintf(f, "usage: lgmsd serve [--config FILE] [--SETTING VALUE]...\n\n"
+               "Each setting comes, highest precedence first, from --flag, the LGMSD_<SETTING> environment\n"
+               "variable, the INI file (--config FILE or LGMSD_CONFIG; models in a [models] section as\n"
+               "NAME = FILE, everything else as key = value), or its default.\n\n");
+    fprintf(f, "  %-28s %-24s %s\n", "flag / env", "default", "meaning");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        char flag[64], env[64];
+        snprintf(flag, sizeof flag, "--%s", settings[i].key);
+        for (char *p = flag; *p; p++)
+            if (*p == '_') *p = '-';
+        snprintf(env, sizeof env, "LGMSD_%s", settings[i].key);
+        for (char *p = env; *p; p++)
+            if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 32);
+        if (settings[i].type == T_MODELS) strcpy(env, "LGMSD_MODELS");
+        fprintf(f, "  %-28s %-24s %s\n", flag, settings[i].def_text, settings[i].help);
+        fprintf(f, "  %-28s\n", env);
+    }
+    fprintf(f, "  %-28s %-24s %s\n  %-28s\n", "--config", "(none)", "INI file to read", "LGMSD_CONFIG");
+}

@@ -1,0 +1,57 @@
+/* config.h - lgmsd serve settings: one table of settings, read from defaults, an INI
+ * file (libinih), LGMSD_* environment variables and --flags, in rising precedence. */
+#ifndef LGMS_CONFIG_H
+#define LGMS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LGMSD_MAX_MODELS 16
+#define LGMSD_MODEL_NAME_MAX 128
+#define LGMSD_PATH_MAX 1024
+
+typedef struct {
+    char name[LGMSD_MODEL_NAME_MAX];
+    char path[LGMSD_PATH_MAX];
+} lgmsd_model_spec;
+
+typedef enum { LGMSD_LOG_ERROR = 0, LGMSD_LOG_WARN, LGMSD_LOG_INFO, LGMSD_LOG_DEBUG } lgmsd_log_level;
+
+typedef struct {
+    char host[256];
+    int port;
+    lgmsd_model_spec models[LGMSD_MAX_MODELS];
+    int n_models;
+    char default_model[LGMSD_MODEL_NAME_MAX];
+    int workers;      /* 0: from the CPU quota / cpuset */
+    int blas_threads; /* OpenBLAS threads per inference */
+    int queue;        /* bounded job queue capacity */
+    uint64_t max_body_bytes;
+    uint64_t max_pixels;
+    int max_connections;
+    int connection_timeout; /* seconds a connection may stay idle or trickle */
+    int request_timeout;    /* seconds a request may wait for a worker */
+    int drain_timeout;      /* seconds to finish accepted requests on SIGTERM */
+    char api_key_file[LGMSD_PATH_MAX];
+    char tls_cert[LGMSD_PATH_MAX];
+    char tls_key[LGMSD_PATH_MAX];
+    lgmsd_log_level log_level;
+    int warmup;
+    char config_file[LGMSD_PATH_MAX]; /* the file that was read, "" if none */
+} lgmsd_config;
+
+void lgmsd_config_defaults(lgmsd_config *c);
+/* Apply one INI file / the environment / argv flags. Each returns 0, or -1 with err. */
+int lgmsd_config_apply_file(lgmsd_config *c, const char *path, char *err, size_t errlen);
+int lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errlen);
+/* argv[0] is the subcommand name. Returns 0, 1 if --help was given, -1 on error. */
+int lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, size_t errlen);
+/* Everything together, in precedence order: defaults < file (--config or LGMSD_CONFIG) < env < flags. */
+int lgmsd_config_load(lgmsd_config *c, int argc, char **argv, char **envp, char *err, size_t errlen);
+/* Final checks (TLS pair, model names, ...). */
+int lgmsd_config_validate(const lgmsd_config *c, char *err, size_t errlen);
+void lgmsd_config_print_help(FILE *f);
+const char *lgmsd_log_level_name(lgmsd_log_level l);
+
+#endif

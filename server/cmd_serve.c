@@ -1,0 +1,55 @@
+/* cmd_serve.c - `lgmsd serve`: read the configuration, load the models, run the daemon. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../api/models.h"
+#include "../config/config.h"
+#include "cli.h"
+#include "http.h"
+#include "log.h"
+
+extern char **environ;
+
+int cmd_serve(int argc, char **argv) {
+    static lgmsd_config cfg; /* large; lives for the whole run */
+    char err[1024];
+    int rc = lgmsd_config_load(&cfg, argc, argv, environ, err, sizeof err);
+    if (rc == 1) {
+        lgmsd_config_print_help(stdout);
+        return 0;
+    }
+    if (rc) {
+        fprintf(stderr, "lgmsd serve: %s\n", err);
+        return 2;
+    }
+    lgmsd_log_set_level(cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    if (cfg.n_models == 0) { /* nothing configured: the shipped demo model */
+        snprintf(cfg.models[0].name, sizeof cfg.models[0].name, "default");
+        snprintf(cfg.models[0].path, sizeof cfg.models[0].path, "%s", lgmsd_default_model_path());
+        cfg.n_models = 1;
+    }
+    api_model_entry models[LGMSD_MAX_MODELS];
+    int default_index = 0, loaded = 0;
+    rc = 1;
+    for (int i = 0; i < cfg.n_models; i++) {
+        lgms_model *m = NULL;
+        if (lgms_model_load(cfg.models[i].path, &m, err, sizeof err)) {
+            lgmsd_log(LGMSD_LOG_ERROR, "model %s: %s", cfg.models[i].name, err);
+            goto out;
+        }
+        models[i] = (api_model_entry){cfg.models[i].name, cfg.models[i].path, m};
+        loaded++;
+        const lgms_meta *mt = lgms_model_meta(m);
+        lgmsd_log(LGMSD_LOG_INFO, "model %s: %s (%s, %lld parameters, %d output(s), input %dx%d)", cfg.models[i].name,
+                  cfg.models[i].path, mt->name, (long long)mt->param_count, mt->num_classes, mt->input_width,
+                  mt->input_height);
+        if (cfg.default_model[0] && !strcmp(cfg.default_model, cfg.models[i].name)) default_index = i;
+    }
+    rc = lgmsd_server_run(&cfg, models, loaded, default_index);
+out:
+    for (int i = 0; i < loaded; i++) lgms_model_free((lgms_model *)models[i].model);
+    return rc;
+}

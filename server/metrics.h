@@ -1,0 +1,20 @@
+/* metrics.h - Prometheus metrics: request counts by route and status, latency histograms
+ * (queue wait, inference, total), queue depth, busy workers, rejections. Thread-safe. */
+#ifndef LGMS_METRICS_H
+#define LGMS_METRICS_H
+
+#include <stddef.h>
+
+typedef enum { LGMSD_REJECT_QUEUE_FULL = 0, LGMSD_REJECT_DRAINING, LGMSD_REJECT_TOO_LARGE, LGMSD_REJECT_TIMEOUT,
+               LGMSD_REJECT_COUNT } lgmsd_reject_reason;
+
+void lgmsd_metrics_init(int workers, int queue_capacity);
+void lgmsd_metrics_request(const char *route, int status, double total_seconds);
+void lgmsd_metrics_job(double queue_seconds, double inference_seconds);
+void lgmsd_metrics_reject(lgmsd_reject_reason reason);
+void lgmsd_metrics_set_queue(int depth, int busy_workers);
+void lgmsd_metrics_set_ready(int ready);
+/* Text exposition format 0.0.4, malloc'ed. */
+char *lgmsd_metrics_render(size_t *len);
+
+#endif

@@ -1,0 +1,37 @@
+/* pool.h - fixed worker threads pulling tasks from a bounded FIFO queue.
+ *
+ * submit() never blocks: a full queue is refused at once (the caller answers 503).
+ * Finished tasks go onto a locked completion list and notify() is called (the server
+ * passes uv_async_send); the loop thread drains that list with take_done(). */
+#ifndef LGMS_POOL_H
+#define LGMS_POOL_H
+
+typedef struct lgmsd_task {
+    struct lgmsd_task *next;
+    void (*run)(struct lgmsd_task *t, void *worker_local);
+    double enqueued_at;
+} lgmsd_task;
+
+typedef struct {
+    int workers, capacity;
+    /* per-worker state, made and freed on the worker's own thread; init may return NULL on failure */
+    void *(*worker_init)(int index, void *arg);
+    void (*worker_fini)(void *local, void *arg);
+    void (*notify)(void *arg);
+    void *arg;
+} lgmsd_pool_config;
+
+typedef struct lgmsd_pool lgmsd_pool;
+
+lgmsd_pool *lgmsd_pool_start(const lgmsd_pool_config *cfg);
+/* 0 when queued, -1 when the queue is full or the pool is stopping. */
+int lgmsd_pool_submit(lgmsd_pool *p, lgmsd_task *t);
+/* Completed tasks since the last call (oldest first), or NULL. */
+lgmsd_task *lgmsd_pool_take_done(lgmsd_pool *p);
+/* Workers whose init finished (-1 for a failed init), and current load. */
+int lgmsd_pool_ready_workers(lgmsd_pool *p, int *failed);
+void lgmsd_pool_load(lgmsd_pool *p, int *queued, int *busy);
+/* Stop after the queue is empty; joins the threads. Tasks still queued are run first. */
+void lgmsd_pool_stop(lgmsd_pool *p);
+
+#endif
