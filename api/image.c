@@ -66,7 +66,8 @@ static api_image_status decode_png(const uint8_t *data, size_t len, uint64_t max
         st = API_IMAGE_NOMEM;
         goto done;
     }
-    if ((rc = spng_decode_image(ctx, buf, size, fmt, 0))) {
+    /* then read on to IEND, so a file cut after its last pixel row is still refused */
+    if ((rc = spng_decode_image(ctx, buf, size, fmt, 0)) || (rc = spng_decode_chunks(ctx))) {
         snprintf(err, errlen, "invalid PNG: %s", spng_strerror(rc));
         goto done;
     }

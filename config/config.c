@@ -210,7 +210,10 @@ int lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errle
         char key[64];
         size_t n = (size_t)(eq - *e) - 6;
         if (n == 0 || n >= sizeof key) continue;
-        for (size_t i = 0; i < n; i++) key[i] = (char)((*e)[6 + i] | 0x20);
+        for (size_t i = 0; i < n; i++) {
+            char ch = (*e)[6 + i];
+            key[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+        }
         key[n] = 0;
         if (!strcmp(key, "config")) continue; /* the file itself, read by lgmsd_config_load */
         if (!strcmp(key, "models")) {         /* LGMSD_MODELS=a=/x.lgms,b=/y.lgms */

@@ -9,6 +9,7 @@ int cmd_segment(int argc, char **argv);
 int cmd_tensor(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_healthcheck(int argc, char **argv);
+int cmd_preprocess(int argc, char **argv);
 
 /* The shipped default model: $LGMSD_DEFAULT_MODEL, else the first of the installed and
  * in-tree locations that exists. Returns a static string. */

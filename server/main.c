@@ -18,6 +18,7 @@ static void usage(FILE *f) {
             "  segment      segment image files, write mask and overlay PNGs\n"
             "  eval         score a model on images/ and masks/ folders (IoU, Dice, ...)\n"
             "  tensor       run the raw network on a float32 NCHW .npy\n"
+            "  preprocess   write the input tensor the server computes for an image (.npy)\n"
             "  healthcheck  exit 0 if the daemon at --host/--port answers /readyz\n"
             "  version      print the version\n",
             LGMSD_VERSION);
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "segment")) return cmd_segment(argc - 1, argv + 1);
     if (!strcmp(cmd, "tensor")) return cmd_tensor(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "preprocess")) return cmd_preprocess(argc - 1, argv + 1);
     if (!strcmp(cmd, "healthcheck")) return cmd_healthcheck(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("lgmsd %s\n", LGMSD_VERSION);

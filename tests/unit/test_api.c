@@ -1,0 +1,276 @@
+/* test_api.c - api/ modules: base64, options, router, JSON requests, problem+json,
+ * PNG/JPEG codecs and their limits, label statistics and overlays. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../api/base64.h"
+#include "../../api/image.h"
+#include "../../api/options.h"
+#include "../../api/problem.h"
+#include "../../api/render.h"
+#include "../../api/request.h"
+#include "../../api/router.h"
+
+Test(base64, round_trip_all_lengths) {
+    uint8_t data[300];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 37 + 11);
+    for (size_t n = 0; n < sizeof data; n++) {
+        char text[420];
+        api_base64_encode(data, n, text);
+        cr_assert_eq(strlen(text), api_base64_encoded_len(n));
+        uint8_t *out;
+        size_t len;
+        cr_assert_eq(api_base64_decode(text, strlen(text), 1000, &out, &len), 0, "n=%zu", n);
+        cr_assert_eq(len, n);
+        cr_assert(n == 0 || !memcmp(out, data, n));
+        free(out);
+    }
+}
+
+Test(base64, known_vectors_and_forms) {
+    char text[16];
+    api_base64_encode((const uint8_t *)"foob", 4, text);
+    cr_assert_str_eq(text, "Zm9vYg==");
+    uint8_t *out;
+    size_t len;
+    const char *forms[] = {"Zm9vYg==", "Zm9vYg", "Zm9v\nYg==\n", "data:image/png;base64,Zm9vYg=="};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(api_base64_decode(forms[i], strlen(forms[i]), 100, &out, &len), 0, "%s", forms[i]);
+        cr_assert_eq(len, 4);
+        cr_assert(!memcmp(out, "foob", 4));
+        free(out);
+    }
+}
+
+Test(base64, rejects_invalid_and_oversized) {
+    uint8_t *out;
+    size_t len;
+    const char *bad[] = {"Zm9v!g==", "Zm9vY", "Zm9vYg=x", "Zm9vYh==", "Zg===", "data:image/png,Zm9v"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(api_base64_decode(bad[i], strlen(bad[i]), 100, &out, &len), -1, "accepted %s", bad[i]);
+    cr_assert_eq(api_base64_decode("Zm9vYmFy", 8, 5, &out, &len), -2);
+}
+
+Test(options, defaults_and_values) {
+    api_options o;
+    char err[256];
+    api_options_init(&o);
+    cr_assert(o.want_mask && o.want_overlay && !o.want_probabilities && !o.has_threshold);
+    cr_assert_eq(api_options_set(&o, "threshold", "0.3", err, sizeof err), 0);
+    cr_assert(o.has_threshold);
+    cr_assert_float_eq(o.threshold, 0.3f, 1e-7);
+    cr_assert_eq(api_options_set(&o, "overlay", "false", err, sizeof err), 0);
+    cr_assert(!o.want_overlay);
+    cr_assert_eq(api_options_set(&o, "outputs", "mask,probabilities", err, sizeof err), 0);
+    cr_assert(o.want_mask && !o.want_overlay && o.want_probabilities);
+    cr_assert_eq(api_options_set(&o, "alpha", "1", err, sizeof err), 0);
+}
+
+Test(options, bad_values_are_named) {
+    api_options o;
+    char err[256];
+    api_options_init(&o);
+    const char *bad[][2] = {{"threshold", "1"},   {"threshold", "0"},     {"threshold", "x"},   {"alpha", "1.5"},
+                            {"overlay", "maybe"}, {"outputs", "masks"},   {"outputs", ""},      {"treshold", "0.5"},
+                            {"threshold", "nan"}, {"threshold", "0.5abc"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        cr_assert_eq(api_options_set(&o, bad[i][0], bad[i][1], err, sizeof err), -1, "%s=%s", bad[i][0], bad[i][1]);
+        cr_assert(err[0]);
+    }
+}
+
+Test(router, routes_methods_and_names) {
+    api_route r;
+    api_route_match("POST", "/v1/segment", &r);
+    cr_assert_eq(r.id, API_ROUTE_SEGMENT);
+    cr_assert_str_eq(r.model, "");
+    api_route_match("POST", "/v1/models/busi-2024.v1/segment", &r);
+    cr_assert_eq(r.id, API_ROUTE_SEGMENT);
+    cr_assert_str_eq(r.model, "busi-2024.v1");
+    api_route_match("GET", "/v1/segment", &r);
+    cr_assert_eq(r.id, API_ROUTE_METHOD_NOT_ALLOWED);
+    cr_assert_str_eq(r.allow, "POST");
+    api_route_match("DELETE", "/metrics", &r);
+    cr_assert_eq(r.id, API_ROUTE_METHOD_NOT_ALLOWED);
+    api_route_match("HEAD", "/healthz", &r);
+    cr_assert_eq(r.id, API_ROUTE_HEALTHZ);
+    api_route_match("GET", "/v1/models", &r);
+    cr_assert_eq(r.id, API_ROUTE_MODELS);
+    const char *notfound[] = {"/", "/v1", "/v1/models/../segment", "/v1/models//segment", "/v1/models/a/b/segment",
+                              "/healthz/", "/v1/segments"};
+    for (size_t i = 0; i < sizeof notfound / sizeof notfound[0]; i++) {
+        api_route_match("POST", notfound[i], &r);
+        cr_assert_eq(r.id, API_ROUTE_NOT_FOUND, "%s", notfound[i]);
+    }
+}
+
+Test(request, json_body_forms) {
+    api_options o;
+    uint8_t *img;
+    size_t len;
+    char err[300];
+    api_options_init(&o);
+    const char *ok = "{\"image\":\"aGVsbG8=\",\"threshold\":0.25,\"overlay\":false,\"outputs\":[\"mask\",\"probabilities\"]}";
+    cr_assert_eq(api_parse_json_request(ok, strlen(ok), 100, &o, &img, &len, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(len, 5);
+    cr_assert(!memcmp(img, "hello", 5));
+    cr_assert_float_eq(o.threshold, 0.25f, 1e-7);
+    cr_assert(o.want_probabilities && !o.want_overlay);
+    free(img);
+}
+
+Test(request, json_body_errors) {
+    struct {
+        const char *body;
+        int status;
+        const char *needle;
+    } cases[] = {
+        {"{", 400, "invalid JSON"},
+        {"[1,2]", 400, "object"},
+        {"{\"threshold\":0.5}", 400, "no \"image\""},
+        {"{\"image\":5}", 400, "base64 string"},
+        {"{\"image\":\"@@@\"}", 400, "not valid base64"},
+        {"{\"image\":\"aGVsbG8=\",\"alpha\":{}}", 400, "wrong type"},
+        {"{\"image\":\"aGVsbG8=\",\"colour\":1}", 400, "unknown option"},
+        {"{\"image\":\"aGVsbG8=\",\"image\":\"aGVsbG8=\"}", 400, "invalid JSON"},
+        {"{\"image\":\"aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=\"}", 413, "max_body_bytes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        api_options o;
+        uint8_t *img;
+        size_t len;
+        char err[300] = "";
+        api_options_init(&o);
+        int st = api_parse_json_request(cases[i].body, strlen(cases[i].body), 10, &o, &img, &len, err, sizeof err);
+        cr_assert_eq(st, cases[i].status, "%s -> %d (%s)", cases[i].body, st, err);
+        cr_assert(strstr(err, cases[i].needle), "%s: message '%s'", cases[i].body, err);
+        cr_assert_null(img);
+    }
+}
+
+Test(request, deeply_nested_json_is_rejected) {
+    size_t depth = 100000;
+    char *body = malloc(2 * depth + 1);
+    for (size_t i = 0; i < depth; i++) body[i] = '[', body[2 * depth - 1 - i] = ']';
+    body[2 * depth] = 0;
+    api_options o;
+    uint8_t *img;
+    size_t len;
+    char err[300];
+    api_options_init(&o);
+    cr_assert_eq(api_parse_json_request(body, 2 * depth, 100, &o, &img, &len, err, sizeof err), 400);
+    free(body);
+}
+
+Test(problem, document_shape) {
+    char *s = api_problem_json(413, "too big", "abc");
+    json_error_t e;
+    json_t *o = json_loads(s, 0, &e);
+    cr_assert_not_null(o);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "type")), "about:blank");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "title")), "Request body too large");
+    cr_assert_eq(json_integer_value(json_object_get(o, "status")), 413);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "detail")), "too big");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "request_id")), "abc");
+    json_decref(o);
+    free(s);
+}
+
+static void png_round_trip(int channels) {
+    int w = 37, h = 23;
+    uint8_t *px = malloc((size_t)w * h * channels);
+    for (int i = 0; i < w * h * channels; i++) px[i] = (uint8_t)(i * 7);
+    uint8_t *png;
+    size_t len;
+    cr_assert_eq(api_png_encode(px, w, h, channels, &png, &len), 0);
+    api_image img;
+    char err[256];
+    cr_assert_eq(api_image_decode(png, len, 1000000, &img, err, sizeof err), API_IMAGE_OK, "%s", err);
+    cr_assert_eq(img.width, w);
+    cr_assert_eq(img.height, h);
+    cr_assert_eq(img.channels, channels);
+    cr_assert(!memcmp(img.pixels, px, (size_t)w * h * channels));
+    api_image_free(&img);
+    free(png), free(px);
+}
+
+Test(image, png_grey_and_rgb_round_trip) {
+    png_round_trip(1);
+    png_round_trip(3);
+}
+
+Test(image, pixel_limit_checked_from_header) {
+    uint8_t px[64 * 64] = {0};
+    uint8_t *png;
+    size_t len;
+    cr_assert_eq(api_png_encode(px, 64, 64, 1, &png, &len), 0);
+    api_image img;
+    char err[256];
+    cr_assert_eq(api_image_decode(png, len, 64 * 64 - 1, &img, err, sizeof err), API_IMAGE_TOO_LARGE);
+    cr_assert(strstr(err, "max_pixels"), "%s", err);
+    /* a header claiming 100000 x 100000: refused before any allocation of that size */
+    png[16] = 0x00, png[17] = 0x01, png[18] = 0x86, png[19] = 0xA0; /* width  = 100000 */
+    png[20] = 0x00, png[21] = 0x01, png[22] = 0x86, png[23] = 0xA0; /* height = 100000 */
+    api_image_status st = api_image_decode(png, len, 25u << 20, &img, err, sizeof err);
+    cr_assert(st == API_IMAGE_TOO_LARGE || st == API_IMAGE_CORRUPT, "status %d", st);
+    free(png);
+}
+
+Test(image, garbage_and_truncation) {
+    api_image img;
+    char err[256];
+    cr_assert_eq(api_image_decode((const uint8_t *)"hello world", 11, 1000, &img, err, sizeof err),
+                 API_IMAGE_UNSUPPORTED);
+    cr_assert_eq(api_image_decode((const uint8_t *)"", 0, 1000, &img, err, sizeof err), API_IMAGE_CORRUPT);
+    uint8_t px[40 * 30 * 3];
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)(i * 13);
+    uint8_t *png;
+    size_t len;
+    cr_assert_eq(api_png_encode(px, 40, 30, 3, &png, &len), 0);
+    /* every cut fails except one that drops only IEND's CRC (its last 4 bytes, which
+     * carry no data): libspng accepts that */
+    for (size_t cut = 1; cut < len - 4; cut++) {
+        api_image_status st = api_image_decode(png, cut, 1000000, &img, err, sizeof err);
+        cr_assert_neq(st, API_IMAGE_OK, "PNG cut at %zu of %zu decoded", cut, len);
+        cr_assert_null(img.pixels);
+    }
+    const uint8_t jpeg_head[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0};
+    cr_assert_eq(api_image_decode(jpeg_head, sizeof jpeg_head, 1000, &img, err, sizeof err), API_IMAGE_CORRUPT);
+    free(png);
+}
+
+Test(render, stats_bbox_and_mask) {
+    int w = 6, h = 5;
+    uint8_t labels[30] = {0};
+    labels[1 * 6 + 2] = 1, labels[3 * 6 + 4] = 1, labels[2 * 6 + 3] = 2;
+    api_class_stats s[3];
+    api_label_stats(labels, w, h, 3, s);
+    cr_assert_eq(s[1].pixels, 2);
+    cr_assert_eq(s[1].x0, 2);
+    cr_assert_eq(s[1].y0, 1);
+    cr_assert_eq(s[1].x1, 4);
+    cr_assert_eq(s[1].y1, 3);
+    cr_assert_eq(s[2].pixels, 1);
+    uint8_t mask[30];
+    api_mask_pixels(labels, w, h, 1, mask);
+    cr_assert_eq(mask[8], 255);
+    cr_assert_eq(mask[0], 0);
+    api_mask_pixels(labels, w, h, 0, mask);
+    cr_assert_eq(mask[15], 2);
+}
+
+Test(render, overlay_keeps_background_and_colours_labels) {
+    int w = 8, h = 8;
+    uint8_t grey[64], labels[64] = {0}, out[64 * 3];
+    memset(grey, 100, sizeof grey);
+    for (int y = 2; y < 6; y++)
+        for (int x = 2; x < 6; x++) labels[y * 8 + x] = 1;
+    api_render_overlay(grey, 1, labels, w, h, 0.5f, out);
+    cr_assert(out[0] == 100 && out[1] == 100 && out[2] == 100);
+    const uint8_t *edge = out + (2 * 8 + 2) * 3, *inside = out + (3 * 8 + 3) * 3;
+    cr_assert_eq(edge[0], 255); /* outline drawn in the class colour */
+    cr_assert(inside[0] > 100 && inside[0] < 255 && inside[1] < 100); /* blended */
+}
