@@ -13,7 +13,7 @@ PKGS := openblas libmicrohttpd jansson libuv spng libturbojpeg inih
 
 BUILD := build
 WARN := -Wall -Wextra -Werror
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fno-trapping-math $(WARN) -DLGMSD_VERSION='"$(VERSION)"' \
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fno-trapping-math -ffp-contract=fast $(WARN) -DLGMSD_VERSION='"$(VERSION)"' \
 	-DLGMSD_MODEL_DIR='"$(PREFIX)/share/lgmsd/models"'
 OPT_CFLAGS := -O3
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

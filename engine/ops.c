@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vecmath.h"
@@ -261,55 +262,61 @@ void lgms_linear(const float *x, int n, int din, const float *weight, const floa
  * weighted-sum loops run over contiguous keys and vectorise; head dim is small (8). */
 size_t lgms_attention_scratch(int n) { return (size_t)n * (2 * LGMS_ATTN_MAX_DH + 1) + 64; }
 
-/* Reductions keep 8 partial results so the loops vectorise without reassociating floats
- * behind the compiler's back; the order of additions is fixed, so results are reproducible. */
+/* Reductions keep 8 partial results per output so the loops vectorise without
+ * reassociating floats behind the compiler's back; the order of additions is fixed, so
+ * results are reproducible. The head dimension is fixed at 8 (every LGMSNet uses 8). */
 #define LANES 8
+#define DH 8
 
-LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt, int n, int dh, float scale,
-                                float *s, float *o) {
-    for (int j = 0; j < n; j++) s[j] = q[0] * kt[j];
-    for (int d = 1; d < dh; d++) {
-        const float *kd = kt + (size_t)d * n;
-        float qd = q[d];
-        for (int j = 0; j < n; j++) s[j] += qd * kd[j];
+LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt, int n, float scale, float *s,
+                                float *o) {
+    float qv[DH];
+    for (int d = 0; d < DH; d++) qv[d] = q[d];
+    for (int j = 0; j < n; j++) { /* vectorised over keys, dot product over the 8 dims in registers */
+        float acc = qv[0] * kt[j];
+        for (int d = 1; d < DH; d++) acc += qv[d] * kt[(size_t)d * n + j];
+        s[j] = acc * scale;
     }
     int nv = n / LANES * LANES;
     float part[LANES];
     for (int l = 0; l < LANES; l++) part[l] = -INFINITY;
     for (int j = 0; j < nv; j += LANES)
-        for (int l = 0; l < LANES; l++) {
-            float v = s[j + l] * scale;
-            s[j + l] = v;
-            part[l] = v > part[l] ? v : part[l];
-        }
+        for (int l = 0; l < LANES; l++) part[l] = s[j + l] > part[l] ? s[j + l] : part[l];
     float mx = -INFINITY;
-    for (int j = nv; j < n; j++) {
-        s[j] *= scale;
-        mx = s[j] > mx ? s[j] : mx;
-    }
+    for (int j = nv; j < n; j++) mx = s[j] > mx ? s[j] : mx;
     for (int l = 0; l < LANES; l++) mx = part[l] > mx ? part[l] : mx;
-    for (int j = 0; j < n; j++) s[j] = lgms_expf(s[j] - mx);
     for (int l = 0; l < LANES; l++) part[l] = 0.0f;
     for (int j = 0; j < nv; j += LANES)
-        for (int l = 0; l < LANES; l++) part[l] += s[j + l];
+        for (int l = 0; l < LANES; l++) {
+            float e = lgms_expf(s[j + l] - mx);
+            s[j + l] = e;
+            part[l] += e;
+        }
     float sum = 0.0f;
-    for (int j = nv; j < n; j++) sum += s[j];
+    for (int j = nv; j < n; j++) {
+        s[j] = lgms_expf(s[j] - mx);
+        sum += s[j];
+    }
     for (int l = 0; l < LANES; l++) sum += part[l];
+    /* o[d] = sum_j s[j] v[d][j]: one 8-lane accumulator per d, eight independent chains */
+    float acc[DH][LANES];
+    for (int d = 0; d < DH; d++)
+        for (int l = 0; l < LANES; l++) acc[d][l] = 0.0f;
+    for (int j = 0; j < nv; j += LANES)
+        for (int d = 0; d < DH; d++)
+            for (int l = 0; l < LANES; l++) acc[d][l] += s[j + l] * vt[(size_t)d * n + j + l];
     float inv = 1.0f / sum;
-    for (int d = 0; d < dh; d++) {
-        const float *vd = vt + (size_t)d * n;
-        for (int l = 0; l < LANES; l++) part[l] = 0.0f;
-        for (int j = 0; j < nv; j += LANES)
-            for (int l = 0; l < LANES; l++) part[l] += s[j + l] * vd[j + l];
-        float acc = 0.0f;
-        for (int j = nv; j < n; j++) acc += s[j] * vd[j];
-        for (int l = 0; l < LANES; l++) acc += part[l];
-        o[d] = acc * inv;
+    for (int d = 0; d < DH; d++) {
+        float t = 0.0f;
+        for (int j = nv; j < n; j++) t += s[j] * vt[(size_t)d * n + j];
+        for (int l = 0; l < LANES; l++) t += acc[d][l];
+        o[d] = t * inv;
     }
 }
 
 void lgms_attention(const float *qkv, int n, int heads, int dh, float scale, float *out, float *scratch) {
     int inner = heads * dh, ld = 3 * inner;
+    if (dh != DH) abort(); /* the graph builder only makes 8-dim heads */
     float *kt = scratch, *vt = scratch + (size_t)dh * n, *s = scratch + (size_t)2 * dh * n;
     for (int e = 0; e < heads; e++) {
         const float *k = qkv + inner + e * dh, *v = qkv + 2 * inner + e * dh;
@@ -319,6 +326,6 @@ void lgms_attention(const float *qkv, int n, int heads, int dh, float scale, flo
                 vt[(size_t)d * n + j] = v[(size_t)j * ld + d];
             }
         for (int i = 0; i < n; i++)
-            attend_one(qkv + (size_t)i * ld + e * dh, kt, vt, n, dh, scale, s, out + (size_t)i * inner + e * dh);
+            attend_one(qkv + (size_t)i * ld + e * dh, kt, vt, n, scale, s, out + (size_t)i * inner + e * dh);
     }
 }

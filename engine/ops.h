@@ -49,8 +49,8 @@ void lgms_linear(const float *x, int n, int din, const float *weight, const floa
 
 /* Multi-head self-attention of n tokens on a fused qkv [n][3*heads*dh] buffer (q | k | v,
  * head-major inside each); out [n][heads*dh]. scratch needs lgms_attention_scratch(n)
- * floats; dh <= LGMS_ATTN_MAX_DH. */
-#define LGMS_ATTN_MAX_DH 64
+ * floats. The head dimension dh must be 8, as in every LGMSNet. */
+#define LGMS_ATTN_MAX_DH 8
 size_t lgms_attention_scratch(int n);
 void lgms_attention(const float *qkv, int n, int heads, int dh, float scale, float *out, float *scores);
 

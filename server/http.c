@@ -249,6 +249,13 @@ static enum MHD_Result on_form_field(void *cls, enum MHD_ValueKind kind, const c
         if (body_append(r, data, size)) return MHD_NO;
         return MHD_YES;
     }
+    if (filename) { /* a file under another name: say where the image goes */
+        if (!r->bad_form)
+            snprintf(r->bad_detail, sizeof r->bad_detail,
+                     "the form has no \"image\" field: send the file as image=@FILE, not %.40s=@FILE", key);
+        r->bad_form = 1;
+        return MHD_YES;
+    }
     int i = 0;
     while (i < r->n_fields && strcmp(r->field_key[i], key)) i++;
     if (i == r->n_fields) {

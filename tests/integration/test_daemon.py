@@ -1,0 +1,388 @@
+"""Integration tests: the real lgmsd daemon on a free loopback port, driven with curl.
+
+Run by tests/integration/run.sh (make test-integration) with LGMSD_BIN set; the daemon
+serves the shipped default model unless LGMSD_TEST_MODEL names another file.
+"""
+
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import cv2
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+LGMSD = os.path.abspath(os.environ.get("LGMSD_BIN", os.path.join(ROOT, "build", "lgmsd")))
+SANITIZED = os.environ.get("LGMSD_SANITIZED") == "1"
+START_TIMEOUT = 180 if SANITIZED else 60
+sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
+from test_preprocess_cv2 import palette_png  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """One lgmsd serve process; stop() sends SIGTERM and returns the exit code."""
+
+    def __init__(self, *args, env=None):
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        cmd = [LGMSD, "serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
+        model = os.environ.get("LGMSD_TEST_MODEL")
+        if model and "--model" not in args:
+            cmd += ["--model", "default=" + model]
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env={**os.environ, **(env or {})})
+        deadline = time.time() + START_TIMEOUT
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("lgmsd exited at start:\n" + self.output())
+            try:
+                if curl(self, "/readyz")[0] == 200:
+                    return
+            except subprocess.SubprocessError:
+                pass
+            time.sleep(0.2)
+        self.proc.kill()
+        raise RuntimeError("lgmsd did not become ready:\n" + self.output())
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def __del__(self):
+        self.log.close()
+
+    def stop(self, timeout=120):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+
+
+def curl(daemon, path, *args, data_file=None, timeout=120):
+    """(status, headers dict with lower-case names, body bytes) of one request."""
+    with tempfile.NamedTemporaryFile() as hdr, tempfile.NamedTemporaryFile() as body:
+        cmd = ["curl", "-sS", "--max-time", str(timeout), "-D", hdr.name, "-o", body.name, "-w", "%{http_code}", *args]
+        if data_file:
+            cmd += ["--data-binary", "@" + data_file]
+        r = subprocess.run(cmd + [daemon.url + path], capture_output=True, text=True, timeout=timeout + 10)
+        if r.returncode not in (0, 22):
+            raise subprocess.SubprocessError("curl failed (%d): %s" % (r.returncode, r.stderr))
+        headers = {}
+        with open(hdr.name, "rb") as f:
+            head = f.read().decode("latin-1")
+        with open(body.name, "rb") as f:
+            content = f.read()
+        for line in head.splitlines():
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        return int(r.stdout or 0), headers, content
+
+
+def decode_png(b64):
+    return cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+class Images:
+    """Test images in every accepted flavour, made once."""
+
+    def __init__(self, folder):
+        rng = np.random.default_rng(1)
+        self.folder = folder
+        grey = cv2.GaussianBlur((rng.random((190, 230)) * 255).astype(np.uint8), (0, 0), 3)
+        cv2.circle(grey, (120, 90), 40, 20, -1)
+        colour = cv2.merge([grey, grey // 2 + 60, 255 - grey])
+        self.paths = {}
+        self.add("grey8.png", grey)
+        self.add("grey16.png", grey.astype(np.uint16) * 257)
+        self.add("rgb.png", colour)
+        rgba = cv2.cvtColor(colour, cv2.COLOR_BGR2BGRA)
+        rgba[..., 3] = 128
+        self.add("rgba.png", rgba)
+        self.add("rgb.jpg", colour)
+        self.add("grey.jpg", grey)
+        p = os.path.join(folder, "palette.png")
+        palette_png(p, (grey // 32).astype(np.uint8), rng.integers(0, 256, (8, 3)))
+        self.paths["palette.png"] = p
+        with open(self.paths["rgb.png"], "rb") as f:
+            png = f.read()
+        self.write("truncated.png", png[: len(png) // 2])
+        self.write("garbage.png", b"this is not an image at all" * 10)
+        self.write("empty.png", b"")
+        big = np.zeros((600, 700), np.uint8)
+        self.add("big.png", big)
+        self.size = {k: cv2.imread(v, cv2.IMREAD_UNCHANGED).shape[:2] for k, v in self.paths.items() if "." in k and k not in ("truncated.png", "garbage.png", "empty.png")}
+
+    def add(self, name, img):
+        p = os.path.join(self.folder, name)
+        assert cv2.imwrite(p, img)
+        self.paths[name] = p
+
+    def write(self, name, data):
+        p = os.path.join(self.folder, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        self.paths[name] = p
+
+
+class DaemonTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.img = Images(cls.tmp.name)
+        cls.d = Daemon("--workers", "2", "--queue", "16", "--max-body-bytes", "2000000", "--max-pixels", "400000")
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.d.stop()
+        out = cls.d.output()
+        cls.tmp.cleanup()
+        assert code == 0, "daemon exit code %d\n%s" % (code, out[-3000:])
+        assert "ERROR: AddressSanitizer" not in out and "runtime error" not in out, out[-3000:]
+
+    def assert_segmentation(self, status, headers, body, shape):
+        self.assertEqual(status, 200, body[:500])
+        self.assertEqual(headers.get("content-type"), "application/json")
+        r = json.loads(body)
+        h, w = shape
+        self.assertEqual((r["height"], r["width"]), (h, w))
+        self.assertEqual(headers.get("x-request-id"), r["request_id"])
+        mask = decode_png(r["mask"]["base64"])
+        overlay = decode_png(r["overlay"]["base64"])
+        self.assertEqual(mask.shape, (h, w))
+        self.assertEqual(overlay.shape, (h, w, 3))
+        self.assertTrue(set(np.unique(mask)) <= {0, 255})
+        cls = r["classes"][0]
+        self.assertEqual(cls["pixels"], int((mask > 0).sum()))
+        self.assertAlmostEqual(cls["fraction"], cls["pixels"] / (h * w), places=6)
+        for key in ("queue", "decode", "preprocess", "inference", "postprocess", "encode", "total"):
+            self.assertIn(key, r["timings_ms"])
+        return r
+
+    # ---- upload forms and formats
+
+    def test_multipart_upload(self):
+        st, hd, body = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["rgb.png"])
+        self.assert_segmentation(st, hd, body, self.img.size["rgb.png"])
+
+    def test_raw_png_and_jpeg(self):
+        st, hd, body = curl(self.d, "/v1/segment", "-H", "Content-Type: image/png", data_file=self.img.paths["grey8.png"])
+        self.assert_segmentation(st, hd, body, self.img.size["grey8.png"])
+        st, hd, body = curl(self.d, "/v1/models/default/segment", "-H", "Content-Type: image/jpeg", data_file=self.img.paths["rgb.jpg"])
+        self.assert_segmentation(st, hd, body, self.img.size["rgb.jpg"])
+
+    def test_json_base64_with_options(self):
+        with open(self.img.paths["rgb.png"], "rb") as f:
+            b64 = base64.b64encode(f.read()).decode()
+        req = os.path.join(self.tmp.name, "req.json")
+        with open(req, "w") as f:
+            json.dump({"image": b64, "threshold": 0.3, "alpha": 0.6, "outputs": ["mask", "overlay", "probabilities"]}, f)
+        st, hd, body = curl(self.d, "/v1/segment", "-H", "Content-Type: application/json", data_file=req)
+        r = self.assert_segmentation(st, hd, body, self.img.size["rgb.png"])
+        self.assertAlmostEqual(r["threshold"], 0.3, places=6)
+        self.assertEqual(decode_png(r["probabilities"]["base64"]).shape, self.img.size["rgb.png"])
+
+    def test_every_pixel_format(self):
+        for name in ("grey8.png", "grey16.png", "rgb.png", "rgba.png", "palette.png", "rgb.jpg", "grey.jpg"):
+            with self.subTest(image=name):
+                st, hd, body = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths[name])
+                self.assert_segmentation(st, hd, body, self.img.size[name])
+
+    def test_outputs_option(self):
+        st, _, body = curl(self.d, "/v1/segment?outputs=mask&threshold=0.7", "-F", "image=@" + self.img.paths["rgb.png"])
+        self.assertEqual(st, 200)
+        r = json.loads(body)
+        self.assertIn("mask", r)
+        self.assertNotIn("overlay", r)
+        st, _, body = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["rgb.png"], "-F", "overlay=false")
+        self.assertNotIn("overlay", json.loads(body))
+
+    # ---- errors: each produced by a real bad request
+
+    def assert_problem(self, st, hd, body, status, needle=""):
+        self.assertEqual(st, status, body[:400])
+        self.assertEqual(hd.get("content-type"), "application/problem+json")
+        p = json.loads(body)
+        self.assertEqual(p["status"], status)
+        self.assertTrue(p["title"])
+        self.assertIn(needle, p.get("detail", ""))
+        return p
+
+    def test_400_bad_requests(self):
+        rgb = self.img.paths["rgb.png"]
+        cases = [
+            (("/v1/segment?threshold=2", "-F", "image=@" + rgb), "threshold"),
+            (("/v1/segment?colour=red", "-F", "image=@" + rgb), "unknown option"),
+            (("/v1/segment", "-F", "picture=@" + rgb), "no \"image\" field"),
+            (("/v1/segment", "-F", "threshold=0.5"), "no \"image\" field"),
+            (("/v1/segment", "-H", "Content-Type: application/json", "--data", "{\"image\": \"***\"}"), "base64"),
+            (("/v1/segment", "-H", "Content-Type: application/json", "--data", "{\"image\": "), "invalid JSON"),
+            (("/v1/segment", "-H", "Content-Type: application/json", "--data", "[" * 5000 + "]" * 5000), "JSON"),
+            (("/v1/segment", "-H", "Content-Type: image/png", "--data-binary", "@" + self.img.paths["empty.png"]), "no image bytes"),
+            (("/v1/segment", "-H", "Content-Type: multipart/form-data", "--data", "x"), "boundary"),
+        ]
+        for args, needle in cases:
+            with self.subTest(args=args[:2]):
+                self.assert_problem(*curl(self.d, *args), 400, needle)
+
+    def test_404_and_405(self):
+        self.assert_problem(*curl(self.d, "/v1/models/nope/segment", "-F", "image=@" + self.img.paths["rgb.png"]), 404, "nope")
+        self.assert_problem(*curl(self.d, "/v2/segment"), 404, "no route")
+        st, hd, body = curl(self.d, "/v1/segment")
+        self.assert_problem(st, hd, body, 405)
+        self.assertEqual(hd.get("allow"), "POST")
+        self.assert_problem(*curl(self.d, "/healthz", "-X", "DELETE"), 405)
+
+    def test_413_limits_named(self):
+        big = os.path.join(self.tmp.name, "big.bin")
+        with open(big, "wb") as f:
+            f.write(b"\x89PNG" + os.urandom(2100000))
+        self.assert_problem(*curl(self.d, "/v1/segment", "-H", "Content-Type: image/png", data_file=big), 413, "max_body_bytes")
+        # the same without Content-Length: chunked, discarded, answered at the end
+        self.assert_problem(*curl(self.d, "/v1/segment", "-H", "Content-Type: image/png", "-H", "Transfer-Encoding: chunked",
+                                  data_file=big), 413, "max_body_bytes")
+        self.assert_problem(*curl(self.d, "/v1/segment", "-F", "image=@" + big), 413, "max_body_bytes")
+        self.assert_problem(*curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["big.png"]), 413, "max_pixels")
+
+    def test_415_and_422(self):
+        rgb = self.img.paths["rgb.png"]
+        self.assert_problem(*curl(self.d, "/v1/segment", "-H", "Content-Type: text/plain", data_file=rgb), 415, "Content-Type")
+        self.assert_problem(*curl(self.d, "/v1/segment", "-H", "Content-Type: image/png", data_file=self.img.paths["garbage.png"]), 415, "neither PNG nor JPEG")
+        self.assert_problem(*curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["truncated.png"]), 422, "PNG")
+
+    def test_daemon_keeps_serving_after_errors(self):
+        for _ in range(3):
+            curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["truncated.png"])
+        st, hd, body = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["rgb.png"])
+        self.assert_segmentation(st, hd, body, self.img.size["rgb.png"])
+
+    # ---- the other routes
+
+    def test_probes_models_openapi(self):
+        self.assertEqual(curl(self.d, "/healthz")[0], 200)
+        self.assertEqual(curl(self.d, "/healthz", "-I")[0], 200)
+        st, _, body = curl(self.d, "/readyz")
+        self.assertEqual((st, json.loads(body)["status"]), (200, "ready"))
+        st, _, body = curl(self.d, "/v1/models")
+        models = json.loads(body)
+        self.assertEqual(models["default"], "default")
+        self.assertEqual(models["models"][0]["input"], {"width": 256, "height": 256})
+        st, _, body = curl(self.d, "/openapi.json")
+        self.assertIn("/v1/models/{name}/segment", json.loads(body)["paths"])
+
+    def test_metrics_counters_move(self):
+        def count():
+            _, _, body = curl(self.d, "/metrics")
+            m = re.search(rb'lgmsd_requests_total\{route="segment",status="200"\} (\d+)', body)
+            return int(m.group(1)) if m else 0
+
+        before = count()
+        curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])
+        self.assertEqual(count(), before + 1)
+        _, _, body = curl(self.d, "/metrics")
+        for name in (b"lgmsd_inference_seconds_count", b"lgmsd_queue_depth", b"lgmsd_workers_busy", b"lgmsd_rejections_total"):
+            self.assertIn(name, body)
+
+
+def parallel(n, fn):
+    results = [None] * n
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, fn(i))) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+class OverloadAndDrainTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.img = Images(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_queue_of_one_answers_503_with_retry_after(self):
+        d = Daemon("--workers", "1", "--queue", "1")
+        try:
+            res = parallel(8, lambda i: curl(d, "/v1/segment", "-F", "image=@" + self.img.paths["rgb.png"]))
+            codes = [r[0] for r in res]
+            self.assertTrue(set(codes) <= {200, 503}, codes)
+            self.assertIn(503, codes)
+            self.assertIn(200, codes)
+            for st, hd, body in res:
+                if st == 503:
+                    self.assertEqual(hd.get("retry-after"), "1")
+                    self.assertIn("queue", json.loads(body)["detail"])
+        finally:
+            self.assertEqual(d.stop(), 0, d.output()[-2000:])
+
+    def test_sigterm_under_load_answers_every_accepted_request(self):
+        d = Daemon("--workers", "1", "--queue", "16", "--drain-timeout", "120")
+        results = []
+
+        def client(i):
+            time.sleep(0.05 * i)
+            return curl(d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])
+
+        t = threading.Thread(target=lambda: results.extend(parallel(6, client)))
+        t.start()
+        time.sleep(0.5)
+        d.proc.send_signal(signal.SIGTERM)
+        t.join()
+        code = d.proc.wait(120)  # no second signal: that one means "exit now"
+        out = d.output()
+        self.assertEqual(code, 0, out[-2000:])
+        codes = [r[0] for r in results]
+        # accepted before the signal: 200; arriving after it: refused (503) or not connected
+        self.assertIn(200, codes)
+        self.assertTrue(set(codes) <= {200, 503, 0}, codes)
+        self.assertIn("drained", out)
+
+
+class AuthTest(unittest.TestCase):
+    def test_401_without_the_key(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            keys = os.path.join(tmp, "keys")
+            with open(keys, "w") as f:
+                f.write("# clinic keys\ns3cret-key-1\n\nother-key\n")
+            img = Images(tmp)
+            d = Daemon("--workers", "1", "--api-key-file", keys)
+            try:
+                st, hd, body = curl(d, "/v1/segment", "-F", "image=@" + img.paths["grey8.png"])
+                self.assertEqual(st, 401)
+                self.assertEqual(hd.get("www-authenticate"), "Bearer")
+                st, _, _ = curl(d, "/v1/segment", "-H", "Authorization: Bearer wrong", "-F", "image=@" + img.paths["grey8.png"])
+                self.assertEqual(st, 401)
+                st, _, _ = curl(d, "/v1/models")
+                self.assertEqual(st, 401)
+                st, _, _ = curl(d, "/v1/segment", "-H", "Authorization: Bearer other-key", "-F", "image=@" + img.paths["grey8.png"])
+                self.assertEqual(st, 200)
+                self.assertEqual(curl(d, "/healthz")[0], 200)  # probes stay open
+            finally:
+                self.assertEqual(d.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
