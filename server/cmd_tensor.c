@@ -16,19 +16,19 @@ static int cmp_double(const void *a, const void *b) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: lgmsd tensor --model FILE --input in.npy --output out.npy [--threads T] [--repeat N] "
-               "[--profile]\n"
+               "[--profile] [--verbose]\n"
                "Runs the network on a float32 N x C x H x W array (H, W multiples of 32) and writes the logits.\n"
-               "Timing (median of N runs) goes to stderr.\n");
+               "Timing (median of N runs; --verbose: every run) goes to stderr.\n");
 }
 
 int cmd_tensor(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},  {"input", required_argument, 0, 'i'},
                                          {"output", required_argument, 0, 'o'}, {"threads", required_argument, 0, 't'},
-                                         {"repeat", required_argument, 0, 'r'},  {"profile", no_argument, 0, 'p'},
+                                         {"repeat", required_argument, 0, 'r'},  {"profile", no_argument, 0, 'p'}, {"verbose", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *model_path = NULL, *in_path = NULL, *out_path = NULL;
-    int threads = 1, repeat = 1, profile = 0, c;
-    while ((c = getopt_long(argc, argv, "m:i:o:t:r:ph", opts, NULL)) != -1) {
+    int threads = 1, repeat = 1, profile = 0, verbose = 0, c;
+    while ((c = getopt_long(argc, argv, "m:i:o:t:r:pvh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'i': in_path = optarg; break;
@@ -36,6 +36,7 @@ int cmd_tensor(int argc, char **argv) {
         case 't': threads = atoi(optarg); break;
         case 'r': repeat = atoi(optarg); break;
         case 'p': profile = 1; break;
+        case 'v': verbose = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -79,6 +80,7 @@ int cmd_tensor(int argc, char **argv) {
             goto done;
         }
         times[r] = lgmsd_now() - t0;
+        if (verbose) fprintf(stderr, "run %d: %.2f ms\n", r + 1, 1e3 * times[r]);
     }
     qsort(times, (size_t)repeat, sizeof *times, cmp_double);
     double flops = lgms_model_flops(m, h, w) * n;

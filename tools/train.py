@@ -112,6 +112,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=41)
     ap.add_argument("--resume", help="state_dict to start from")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop after this wall time (0: no limit)")
+    ap.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs, keeping the --epochs schedule")
     args = ap.parse_args(argv)
     if args.size % 32 or args.crop % 32 or args.crop > args.size:
         ap.error("--size and --crop must be multiples of 32, and --crop <= --size")
@@ -181,6 +182,9 @@ def main(argv=None):
         if not val or vdice > best:
             best = vdice
             torch.save(model.state_dict(), os.path.join(args.out, "best.pth"))
+        if args.stop_after and epoch + 1 >= args.stop_after:
+            print("stopping: --stop-after %d epochs" % args.stop_after, flush=True)
+            break
         if args.max_minutes and elapsed > args.max_minutes * 60:
             print("stopping: --max-minutes reached", flush=True)
             break
