@@ -361,6 +361,42 @@ class OverloadAndDrainTest(unittest.TestCase):
         self.assertIn("drained", out)
 
 
+class TlsTest(unittest.TestCase):
+    def test_https_with_cert_and_key(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                                "-days", "2", "-subj", "/CN=127.0.0.1"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            img = Images(tmp)
+            port = free_port()
+            cmd = [LGMSD, "serve", "--port", str(port), "--workers", "1", "--tls-cert", cert, "--tls-key", key]
+            model = os.environ.get("LGMSD_TEST_MODEL")
+            if model:
+                cmd += ["--model", "default=" + model]
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                url = "https://127.0.0.1:%d" % port
+                deadline = time.time() + START_TIMEOUT
+                while time.time() < deadline:
+                    r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", url + "/readyz"],
+                                       capture_output=True, text=True)
+                    if r.stdout == "200":
+                        break
+                    time.sleep(0.3)
+                self.assertEqual(r.stdout, "200")
+                r = subprocess.run(["curl", "-sk", "-F", "image=@" + img.paths["grey8.png"], url + "/v1/segment"],
+                                   capture_output=True, text=True)
+                self.assertEqual(json.loads(r.stdout)["width"], 230)
+                r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url.replace("https", "http") + "/healthz"],
+                                   capture_output=True, text=True)
+                self.assertNotEqual(r.stdout, "200")  # plain HTTP is not served on a TLS port
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                self.assertEqual(proc.wait(60), 0, proc.stderr.read().decode()[-2000:])
+                proc.stderr.close()
+
+
 class AuthTest(unittest.TestCase):
     def test_401_without_the_key(self):
         with tempfile.TemporaryDirectory() as tmp:
