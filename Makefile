@@ -34,7 +34,7 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 
 .PHONY: all deps run test test-unit test-asan test-python test-integration bench fixtures clean format \
-	check-format install model
+	check-format fuzz fuzz-smoke
 
 all: $(BUILD)/lgmsd
 
@@ -75,12 +75,33 @@ $(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS) | $(BUILD)/.deps
 $(BUILD)/test-unit-san: $(SAN_OBJ) $(UNIT_SRC:%.c=$(BUILD)/san/%.o)
 	$(CC) $(SAN_CFLAGS) $^ -o $@ $(PKG_LIBS) $(CRIT_LIBS)
 
+# ---- fuzzing (libFuzzer, clang 14, ASan + UBSan) ----
+FUZZ_CC := clang-14
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined $(WARN) -Wno-unused-command-line-argument
+FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
+FUZZERS := image json options config model
+FUZZ_SECONDS ?= 300
+
+$(BUILD)/fuzzobj/%.o: %.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
+
+fuzz: $(FUZZERS:%=$(BUILD)/fuzz-%)
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: $(FUZZERS:%=$(BUILD)/fuzz-%)
+	bash tests/fuzz/run.sh 20
+
 # ---- run ----
 run: $(BUILD)/lgmsd
 	./$(BUILD)/lgmsd serve --host 127.0.0.1 --port 8080
 
 # ---- tests ----
-test: test-unit test-asan test-python test-integration
+test: test-unit test-asan test-python test-integration fuzz-smoke
 	@echo "make test: all suites passed"
 
 test-unit: $(BUILD)/test-unit

@@ -201,6 +201,18 @@ int lgmsd_config_apply_file(lgmsd_config *c, const char *path, char *err, size_t
     return 0;
 }
 
+int lgmsd_config_apply_string(lgmsd_config *c, const char *text, char *err, size_t errlen) {
+    ini_ctx x = {c, err, errlen, 0, 0};
+    char inner[512] = "";
+    x.err = inner, x.errlen = sizeof inner;
+    int rc = ini_parse_string(text, on_ini_entry, &x);
+    if (rc) {
+        snprintf(err, errlen, "line %d: %s", rc, inner[0] ? inner : "syntax error");
+        return -1;
+    }
+    return 0;
+}
+
 int lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errlen) {
     int models_seen = 0;
     for (char **e = envp; e && *e; e++) {

@@ -44,6 +44,8 @@ typedef struct {
 void lgmsd_config_defaults(lgmsd_config *c);
 /* Apply one INI file / the environment / argv flags. Each returns 0, or -1 with err. */
 int lgmsd_config_apply_file(lgmsd_config *c, const char *path, char *err, size_t errlen);
+/* The same for INI text in memory (NUL-terminated). */
+int lgmsd_config_apply_string(lgmsd_config *c, const char *text, char *err, size_t errlen);
 int lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errlen);
 /* argv[0] is the subcommand name. Returns 0, 1 if --help was given, -1 on error. */
 int lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, size_t errlen);

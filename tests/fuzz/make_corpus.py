@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+"""Regenerate the fuzzing seed corpora under tests/fuzz/corpus/ (small, valid inputs of
+every form each target parses)."""
+
+import json
+import os
+import sys
+import tempfile
+
+import cv2
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+import convert  # noqa: E402
+import lgmsnet  # noqa: E402
+from test_preprocess_cv2 import palette_png  # noqa: E402
+
+C = os.path.join(HERE, "corpus")
+
+
+def out(kind, name, data):
+    os.makedirs(os.path.join(C, kind), exist_ok=True)
+    with open(os.path.join(C, kind, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def main():
+    rng = np.random.default_rng(0)
+    g = (rng.random((9, 13)) * 255).astype(np.uint8)
+    rgb = (rng.random((7, 11, 3)) * 255).astype(np.uint8)
+    for name, img in (("grey8", g), ("grey16", g.astype(np.uint16) * 257), ("rgb", rgb),
+                      ("rgba", cv2.cvtColor(rgb, cv2.COLOR_BGR2BGRA)), ("rgb16", rgb.astype(np.uint16) * 256)):
+        out("png", name + ".png", cv2.imencode(".png", img)[1].tobytes())
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "pal.png")
+        palette_png(p, rng.integers(0, 4, (5, 6)), rng.integers(0, 256, (4, 3)))
+        out("png", "palette.png", open(p, "rb").read())
+    out("jpeg", "rgb.jpg", cv2.imencode(".jpg", rgb)[1].tobytes())
+    out("jpeg", "grey.jpg", cv2.imencode(".jpg", g)[1].tobytes())
+    out("jpeg", "progressive.jpg", cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes())
+    b64 = __import__("base64").b64encode(cv2.imencode(".png", g)[1].tobytes()).decode()
+    out("json", "basic.json", json.dumps({"image": b64}))
+    out("json", "options.json", json.dumps({"image": "data:image/png;base64," + b64, "threshold": 0.3, "alpha": 1,
+                                            "overlay": False, "outputs": ["mask", "probabilities"]}))
+    out("options", "segment", "POST\0/v1/segment\0threshold=0.5&alpha=0.2&outputs=mask,overlay&overlay=true")
+    out("options", "named", "POST\0/v1/models/busi-1.2/segment\0outputs=probabilities")
+    out("options", "get", "GET\0/readyz\0")
+    with open(os.path.join(HERE, "..", "..", "config", "lgmsd.ini")) as f:
+        out("config", "example.ini", f.read())
+    out("config", "models.ini", "[server]\nport=0\nworkers=2\nlog_level=debug\n[models]\na=/x.lgms\nb = /y.lgms\n")
+    hp = dict(dims=[4, 4, 4, 4, 4], splits=[[3, 1]] * 4, num_classes=2)
+    m = lgmsnet.randomize_(lgmsnet.LGMSNet(**hp), seed=9)
+    with tempfile.TemporaryDirectory() as d:
+        ck, lg = os.path.join(d, "m.pth"), os.path.join(d, "m.lgms")
+        torch.save(m.state_dict(), ck)
+        assert convert.main([ck, "-o", lg, "--fp16", "--input-size", "32x32"]) == 0
+        out("model", "tiny-fp16.lgms", open(lg, "rb").read())
+
+
+if __name__ == "__main__":
+    main()
