@@ -6,6 +6,11 @@
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+BINDIR = $(PREFIX)/bin
+DATADIR = $(PREFIX)/share/lgmsd
+DOCDIR = $(PREFIX)/share/doc/lgmsd
 VERSION := 0.1.0
 CC ?= gcc
 PY := /usr/bin/python3
@@ -34,21 +39,30 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 
 .PHONY: all deps run test test-unit test-asan test-python test-integration bench fixtures clean format \
-	check-format fuzz fuzz-smoke
+	check-format fuzz fuzz-smoke install deb deps-build
 
 all: $(BUILD)/lgmsd
 
 # ---- dependencies: install only what is missing (you are root on the target machine) ----
-$(BUILD)/.deps: deps.txt
-	@mkdir -p $(BUILD)
-	@missing=$$(grep -v '^#' deps.txt | while read -r p; do [ -n "$$p" ] && ! dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' && echo "$$p"; done); \
+# usage: $(call install_deps,SECTION_REGEX)
+define install_deps
+	@missing=$$(awk '$$1 ~ /^($(1))$$/ {print $$2}' deps.txt | while read -r p; do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || echo "$$p"; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+$(BUILD)/.deps: deps.txt
+	@mkdir -p $(BUILD)
+	$(call install_deps,build|test)
 	@touch $@
 
 deps: $(BUILD)/.deps
+
+deps-build:
+	$(call install_deps,build)
 
 # ---- build ----
 $(BUILD)/obj/%.o: %.c $(HEADERS) | $(BUILD)/.deps
@@ -124,6 +138,40 @@ fixtures: $(BUILD)/.deps
 
 bench: $(BUILD)/lgmsd
 	$(PY) tools/bench.py --lgmsd $(BUILD)/lgmsd
+
+# ---- install (build with the same PREFIX you install with) ----
+install: $(BUILD)/lgmsd
+	install -D -m 0755 $(BUILD)/lgmsd $(DESTDIR)$(BINDIR)/lgmsd
+	install -D -m 0644 models/lgmsnet-phantom.lgms $(DESTDIR)$(DATADIR)/models/lgmsnet-phantom.lgms
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/lgmsd
+	sed 's|/usr/share/lgmsd|$(DATADIR)|' config/lgmsd.ini > $(DESTDIR)$(SYSCONFDIR)/lgmsd/lgmsd.ini
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/lgmsd/lgmsd.ini
+	sed 's|/usr/bin/lgmsd|$(BINDIR)/lgmsd|; s|/etc/lgmsd|$(SYSCONFDIR)/lgmsd|; s|/usr/share/doc/lgmsd|$(DOCDIR)|' \
+		config/systemd/lgmsd.service > $(BUILD)/lgmsd.service
+	install -D -m 0644 $(BUILD)/lgmsd.service $(DESTDIR)$(UNITDIR)/lgmsd.service
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+
+# ---- Debian package: its own build with PREFIX=/usr, packed with dpkg-deb ----
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB := $(BUILD)/lgmsd_$(VERSION)_$(DEB_ARCH).deb
+deb: $(BUILD)/.deps
+	$(MAKE) BUILD=$(BUILD)/deb-build PREFIX=/usr $(BUILD)/deb-build/lgmsd
+	rm -rf $(BUILD)/deb-root
+	$(MAKE) BUILD=$(BUILD)/deb-build PREFIX=/usr DESTDIR=$(CURDIR)/$(BUILD)/deb-root install
+	strip --strip-unneeded $(BUILD)/deb-root/usr/bin/lgmsd
+	install -D -m 0644 docker/deb/copyright $(BUILD)/deb-root/usr/share/doc/lgmsd/copyright
+	printf 'lgmsd (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- lgmsd developers <lgmsd@localhost>  %s\n' \
+		'$(VERSION)' '$(VERSION)' "$$(date -R)" | gzip -9n > $(BUILD)/deb-root/usr/share/doc/lgmsd/changelog.gz
+	install -d $(BUILD)/deb-root/DEBIAN
+	install -m 0755 docker/deb/postinst docker/deb/prerm docker/deb/postrm $(BUILD)/deb-root/DEBIAN/
+	echo /etc/lgmsd/lgmsd.ini > $(BUILD)/deb-root/DEBIAN/conffiles
+	deps=$$(sh docker/deb/depends.sh $(BUILD)/deb-root/usr/bin/lgmsd); \
+	size=$$(du -sk --exclude=DEBIAN $(BUILD)/deb-root | cut -f1); \
+	sed "s/@VERSION@/$(VERSION)/; s/@ARCH@/$(DEB_ARCH)/; s/@SIZE@/$$size/; s/@DEPENDS@/$$deps/" \
+		docker/deb/control.in > $(BUILD)/deb-root/DEBIAN/control
+	dpkg-deb --build --root-owner-group $(BUILD)/deb-root $(DEB)
+	@echo "built $(DEB)"
 
 # ---- housekeeping ----
 format:
