@@ -39,7 +39,7 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 
 .PHONY: all deps run test test-unit test-asan test-python test-integration bench fixtures clean format \
-	check-format fuzz fuzz-smoke install deb deps-build
+	check-format fuzz fuzz-smoke install deb deps-build test-deb
 
 all: $(BUILD)/lgmsd
 
@@ -115,7 +115,7 @@ run: $(BUILD)/lgmsd
 	./$(BUILD)/lgmsd serve --host 127.0.0.1 --port 8080
 
 # ---- tests ----
-test: test-unit test-asan test-python test-integration fuzz-smoke
+test: test-unit test-asan test-python test-integration fuzz-smoke test-deb
 	@echo "make test: all suites passed"
 
 test-unit: $(BUILD)/test-unit
@@ -151,6 +151,8 @@ install: $(BUILD)/lgmsd
 	install -D -m 0644 $(BUILD)/lgmsd.service $(DESTDIR)$(UNITDIR)/lgmsd.service
 	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/man/man1
+	gzip -9n < docs/lgmsd.1 > $(DESTDIR)$(PREFIX)/share/man/man1/lgmsd.1.gz
 
 # ---- Debian package: its own build with PREFIX=/usr, packed with dpkg-deb ----
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
@@ -161,7 +163,7 @@ deb: $(BUILD)/.deps
 	$(MAKE) BUILD=$(BUILD)/deb-build PREFIX=/usr DESTDIR=$(CURDIR)/$(BUILD)/deb-root install
 	strip --strip-unneeded $(BUILD)/deb-root/usr/bin/lgmsd
 	install -D -m 0644 docker/deb/copyright $(BUILD)/deb-root/usr/share/doc/lgmsd/copyright
-	printf 'lgmsd (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- lgmsd developers <lgmsd@localhost>  %s\n' \
+	printf 'lgmsd (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- lgmsd developers <lgmsd@example.org>  %s\n' \
 		'$(VERSION)' '$(VERSION)' "$$(date -R)" | gzip -9n > $(BUILD)/deb-root/usr/share/doc/lgmsd/changelog.gz
 	install -d $(BUILD)/deb-root/DEBIAN
 	install -m 0755 docker/deb/postinst docker/deb/prerm docker/deb/postrm $(BUILD)/deb-root/DEBIAN/
@@ -172,6 +174,9 @@ deb: $(BUILD)/.deps
 		docker/deb/control.in > $(BUILD)/deb-root/DEBIAN/control
 	dpkg-deb --build --root-owner-group $(BUILD)/deb-root $(DEB)
 	@echo "built $(DEB)"
+
+test-deb: deb
+	bash tests/deb/run.sh $(DEB)
 
 # ---- housekeeping ----
 format:
