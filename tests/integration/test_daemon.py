@@ -361,6 +361,63 @@ class OverloadAndDrainTest(unittest.TestCase):
         self.assertIn("drained", out)
 
 
+class HostileInputTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.img = Images(cls.tmp.name)
+        cls.d = Daemon("--workers", "1", "--max-connections", "20", "--connection-timeout", "2")
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.d.stop()
+        cls.tmp.cleanup()
+        assert code == 0, cls.d.output()[-2000:]
+
+    def write(self, name, data):
+        p = os.path.join(self.tmp.name, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def test_huge_declared_dimensions_are_refused_before_allocation(self):
+        import struct
+        import zlib
+
+        def chunk(kind, payload):
+            return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+        png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 0, 0, 0, 0)) + \
+            chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+        st, _, body = curl(self.d, "/v1/segment", "-F", "image=@" + self.write("huge.png", png))
+        self.assertEqual(st, 413, body)
+        # a JPEG whose frame header claims 60000 x 60000
+        with open(self.img.paths["grey.jpg"], "rb") as f:
+            jpg = bytearray(f.read())
+        sof = jpg.find(b"\xff\xc0")
+        self.assertGreater(sof, 0)
+        jpg[sof + 5:sof + 9] = struct.pack(">HH", 60000, 60000)
+        st, _, body = curl(self.d, "/v1/segment", "-H", "Content-Type: image/jpeg", data_file=self.write("huge.jpg", bytes(jpg)))
+        self.assertEqual(st, 413, body)
+        st, hd, body = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])
+        self.assertEqual(st, 200)  # and the daemon still serves
+
+    def test_connection_cap_holds_and_recovers(self):
+        idle = []
+        for _ in range(60):  # far more idle connections than max_connections = 20
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", self.d.port), timeout=2))
+            except OSError:
+                break
+        time.sleep(3.5)  # connection_timeout = 2 s closes the idle ones
+        for s in idle:
+            s.close()
+        st, _, _ = curl(self.d, "/healthz")
+        self.assertEqual(st, 200)
+        st, _, _ = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])
+        self.assertEqual(st, 200)
+
+
 class TlsTest(unittest.TestCase):
     def test_https_with_cert_and_key(self):
         with tempfile.TemporaryDirectory() as tmp:
