@@ -184,33 +184,30 @@ fail:
     return 0;
 }
 
-int lgmsd_config_apply_file(lgmsd_config *c, const char *path, char *err, size_t errlen) {
-    ini_ctx x = {c, err, errlen, 0, 0};
+/* INI from a file (path) or from text in memory; errors say where (file:line or line N). */
+static int apply_ini(lgmsd_config *c, const char *path, const char *text, char *err, size_t errlen) {
     char inner[512] = "";
-    x.err = inner, x.errlen = sizeof inner;
-    int rc = ini_parse(path, on_ini_entry, &x);
-    if (rc == -1) {
+    ini_ctx x = {c, inner, sizeof inner, 0, 0};
+    int rc = path ? ini_parse(path, on_ini_entry, &x) : ini_parse_string(text, on_ini_entry, &x);
+    if (rc == -1 && path) {
         snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
         return -1;
     }
     if (rc) {
-        snprintf(err, errlen, "%s:%d: %s", path, rc, inner[0] ? inner : "syntax error");
+        snprintf(err, errlen, "%s:%d: %s", path ? path : "line", rc, inner[0] ? inner : "syntax error");
         return -1;
     }
+    return 0;
+}
+
+int lgmsd_config_apply_file(lgmsd_config *c, const char *path, char *err, size_t errlen) {
+    if (apply_ini(c, path, NULL, err, errlen)) return -1;
     snprintf(c->config_file, sizeof c->config_file, "%s", path);
     return 0;
 }
 
 int lgmsd_config_apply_string(lgmsd_config *c, const char *text, char *err, size_t errlen) {
-    ini_ctx x = {c, err, errlen, 0, 0};
-    char inner[512] = "";
-    x.err = inner, x.errlen = sizeof inner;
-    int rc = ini_parse_string(text, on_ini_entry, &x);
-    if (rc) {
-        snprintf(err, errlen, "line %d: %s", rc, inner[0] ? inner : "syntax error");
-        return -1;
-    }
-    return 0;
+    return apply_ini(c, NULL, text, err, errlen);
 }
 
 int lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errlen) {
