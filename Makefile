@@ -115,7 +115,7 @@ run: $(BUILD)/lgmsd
 	./$(BUILD)/lgmsd serve --host 127.0.0.1 --port 8080
 
 # ---- tests ----
-test: test-unit test-asan test-python test-integration fuzz-smoke test-deb
+test: check-format test-unit test-asan test-python test-integration fuzz-smoke test-deb
 	@echo "make test: all suites passed"
 
 test-unit: $(BUILD)/test-unit
@@ -180,10 +180,10 @@ test-deb: deb
 
 # ---- housekeeping ----
 format:
-	clang-format -i $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS)
+	clang-format -i $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c
 
 check-format:
-	clang-format --dry-run --Werror $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS)
+	clang-format --dry-run --Werror $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lgmsd $(BUILD)/lgmsd-san $(BUILD)/test-unit $(BUILD)/test-unit-san

@@ -74,16 +74,19 @@ static api_image_status decode_png(const uint8_t *data, size_t len, uint64_t max
     size_t n = (size_t)w * h;
     if (ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE) {
         if (deep)
-            for (size_t i = 0; i < n; i++) out->pixels[i] = buf[2 * i]; /* high byte of big-endian */
+            for (size_t i = 0; i < n; i++)
+                out->pixels[i] = buf[2 * i]; /* high byte of big-endian */
         else
             memcpy(out->pixels, buf, n);
     } else if (deep) {
         const uint16_t *p = (const uint16_t *)buf; /* host-endian RGBA16 */
         for (size_t i = 0; i < n; i++)
-            for (int c = 0; c < (grey ? 1 : 3); c++) out->pixels[i * (grey ? 1 : 3) + c] = (uint8_t)(p[4 * i + c] >> 8);
+            for (int c = 0; c < (grey ? 1 : 3); c++)
+                out->pixels[i * (grey ? 1 : 3) + c] = (uint8_t)(p[4 * i + c] >> 8);
     } else {
         for (size_t i = 0; i < n; i++)
-            for (int c = 0; c < (grey ? 1 : 3); c++) out->pixels[i * (grey ? 1 : 3) + c] = buf[4 * i + c];
+            for (int c = 0; c < (grey ? 1 : 3); c++)
+                out->pixels[i * (grey ? 1 : 3) + c] = buf[4 * i + c];
     }
     out->width = w, out->height = h, out->channels = grey ? 1 : 3;
     out->source_depth = deep ? 16 : 8;
@@ -105,8 +108,7 @@ static api_image_status decode_jpeg(const uint8_t *data, size_t len, uint64_t ma
     if (!tj) return API_IMAGE_NOMEM;
     api_image_status st = API_IMAGE_CORRUPT;
     int w, h, subsamp, cs;
-    if (len > (size_t)0x7fffffff ||
-        tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &cs)) {
+    if (len > (size_t)0x7fffffff || tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &cs)) {
         snprintf(err, errlen, "invalid JPEG: %s", tjGetErrorStr2(tj));
         goto done;
     }
@@ -168,8 +170,7 @@ int api_png_encode(const uint8_t *pixels, int width, int height, int channels, u
     /* masks and overlays are regenerated per request: favour speed over the last few bytes */
     if (!rc) rc = spng_set_option(ctx, SPNG_IMG_COMPRESSION_LEVEL, 1);
     if (!rc) rc = spng_set_ihdr(ctx, &ihdr);
-    if (!rc)
-        rc = spng_encode_image(ctx, pixels, (size_t)width * height * channels, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
+    if (!rc) rc = spng_encode_image(ctx, pixels, (size_t)width * height * channels, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
     if (!rc) {
         int e = 0;
         *out = spng_get_png_buffer(ctx, out_len, &e);

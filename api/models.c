@@ -15,7 +15,8 @@ char *api_models_json(const api_model_entry *models, int n, const char *default_
     for (int i = 0; i < n; i++) {
         const lgms_meta *m = lgms_model_meta(models[i].model);
         json_t *classes = json_array();
-        for (int c = 0; c < m->n_class_names; c++) json_array_append_new(classes, json_string(m->class_names[c]));
+        for (int c = 0; c < m->n_class_names; c++)
+            json_array_append_new(classes, json_string(m->class_names[c]));
         json_t *o = json_pack(
             "{s:s, s:b, s:s, s:s, s:o, s:i, s:{s:i, s:i}, s:I, s:f, s:{s:s, s:s, s:[f,f,f], s:[f,f,f], s:f}, s:s}",
             "name", models[i].name, "default", default_name && !strcmp(models[i].name, default_name), "arch", m->arch,

@@ -25,9 +25,12 @@ static int parse_float(const char *v, float *out) {
 }
 
 static int parse_bool(const char *v, int *out) {
-    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) *out = 1;
-    else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) *out = 0;
-    else return -1;
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+        *out = 1;
+    else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+        *out = 0;
+    else
+        return -1;
     return 0;
 }
 
@@ -38,11 +41,15 @@ static int parse_outputs(api_options *o, const char *v, char *err, size_t errlen
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (n == 4 && !strncmp(p, "mask", 4)) mask = 1;
-        else if (n == 7 && !strncmp(p, "overlay", 7)) overlay = 1;
-        else if (n == 13 && !strncmp(p, "probabilities", 13)) prob = 1;
+        if (n == 4 && !strncmp(p, "mask", 4))
+            mask = 1;
+        else if (n == 7 && !strncmp(p, "overlay", 7))
+            overlay = 1;
+        else if (n == 13 && !strncmp(p, "probabilities", 13))
+            prob = 1;
         else {
-            snprintf(err, errlen, "outputs: unknown output '%.*s' (use mask, overlay, probabilities)", (int)(n > 40 ? 40 : n), p);
+            snprintf(err, errlen, "outputs: unknown output '%.*s' (use mask, overlay, probabilities)",
+                     (int)(n > 40 ? 40 : n), p);
             return -1;
         }
         p += n + (comma ? 1 : 0);

@@ -4,11 +4,12 @@
 #include <string.h>
 
 /* Distinct colours for classes 1.. (wraps after 8). */
-static const uint8_t palette[8][3] = {{255, 48, 48},  {48, 200, 64},  {64, 128, 255}, {255, 200, 0},
-                                      {200, 64, 255}, {0, 220, 220},  {255, 128, 0},  {255, 96, 192}};
+static const uint8_t palette[8][3] = {{255, 48, 48},  {48, 200, 64}, {64, 128, 255}, {255, 200, 0},
+                                      {200, 64, 255}, {0, 220, 220}, {255, 128, 0},  {255, 96, 192}};
 
 void api_label_stats(const uint8_t *labels, int w, int h, int n_labels, api_class_stats *stats) {
-    for (int c = 0; c < n_labels; c++) stats[c] = (api_class_stats){0, w, h, -1, -1};
+    for (int c = 0; c < n_labels; c++)
+        stats[c] = (api_class_stats){0, w, h, -1, -1};
     for (int y = 0; y < h; y++) {
         const uint8_t *row = labels + (size_t)y * w;
         for (int x = 0; x < w; x++) {
@@ -33,7 +34,8 @@ void api_render_overlay(const uint8_t *pixels, int channels, const uint8_t *labe
             size_t i = (size_t)y * w + x;
             const uint8_t *src = pixels + i * channels;
             uint8_t *dst = out + i * 3;
-            for (int c = 0; c < 3; c++) dst[c] = src[channels == 1 ? 0 : c];
+            for (int c = 0; c < 3; c++)
+                dst[c] = src[channels == 1 ? 0 : c];
             int lab = lrow[x];
             if (!lab) continue;
             const uint8_t *col = palette[(lab - 1) % 8];
@@ -51,5 +53,6 @@ void api_mask_pixels(const uint8_t *labels, int w, int h, int one_class, uint8_t
         memcpy(out, labels, n);
         return;
     }
-    for (size_t i = 0; i < n; i++) out[i] = labels[i] ? 255 : 0;
+    for (size_t i = 0; i < n; i++)
+        out[i] = labels[i] ? 255 : 0;
 }

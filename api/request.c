@@ -68,7 +68,8 @@ int api_parse_json_request(const char *body, size_t len, size_t max_image_bytes,
     }
     int rc = api_base64_decode(json_string_value(img), json_string_length(img), max_image_bytes, image, image_len);
     if (rc == -2) {
-        snprintf(err, errlen, "decoded image exceeds max_body_bytes = %zu (set LGMSD_MAX_BODY_BYTES or --max-body-bytes)",
+        snprintf(err, errlen,
+                 "decoded image exceeds max_body_bytes = %zu (set LGMSD_MAX_BODY_BYTES or --max-body-bytes)",
                  max_image_bytes);
         status = 413;
         goto out;

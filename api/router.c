@@ -48,7 +48,7 @@ void api_route_match(const char *method, const char *path, api_route *out) {
 }
 
 const char *api_route_label(api_route_id id) {
-    static const char *labels[API_ROUTE_COUNT] = {"segment", "models",    "healthz",  "readyz",
-                                                  "metrics", "openapi",   "notfound", "badmethod"};
+    static const char *labels[API_ROUTE_COUNT] = {"segment", "models",  "healthz",  "readyz",
+                                                  "metrics", "openapi", "notfound", "badmethod"};
     return id < API_ROUTE_COUNT ? labels[id] : "unknown";
 }

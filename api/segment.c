@@ -114,12 +114,12 @@ static json_t *classes_json(const lgms_meta *mt, const uint8_t *labels, int w, i
     double total = (double)w * h;
     for (int c = 1; c < n_labels; c++) {
         const api_class_stats *s = &stats[c];
-        json_t *bbox = s->pixels ? json_pack("{s:i, s:i, s:i, s:i}", "x", s->x0, "y", s->y0, "width",
-                                             s->x1 - s->x0 + 1, "height", s->y1 - s->y0 + 1)
+        json_t *bbox = s->pixels ? json_pack("{s:i, s:i, s:i, s:i}", "x", s->x0, "y", s->y0, "width", s->x1 - s->x0 + 1,
+                                             "height", s->y1 - s->y0 + 1)
                                  : json_null();
-        json_array_append_new(arr, json_pack("{s:i, s:s, s:I, s:f, s:o}", "id", c, "name", mt->class_names[c - 1],
-                                             "pixels", (json_int_t)s->pixels, "fraction", s->pixels / total, "bbox",
-                                             bbox));
+        json_array_append_new(arr,
+                              json_pack("{s:i, s:s, s:I, s:f, s:o}", "id", c, "name", mt->class_names[c - 1], "pixels",
+                                        (json_int_t)s->pixels, "fraction", s->pixels / total, "bbox", bbox));
     }
     return arr;
 }
@@ -145,7 +145,10 @@ void api_segment_run(api_segment_job *job, api_segment_ctx *ctx) {
             snprintf(detail, sizeof detail, "%s (set LGMSD_MAX_PIXELS or --max-pixels)", err);
             fail(job, 413, detail);
         } else {
-            fail(job, ist == API_IMAGE_UNSUPPORTED ? 415 : ist == API_IMAGE_CORRUPT ? 422 : 500,
+            fail(job,
+                 ist == API_IMAGE_UNSUPPORTED ? 415
+                 : ist == API_IMAGE_CORRUPT   ? 422
+                                              : 500,
                  ist == API_IMAGE_NOMEM ? "out of memory decoding the image" : err);
         }
         return;

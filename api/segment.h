@@ -29,8 +29,8 @@ typedef struct {
     const char *request_id;
     double queue_ms;
     /* out */
-    int status;    /* 200, or the error status */
-    char *body;    /* malloc'ed JSON reply or problem+json */
+    int status; /* 200, or the error status */
+    char *body; /* malloc'ed JSON reply or problem+json */
     size_t body_len;
     int width, height;
     api_timings t;

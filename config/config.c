@@ -28,13 +28,15 @@ static const setting settings[] = {
      "NAME=FILE (repeatable; a bare FILE is named 'default'); env: comma-separated"},
     {"default_model", T_STR, F(default_model), 0, 0, "first model", "model used by POST /v1/segment"},
     {"workers", T_INT, F(workers), 0, 256, "0 (auto)", "inference threads; 0 = CPU quota / cpuset of this process"},
-    {"blas_threads", T_INT, F(blas_threads), 1, 256, "1", "OpenBLAS threads per inference (keep workers x this <= cores)"},
+    {"blas_threads", T_INT, F(blas_threads), 1, 256, "1",
+     "OpenBLAS threads per inference (keep workers x this <= cores)"},
     {"queue", T_INT, F(queue), 1, 100000, "32", "requests waiting for a worker before 503 + Retry-After"},
     {"max_body_bytes", T_U64, F(max_body_bytes), 1024, 1LL << 40, "67108864", "largest request body (413 past it)"},
     {"max_pixels", T_U64, F(max_pixels), 1, 1LL << 40, "26214400", "largest image, width x height (413 past it)"},
     {"max_connections", T_INT, F(max_connections), 1, 1000000, "1024", "open connections at once"},
     {"connection_timeout", T_INT, F(connection_timeout), 1, 86400, "30", "seconds a connection may idle or trickle"},
-    {"request_timeout", T_INT, F(request_timeout), 1, 86400, "60", "seconds a request may wait in the queue (then 503)"},
+    {"request_timeout", T_INT, F(request_timeout), 1, 86400, "60",
+     "seconds a request may wait in the queue (then 503)"},
     {"drain_timeout", T_INT, F(drain_timeout), 0, 86400, "30", "seconds to finish accepted requests after SIGTERM"},
     {"api_key_file", T_STR, F(api_key_file), 0, 0, "(none)", "file of Bearer keys, one a line; unset = no auth"},
     {"tls_cert", T_STR, F(tls_cert), 0, 0, "(none)", "PEM certificate: serve HTTPS (with tls_key)"},
@@ -118,12 +120,15 @@ static int set_value(lgmsd_config *c, const setting *s, const char *v, int *mode
             snprintf(err, errlen, "%s: '%.64s' is not a whole number from %lld to %lld", s->key, v, s->min, s->max);
             return -1;
         }
-        if (s->type == T_INT) *(int *)field = (int)n;
-        else *(uint64_t *)field = (uint64_t)n;
+        if (s->type == T_INT)
+            *(int *)field = (int)n;
+        else
+            *(uint64_t *)field = (uint64_t)n;
         return 0;
     }
     case T_BOOL:
-        if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) *(int *)field = 1;
+        if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+            *(int *)field = 1;
         else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
             *(int *)field = 0;
         else {
@@ -263,8 +268,8 @@ int lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, 
         if (ch == 'h') return 1;
         if (ch == 'c') continue;
         if (ch == '?' || ch == ':') {
-            snprintf(err, errlen, "%s option '%.64s' (see lgmsd serve --help)", ch == ':' ? "missing value for" : "unknown",
-                     argv[optind - 1]);
+            snprintf(err, errlen, "%s option '%.64s' (see lgmsd serve --help)",
+                     ch == ':' ? "missing value for" : "unknown", argv[optind - 1]);
             return -1;
         }
         if (set_value(c, &settings[ch - 1000], optarg, &models_seen, err, errlen)) return -1;
@@ -281,8 +286,10 @@ static const char *config_flag(int argc, char **argv) {
     const char *found = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--")) break;
-        if (!strcmp(argv[i], "--config") && i + 1 < argc) found = argv[++i];
-        else if (!strncmp(argv[i], "--config=", 9)) found = argv[i] + 9;
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            found = argv[++i];
+        else if (!strncmp(argv[i], "--config=", 9))
+            found = argv[i] + 9;
     }
     return found;
 }
@@ -311,7 +318,8 @@ int lgmsd_config_validate(const lgmsd_config *c, char *err, size_t errlen) {
     }
     if (c->default_model[0] && c->n_models) {
         int found = 0;
-        for (int i = 0; i < c->n_models; i++) found |= !strcmp(c->models[i].name, c->default_model);
+        for (int i = 0; i < c->n_models; i++)
+            found |= !strcmp(c->models[i].name, c->default_model);
         if (!found) {
             snprintf(err, errlen, "default_model '%s' is not one of the configured models", c->default_model);
             return -1;

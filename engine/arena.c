@@ -32,7 +32,8 @@ float *lgms_arena_alloc(lgms_arena *a, size_t nfloats) {
 }
 
 int lgms_arena_settle(lgms_arena *a) {
-    for (size_t i = 0; i < a->n_spill; i++) free(a->spill[i]);
+    for (size_t i = 0; i < a->n_spill; i++)
+        free(a->spill[i]);
     a->n_spill = 0;
     a->used = 0;
     if (a->peak <= a->cap) return 0;

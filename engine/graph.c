@@ -31,14 +31,14 @@ static double now_s(void) {
 }
 
 /* Time and FLOP accounting around one op, when profiling is on. */
-#define PROF(st, cls_, fl_, call)                                                                                   \
-    do {                                                                                                             \
-        double t0_ = (st)->profiling ? now_s() : 0.0;                                                                \
-        call;                                                                                                        \
-        if ((st)->profiling) {                                                                                       \
-            (st)->prof.seconds[cls_] += now_s() - t0_;                                                                \
-            (st)->prof.flops[cls_] += (fl_);                                                                        \
-        }                                                                                                            \
+#define PROF(st, cls_, fl_, call)                                                                                      \
+    do {                                                                                                               \
+        double t0_ = (st)->profiling ? now_s() : 0.0;                                                                  \
+        call;                                                                                                          \
+        if ((st)->profiling) {                                                                                         \
+            (st)->prof.seconds[cls_] += now_s() - t0_;                                                                 \
+            (st)->prof.flops[cls_] += (fl_);                                                                           \
+        }                                                                                                              \
     } while (0)
 
 static float *alloc(lgms_state *st, size_t n) { return lgms_arena_alloc(&st->arena, n); }
@@ -86,7 +86,8 @@ static void tokens_gather(const float *t1, int a, int h, int w, int p, float *x)
         for (int j = 0; j < hw; j++) {
             const float *src = t1 + (size_t)(2 * i + py) * w + 2 * j + px;
             float *dst = x + ((size_t)i * hw + j) * a;
-            for (int f = 0; f < a; f++) dst[f] = src[f * plane];
+            for (int f = 0; f < a; f++)
+                dst[f] = src[f * plane];
         }
 }
 
@@ -97,7 +98,8 @@ static void tokens_scatter(const float *x, int a, int h, int w, int p, float *t1
         for (int j = 0; j < hw; j++) {
             float *dst = t1 + (size_t)(2 * i + py) * w + 2 * j + px;
             const float *src = x + ((size_t)i * hw + j) * a;
-            for (int f = 0; f < a; f++) dst[f * plane] = src[f];
+            for (int f = 0; f < a; f++)
+                dst[f * plane] = src[f];
         }
 }
 
@@ -114,8 +116,7 @@ static void run_transformer(lgms_state *st, const lgms_gms_block *G, float *t1, 
         PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_gather(t1, a, h, w, p, x);
              lgms_layer_norm(x, n, a, G->ln1_gamma, G->ln1_beta, z));
         PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * 3 * inner, lgms_linear(z, n, a, G->w_qkv, NULL, 3 * inner, qkv, 0));
-        PROF(st, LGMS_PROF_ATTENTION, attn_flops,
-             lgms_attention(qkv, n, LGMS_HEADS, LGMS_HEAD_DIM, scale, o, scores));
+        PROF(st, LGMS_PROF_ATTENTION, attn_flops, lgms_attention(qkv, n, LGMS_HEADS, LGMS_HEAD_DIM, scale, o, scores));
         PROF(st, LGMS_PROF_LINEAR, 2.0 * n * inner * a, lgms_linear(o, n, inner, G->w_out, G->b_out, a, x, 1));
         PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_layer_norm(x, n, a, G->ln2_gamma, G->ln2_beta, z));
         PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * G->mlp, lgms_linear(z, n, a, G->w_fc1, G->b_fc1, G->mlp, hid, 0));
@@ -261,7 +262,7 @@ void lgms_state_set_profiling(lgms_state *st, int on) { st->profiling = on; }
 void lgms_state_profile(const lgms_state *st, lgms_profile *out) { *out = st->prof; }
 
 const char *lgms_prof_class_name(lgms_prof_class c) {
-    static const char *names[LGMS_PROF_COUNT] = {"dense conv kxk", "grouped conv", "1x1 conv", "depthwise",
+    static const char *names[LGMS_PROF_COUNT] = {"dense conv kxk", "grouped conv", "1x1 conv",   "depthwise",
                                                  "attention",      "linear",       "elementwise"};
     return c < LGMS_PROF_COUNT ? names[c] : "?";
 }
@@ -282,7 +283,8 @@ lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w
     st->arena.on_oom = &st->oom;
     memset(&st->prof, 0, sizeof st->prof);
     size_t in_plane = (size_t)mt->in_channels * h * w, out_plane = (size_t)mt->num_classes * h * w;
-    for (int i = 0; i < n; i++) forward_one(st, input + i * in_plane, h, w, output + i * out_plane);
+    for (int i = 0; i < n; i++)
+        forward_one(st, input + i * in_plane, h, w, output + i * out_plane);
     st->arena.on_oom = NULL;
     lgms_arena_settle(&st->arena);
     return LGMS_OK;
@@ -293,13 +295,15 @@ double lgms_model_flops(const lgms_model *m, int h, int w) {
     const lgms_meta *mt = &m->meta;
     double total = 0;
     size_t s[5];
-    for (int i = 0; i < 5; i++) s[i] = (size_t)(h >> i) * (size_t)(w >> i);
+    for (int i = 0; i < 5; i++)
+        s[i] = (size_t)(h >> i) * (size_t)(w >> i);
     total += conv_flops(&m->stem, s[0]);
     for (int e = 0; e < 3; e++) {
         for (int i = 0; i < mt->depths[e]; i++) {
             const lgms_lms_block *L = &m->enc_lms[e][i];
             total += conv_flops(&L->pbs, s[e]) + conv_flops(&L->cbs, s[e]);
-            for (int q = 0; q < 4; q++) total += 2.0 * (L->c / 4) * (3 + 2 * q) * (3 + 2 * q) * (double)s[e];
+            for (int q = 0; q < 4; q++)
+                total += 2.0 * (L->c / 4) * (3 + 2 * q) * (3 + 2 * q) * (double)s[e];
         }
         total += conv_flops(&m->enc_pbs[e], s[e]);
     }
@@ -312,10 +316,10 @@ double lgms_model_flops(const lgms_model *m, int h, int w) {
         total += conv_flops(&G->conv1, p) + conv_flops(&G->conv2, p) + conv_flops(&G->conv3, p) +
                  conv_flops(&G->conv4, p) + 2.0 * G->b * 9 * (double)p;
         total += 4 * 2.0 * n * (G->a * 3 * inner + inner * G->a + 2.0 * G->a * G->mlp); /* linears */
-        total += 4 * 2.0 * 2.0 * n * n * inner;                                          /* QK^T and AV */
+        total += 4 * 2.0 * 2.0 * n * n * inner;                                         /* QK^T and AV */
     }
-    total += conv_flops(&m->up5, s[3]) + conv_flops(&m->up4, s[2]) + conv_flops(&m->up3, s[1]) +
-             conv_flops(&m->up2, s[0]);
+    total +=
+        conv_flops(&m->up5, s[3]) + conv_flops(&m->up4, s[2]) + conv_flops(&m->up3, s[1]) + conv_flops(&m->up2, s[0]);
     const lgms_fuse_block *fu[3] = {&m->fuse4, &m->fuse3, &m->fuse2};
     for (int i = 0; i < 3; i++)
         total += conv_flops(&fu[i]->c0, s[2 - i]) + conv_flops(&fu[i]->c1, s[2 - i]) + conv_flops(&fu[i]->c2, s[2 - i]);

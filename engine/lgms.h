@@ -34,7 +34,7 @@ typedef enum { LGMS_RESIZE_BILINEAR = 0, LGMS_RESIZE_LANCZOS4 = 1, LGMS_RESIZE_N
 /* What the model file says about the network and how to feed it. */
 typedef struct {
     char name[LGMS_NAME_MAX];
-    char arch[32];  /* "lgmsnet2d" */
+    char arch[32]; /* "lgmsnet2d" */
     int in_channels;
     int num_classes; /* network outputs: 1 = sigmoid head, >1 = softmax/argmax head */
     int dims[5];
@@ -48,7 +48,7 @@ typedef struct {
     float threshold;       /* probability threshold for a one-class head */
     int n_class_names;
     char class_names[LGMS_MAX_CLASSES][LGMS_NAME_MAX]; /* foreground classes (1-class head: one name) */
-    char source[256];      /* provenance, free text */
+    char source[256];                                  /* provenance, free text */
     int64_t param_count;
 } lgms_meta;
 

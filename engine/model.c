@@ -60,7 +60,8 @@ static float *tensor(builder *b, const char *prefix, const char *suffix, int ndi
     int want[LGMS_FILE_MAX_DIMS];
     va_list ap;
     va_start(ap, ndim);
-    for (int i = 0; i < ndim; i++) want[i] = va_arg(ap, int);
+    for (int i = 0; i < ndim; i++)
+        want[i] = va_arg(ap, int);
     va_end(ap);
     char wantstr[96] = "", gotstr[96] = "";
     for (int i = 0; i < ndim; i++)
@@ -70,7 +71,8 @@ static float *tensor(builder *b, const char *prefix, const char *suffix, int ndi
         return NULL;
     }
     int ok = t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == want[i];
+    for (int i = 0; ok && i < ndim; i++)
+        ok = t->shape[i] == want[i];
     if (!ok) {
         for (int i = 0; i < t->ndim; i++)
             snprintf(gotstr + strlen(gotstr), sizeof gotstr - strlen(gotstr), "%s%d", i ? "x" : "", t->shape[i]);
@@ -99,8 +101,8 @@ static void batchnorm(builder *b, const char *prefix, int c, const float **s_out
             return;
         }
         double s = w[i] / sqrt((double)var[i] + BN_EPS);
-        w[i] = (float)s;                                /* becomes the scale */
-        bias[i] = (float)(bias[i] - mean[i] * s);       /* becomes the shift */
+        w[i] = (float)s;                          /* becomes the scale */
+        bias[i] = (float)(bias[i] - mean[i] * s); /* becomes the shift */
     }
     *s_out = w, *t_out = bias;
 }
@@ -117,15 +119,16 @@ static void conv_bn(builder *b, lgms_conv2d *c, const char *prefix, const char *
     if (b->st) return;
     size_t per = (size_t)(cin / groups) * k * k;
     for (int o = 0; o < cout; o++) {
-        for (size_t i = 0; i < per; i++) w[o * per + i] *= s[o];
+        for (size_t i = 0; i < per; i++)
+            w[o * per + i] *= s[o];
         bias[o] = (has_bias ? bias[o] * s[o] : 0.0f) + t[o];
     }
     c->weight = w, c->bias = bias;
 }
 
 /* conv with bias, activation, then a BN applied after the activation. */
-static void conv_act_bn(builder *b, lgms_conv2d *c, const char *prefix, const char *bn_prefix, int cin, int cout,
-                        int k, int groups, lgms_act act) {
+static void conv_act_bn(builder *b, lgms_conv2d *c, const char *prefix, const char *bn_prefix, int cin, int cout, int k,
+                        int groups, lgms_act act) {
     memset(c, 0, sizeof *c);
     c->cin = cin, c->cout = cout, c->k = k, c->groups = groups, c->act = act;
     c->weight = tensor(b, prefix, "weight", 4, cout, cin / groups, k, k);
@@ -188,7 +191,8 @@ static void build_gms(builder *b, lgms_gms_block *G, const char *p, int cin, int
     if (!b->st) {
         float *shift = pool_take(b, (size_t)bb);
         for (int i = 0; i < bb && shift; i++) {
-            for (int j = 0; j < 9; j++) dw[i * 9 + j] *= s1[i];
+            for (int j = 0; j < 9; j++)
+                dw[i * 9 + j] *= s1[i];
             dwb[i] = t1[i];
             scale[i] *= s2[i];
             shift[i] = t2[i];
@@ -275,7 +279,8 @@ lgms_status lgms_model_load_mem(const void *data, size_t size, lgms_model **out,
     if (st) return st;
     lgms_model *m = calloc(1, sizeof *m);
     size_t total = 0;
-    for (int i = 0; i < f.n_tensors; i++) total += (f.tensors[i].numel + 15) / 16 * 16;
+    for (int i = 0; i < f.n_tensors; i++)
+        total += (f.tensors[i].numel + 15) / 16 * 16;
     /* folding never needs more than the file holds, plus a bias/shift per conv */
     size_t cap = total + 64 * 1024;
     float *pool = m ? aligned_alloc(64, cap * sizeof(float)) : NULL;

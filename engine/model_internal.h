@@ -20,7 +20,7 @@ typedef struct {
 typedef struct {
     int cin, c, a, b, mlp;
     lgms_conv2d conv1, conv2, conv3, conv4;
-    const float *dw_weight, *dw_bias;       /* dw3x3 with bn1 folded, then ReLU */
+    const float *dw_weight, *dw_bias;         /* dw3x3 with bn1 folded, then ReLU */
     const float *branch_scale, *branch_shift; /* dwconv1x1 scale with bn2 folded */
     const float *ln1_gamma, *ln1_beta, *w_qkv, *w_out, *b_out;
     const float *ln2_gamma, *ln2_beta, *w_fc1, *b_fc1, *w_fc2, *b_fc2;

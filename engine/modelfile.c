@@ -120,7 +120,8 @@ static int meta_set(lgms_meta *m, const char *key, const char *v, unsigned *seen
         for (char *p = buf; *p; p++)
             if (*p == ';') *p = ',';
         rc = parse_ints(buf, tmp, 8);
-        for (int i = 0; i < 8 && !rc; i++) m->splits[i / 2][i % 2] = tmp[i];
+        for (int i = 0; i < 8 && !rc; i++)
+            m->splits[i / 2][i % 2] = tmp[i];
         *seen |= 16;
     } else if (!strcmp(key, "depths")) {
         rc = parse_ints(v, m->depths, 3);
@@ -135,14 +136,21 @@ static int meta_set(lgms_meta *m, const char *key, const char *v, unsigned *seen
         m->input_width = wh[0];
         m->input_height = wh[1];
     } else if (!strcmp(key, "channel_order")) {
-        if (!strcmp(v, "rgb")) m->channel_order = LGMS_ORDER_RGB;
-        else if (!strcmp(v, "bgr")) m->channel_order = LGMS_ORDER_BGR;
-        else rc = -1;
+        if (!strcmp(v, "rgb"))
+            m->channel_order = LGMS_ORDER_RGB;
+        else if (!strcmp(v, "bgr"))
+            m->channel_order = LGMS_ORDER_BGR;
+        else
+            rc = -1;
     } else if (!strcmp(key, "resize")) {
-        if (!strcmp(v, "bilinear")) m->resize = LGMS_RESIZE_BILINEAR;
-        else if (!strcmp(v, "lanczos4")) m->resize = LGMS_RESIZE_LANCZOS4;
-        else if (!strcmp(v, "nearest")) m->resize = LGMS_RESIZE_NEAREST;
-        else rc = -1;
+        if (!strcmp(v, "bilinear"))
+            m->resize = LGMS_RESIZE_BILINEAR;
+        else if (!strcmp(v, "lanczos4"))
+            m->resize = LGMS_RESIZE_LANCZOS4;
+        else if (!strcmp(v, "nearest"))
+            m->resize = LGMS_RESIZE_NEAREST;
+        else
+            rc = -1;
     } else if (!strcmp(key, "mean")) {
         rc = parse_floats(v, m->mean, 3);
     } else if (!strcmp(key, "std")) {
@@ -182,7 +190,8 @@ static lgms_status parse_meta(const char *text, size_t len, lgms_meta *m, char *
     int lineno = 0;
     while (i < len) {
         size_t j = i;
-        while (j < len && text[j] != '\n') j++;
+        while (j < len && text[j] != '\n')
+            j++;
         lineno++;
         char line[1024];
         size_t n = j - i;
@@ -209,20 +218,20 @@ static lgms_status parse_meta(const char *text, size_t len, lgms_meta *m, char *
                     m->num_classes);
     for (int k = 0; k < 5; k++)
         if (m->dims[k] < 4 || m->dims[k] % 4 || m->dims[k] > 4096)
-            return fail(err, errlen, LGMS_ERR_FORMAT, "dims[%d] = %d must be a positive multiple of 4", k,
-                        m->dims[k]);
+            return fail(err, errlen, LGMS_ERR_FORMAT, "dims[%d] = %d must be a positive multiple of 4", k, m->dims[k]);
     for (int k = 0; k < 3; k++)
         if (m->depths[k] < 1 || m->depths[k] > 16)
             return fail(err, errlen, LGMS_ERR_FORMAT, "depths[%d] = %d out of range", k, m->depths[k]);
     if (m->input_width < 32 || m->input_height < 32 || m->input_width % 32 || m->input_height % 32 ||
         m->input_width > 4096 || m->input_height > 4096)
-        return fail(err, errlen, LGMS_ERR_FORMAT, "input_size %dx%d must be multiples of 32 (32..4096)",
-                    m->input_width, m->input_height);
+        return fail(err, errlen, LGMS_ERR_FORMAT, "input_size %dx%d must be multiples of 32 (32..4096)", m->input_width,
+                    m->input_height);
     for (int c = 0; c < 3; c++)
         if (!(m->std[c] > 0)) return fail(err, errlen, LGMS_ERR_FORMAT, "std[%d] must be positive", c);
     int want_names = m->num_classes == 1 ? 1 : m->num_classes - 1;
     if (m->n_class_names == 0) {
-        for (int c = 0; c < want_names; c++) snprintf(m->class_names[c], LGMS_NAME_MAX, "class%d", c + 1);
+        for (int c = 0; c < want_names; c++)
+            snprintf(m->class_names[c], LGMS_NAME_MAX, "class%d", c + 1);
         m->n_class_names = want_names;
     } else if (m->n_class_names != want_names) {
         return fail(err, errlen, LGMS_ERR_FORMAT,
@@ -242,7 +251,8 @@ lgms_status lgms_file_parse(const uint8_t *buf, size_t size, lgms_file *f, char 
     if (version != LGMS_FILE_VERSION)
         return fail(err, errlen, LGMS_ERR_FORMAT, "model file version %u is not supported (expected %d)", version,
                     LGMS_FILE_VERSION);
-    if (count == 0 || count > 100000) return fail(err, errlen, LGMS_ERR_FORMAT, "tensor count %u is implausible", count);
+    if (count == 0 || count > 100000)
+        return fail(err, errlen, LGMS_ERR_FORMAT, "tensor count %u is implausible", count);
     if (meta_off > size || meta_size > size - meta_off)
         return fail(err, errlen, LGMS_ERR_FORMAT, "metadata lies outside the file (truncated?)");
     if (table_off > size || (uint64_t)count * LGMS_FILE_ENTRY_SIZE > size - table_off)
@@ -291,8 +301,8 @@ lgms_status lgms_file_parse(const uint8_t *buf, size_t size, lgms_file *f, char 
         if (st) break;
         uint64_t nbytes = numel * (t->dtype == LGMS_DTYPE_F32 ? 4 : 2);
         if (off % LGMS_FILE_ALIGN || off > data_size || nbytes > data_size - off) {
-            st = fail(err, errlen, LGMS_ERR_FORMAT, "tensor %s data lies outside the file or is misaligned (truncated?)",
-                      t->name);
+            st = fail(err, errlen, LGMS_ERR_FORMAT,
+                      "tensor %s data lies outside the file or is misaligned (truncated?)", t->name);
             break;
         }
         t->numel = (size_t)numel;

@@ -26,13 +26,16 @@ LGMS_HOT static void affine_act(float *y, size_t n, float s, float t, lgms_act a
         }
         break;
     case LGMS_ACT_SILU:
-        for (size_t i = 0; i < n; i++) y[i] = lgms_silu(y[i] * s + t);
+        for (size_t i = 0; i < n; i++)
+            y[i] = lgms_silu(y[i] * s + t);
         break;
     case LGMS_ACT_GELU:
-        for (size_t i = 0; i < n; i++) y[i] = lgms_gelu(y[i] * s + t);
+        for (size_t i = 0; i < n; i++)
+            y[i] = lgms_gelu(y[i] * s + t);
         break;
     default:
-        for (size_t i = 0; i < n; i++) y[i] = y[i] * s + t;
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] * s + t;
         break;
     }
 }
@@ -40,7 +43,8 @@ LGMS_HOT static void affine_act(float *y, size_t n, float s, float t, lgms_act a
 /* y = act(y + b) * s + t: an activation followed by a BatchNorm that cannot be folded. */
 LGMS_HOT static void act_affine(float *y, size_t n, float b, lgms_act act, float s, float t) {
     affine_act(y, n, 1.0f, b, act);
-    for (size_t i = 0; i < n; i++) y[i] = y[i] * s + t;
+    for (size_t i = 0; i < n; i++)
+        y[i] = y[i] * s + t;
 }
 
 void lgms_activate(float *x, size_t n, lgms_act act) {
@@ -48,7 +52,8 @@ void lgms_activate(float *x, size_t n, lgms_act act) {
 }
 
 LGMS_HOT void lgms_add(float *dst, const float *src, size_t n) {
-    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+    for (size_t i = 0; i < n; i++)
+        dst[i] += src[i];
 }
 
 static int conv_tile_rows(const lgms_conv2d *c, int h, int w) {
@@ -132,8 +137,8 @@ void lgms_conv2d_nchw(const lgms_conv2d *c, const float *in, int h, int w, float
     }
 }
 
-LGMS_HOT void lgms_depthwise_nchw(const float *in, int channels, int h, int w, int k, const float *weight, const float *bias,
-                         float *out) {
+LGMS_HOT void lgms_depthwise_nchw(const float *in, int channels, int h, int w, int k, const float *weight,
+                                  const float *bias, float *out) {
     int pad = k / 2;
     for (int ch = 0; ch < channels; ch++) {
         const float *src = in + (size_t)ch * h * w;
@@ -142,7 +147,8 @@ LGMS_HOT void lgms_depthwise_nchw(const float *in, int channels, int h, int w, i
         float b = bias ? bias[ch] : 0.0f;
         for (int y = 0; y < h; y++) {
             float *orow = dst + (size_t)y * w;
-            for (int x = 0; x < w; x++) orow[x] = b;
+            for (int x = 0; x < w; x++)
+                orow[x] = b;
             for (int ky = 0; ky < k; ky++) {
                 int sy = y + ky - pad;
                 if (sy < 0 || sy >= h) continue;
@@ -152,7 +158,8 @@ LGMS_HOT void lgms_depthwise_nchw(const float *in, int channels, int h, int w, i
                     int off = kx - pad;
                     int xlo = off < 0 ? -off : 0;
                     int xhi = off > 0 ? w - off : w;
-                    for (int x = xlo; x < xhi; x++) orow[x] += wv * irow[x + off];
+                    for (int x = xlo; x < xhi; x++)
+                        orow[x] += wv * irow[x + off];
                 }
             }
         }
@@ -165,13 +172,14 @@ void lgms_channel_affine(float *x, int channels, size_t plane, const float *scal
 }
 
 LGMS_HOT void lgms_group_norm(float *x, int channels, size_t plane, int groups, const float *gamma, const float *beta,
-                     lgms_act act) {
+                              lgms_act act) {
     int cg = channels / groups;
     for (int g = 0; g < groups; g++) {
         float *p = x + (size_t)g * cg * plane;
         size_t n = (size_t)cg * plane;
         double sum = 0.0, sq = 0.0;
-        for (size_t i = 0; i < n; i++) sum += p[i];
+        for (size_t i = 0; i < n; i++)
+            sum += p[i];
         double mu = sum / (double)n;
         for (size_t i = 0; i < n; i++) {
             double d = p[i] - mu;
@@ -192,12 +200,15 @@ LGMS_HOT void lgms_layer_norm(const float *x, int n, int d, const float *gamma, 
         const float *v = x + (size_t)r * d;
         float *o = out + (size_t)r * d;
         double sum = 0.0, sq = 0.0;
-        for (int i = 0; i < d; i++) sum += v[i];
+        for (int i = 0; i < d; i++)
+            sum += v[i];
         double mu = sum / d;
-        for (int i = 0; i < d; i++) sq += (v[i] - mu) * (v[i] - mu);
+        for (int i = 0; i < d; i++)
+            sq += (v[i] - mu) * (v[i] - mu);
         float inv = (float)(1.0 / sqrt(sq / d + LGMS_EPS));
         float fmu = (float)mu;
-        for (int i = 0; i < d; i++) o[i] = (v[i] - fmu) * inv * gamma[i] + beta[i];
+        for (int i = 0; i < d; i++)
+            o[i] = (v[i] - fmu) * inv * gamma[i] + beta[i];
     }
 }
 
@@ -254,7 +265,8 @@ void lgms_linear(const float *x, int n, int din, const float *weight, const floa
     if (!bias) return;
     for (int r = 0; r < n; r++) {
         float *o = out + (size_t)r * dout;
-        for (int j = 0; j < dout; j++) o[j] += bias[j];
+        for (int j = 0; j < dout; j++)
+            o[j] += bias[j];
     }
 }
 
@@ -271,21 +283,28 @@ size_t lgms_attention_scratch(int n) { return (size_t)n * (2 * LGMS_ATTN_MAX_DH 
 LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt, int n, float scale, float *s,
                                 float *o) {
     float qv[DH];
-    for (int d = 0; d < DH; d++) qv[d] = q[d];
+    for (int d = 0; d < DH; d++)
+        qv[d] = q[d];
     for (int j = 0; j < n; j++) { /* vectorised over keys, dot product over the 8 dims in registers */
         float acc = qv[0] * kt[j];
-        for (int d = 1; d < DH; d++) acc += qv[d] * kt[(size_t)d * n + j];
+        for (int d = 1; d < DH; d++)
+            acc += qv[d] * kt[(size_t)d * n + j];
         s[j] = acc * scale;
     }
     int nv = n / LANES * LANES;
     float part[LANES];
-    for (int l = 0; l < LANES; l++) part[l] = -INFINITY;
+    for (int l = 0; l < LANES; l++)
+        part[l] = -INFINITY;
     for (int j = 0; j < nv; j += LANES)
-        for (int l = 0; l < LANES; l++) part[l] = s[j + l] > part[l] ? s[j + l] : part[l];
+        for (int l = 0; l < LANES; l++)
+            part[l] = s[j + l] > part[l] ? s[j + l] : part[l];
     float mx = -INFINITY;
-    for (int j = nv; j < n; j++) mx = s[j] > mx ? s[j] : mx;
-    for (int l = 0; l < LANES; l++) mx = part[l] > mx ? part[l] : mx;
-    for (int l = 0; l < LANES; l++) part[l] = 0.0f;
+    for (int j = nv; j < n; j++)
+        mx = s[j] > mx ? s[j] : mx;
+    for (int l = 0; l < LANES; l++)
+        mx = part[l] > mx ? part[l] : mx;
+    for (int l = 0; l < LANES; l++)
+        part[l] = 0.0f;
     for (int j = 0; j < nv; j += LANES)
         for (int l = 0; l < LANES; l++) {
             float e = lgms_expf(s[j + l] - mx);
@@ -297,19 +316,24 @@ LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt
         s[j] = lgms_expf(s[j] - mx);
         sum += s[j];
     }
-    for (int l = 0; l < LANES; l++) sum += part[l];
+    for (int l = 0; l < LANES; l++)
+        sum += part[l];
     /* o[d] = sum_j s[j] v[d][j]: one 8-lane accumulator per d, eight independent chains */
     float acc[DH][LANES];
     for (int d = 0; d < DH; d++)
-        for (int l = 0; l < LANES; l++) acc[d][l] = 0.0f;
+        for (int l = 0; l < LANES; l++)
+            acc[d][l] = 0.0f;
     for (int j = 0; j < nv; j += LANES)
         for (int d = 0; d < DH; d++)
-            for (int l = 0; l < LANES; l++) acc[d][l] += s[j + l] * vt[(size_t)d * n + j + l];
+            for (int l = 0; l < LANES; l++)
+                acc[d][l] += s[j + l] * vt[(size_t)d * n + j + l];
     float inv = 1.0f / sum;
     for (int d = 0; d < DH; d++) {
         float t = 0.0f;
-        for (int j = nv; j < n; j++) t += s[j] * vt[(size_t)d * n + j];
-        for (int l = 0; l < LANES; l++) t += acc[d][l];
+        for (int j = nv; j < n; j++)
+            t += s[j] * vt[(size_t)d * n + j];
+        for (int l = 0; l < LANES; l++)
+            t += acc[d][l];
         o[d] = t * inv;
     }
 }

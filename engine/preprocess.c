@@ -18,7 +18,8 @@ static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v;
 /* Lanczos-4 weights for a fractional offset fx in [0, 1), normalised to sum 1. */
 static void lanczos4_weights(float fx, float *wt) {
     if (fx < 1.1920929e-7f) {
-        for (int i = 0; i < 8; i++) wt[i] = i == 3 ? 1.0f : 0.0f;
+        for (int i = 0; i < 8; i++)
+            wt[i] = i == 3 ? 1.0f : 0.0f;
         return;
     }
     double sum = 0;
@@ -27,7 +28,8 @@ static void lanczos4_weights(float fx, float *wt) {
         wt[i] = (float)(4.0 * sin(y) * sin(y / 4.0) / (y * y));
         sum += wt[i];
     }
-    for (int i = 0; i < 8; i++) wt[i] = (float)(wt[i] / sum);
+    for (int i = 0; i < 8; i++)
+        wt[i] = (float)(wt[i] / sum);
 }
 
 /* Per destination index: first source tap and ksize fixed-point weights (cv2 conventions). */
@@ -48,12 +50,12 @@ static void resize_taps(int src_len, int dst_len, lgms_resize_filter filter, int
             wt[0] = 1.0f - fx, wt[1] = fx;
             first[d] = sx;
         }
-        for (int k = 0; k < ksize; k++) coef[d * ksize + k] = (short)lrintf(wt[k] * COEF_SCALE);
+        for (int k = 0; k < ksize; k++)
+            coef[d * ksize + k] = (short)lrintf(wt[k] * COEF_SCALE);
     }
 }
 
-static lgms_status resize_separable(const lgms_image_u8 *src, uint8_t *dst, int dw, int dh,
-                                    lgms_resize_filter filter) {
+static lgms_status resize_separable(const lgms_image_u8 *src, uint8_t *dst, int dw, int dh, lgms_resize_filter filter) {
     int cn = src->channels, sw = src->width, sh = src->height;
     int ksize = filter == LGMS_RESIZE_LANCZOS4 ? 8 : 2;
     int *xfirst = malloc(sizeof(int) * (size_t)dw), *yfirst = malloc(sizeof(int) * (size_t)dh);
@@ -86,7 +88,8 @@ static lgms_status resize_separable(const lgms_image_u8 *src, uint8_t *dst, int 
         uint8_t *drow = dst + (size_t)dy * dw * cn;
         for (int i = 0; i < dw * cn; i++) {
             int64_t acc = 0;
-            for (int k = 0; k < ksize; k++) acc += (int64_t)cy[k] * rows[(size_t)k * dw * cn + i];
+            for (int k = 0; k < ksize; k++)
+                acc += (int64_t)cy[k] * rows[(size_t)k * dw * cn + i];
             int64_t v = (acc + ((int64_t)1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS);
             drow[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
@@ -148,9 +151,11 @@ lgms_status lgms_preprocess(const lgms_meta *meta, const lgms_image_u8 *img, uin
 static float foreground_probability(const float *v, int nc) {
     if (nc == 1) return 1.0f / (1.0f + expf(-v[0]));
     float mx = v[0];
-    for (int c = 1; c < nc; c++) mx = v[c] > mx ? v[c] : mx;
+    for (int c = 1; c < nc; c++)
+        mx = v[c] > mx ? v[c] : mx;
     float sum = 0, bg = expf(v[0] - mx);
-    for (int c = 0; c < nc; c++) sum += expf(v[c] - mx);
+    for (int c = 0; c < nc; c++)
+        sum += expf(v[c] - mx);
     return 1.0f - bg / sum;
 }
 

@@ -48,9 +48,9 @@ static int find_mask(const char *dir, const char *name, char *path, size_t cap) 
 }
 
 int cmd_eval(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'},
-                                         {"threshold", required_argument, 0, 't'}, {"no-hd95", no_argument, 0, 'n'},
-                                         {"help", no_argument, 0, 'h'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'}, {"threshold", required_argument, 0, 't'},
+        {"no-hd95", no_argument, 0, 'n'},     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL;
     int as_json = 0, with_hd = 1, c;
     float threshold = -1;
@@ -137,10 +137,10 @@ int cmd_eval(int argc, char **argv) {
             sum_iou += avg.iou, sum_dice += avg.dice, sum_p += avg.precision, sum_r += avg.recall;
             if (avg.hd95 >= 0) sum_hd += avg.hd95, hd_count++;
             if (as_json)
-                json_array_append_new(per_image, json_pack("{s:s, s:f, s:f, s:f, s:f, s:o}", "image", names[i], "iou",
-                                                           avg.iou, "dice", avg.dice, "precision", avg.precision,
-                                                           "recall", avg.recall, "hd95",
-                                                           avg.hd95 >= 0 ? json_real(avg.hd95) : json_null()));
+                json_array_append_new(per_image,
+                                      json_pack("{s:s, s:f, s:f, s:f, s:f, s:o}", "image", names[i], "iou", avg.iou,
+                                                "dice", avg.dice, "precision", avg.precision, "recall", avg.recall,
+                                                "hd95", avg.hd95 >= 0 ? json_real(avg.hd95) : json_null()));
             else if (avg.hd95 >= 0)
                 printf("%-40s %8.4f %8.4f %8.4f %8.4f %8.2f\n", names[i], avg.iou, avg.dice, avg.precision, avg.recall,
                        avg.hd95);
@@ -166,11 +166,14 @@ int cmd_eval(int argc, char **argv) {
     } else {
         json_decref(per_image);
         printf("%-40s %8.4f %8.4f %8.4f %8.4f ", "mean", sum_iou * k, sum_dice * k, sum_p * k, sum_r * k);
-        if (hd_count) printf("%8.2f\n", sum_hd / hd_count);
-        else printf("%8s\n", "-");
+        if (hd_count)
+            printf("%8.2f\n", sum_hd / hd_count);
+        else
+            printf("%8s\n", "-");
         printf("%d image(s) scored, %d failure(s), %.1f s\n", scored, failures, secs);
     }
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     api_segment_ctx_free(ctx);
     lgms_model_free(m);

@@ -47,7 +47,8 @@ int cmd_healthcheck(int argc, char **argv) {
     }
     if (fd >= 0 && !connect(fd, res->ai_addr, res->ai_addrlen)) {
         char req[512], resp[64] = "";
-        int n = snprintf(req, sizeof req, "GET %.200s HTTP/1.1\r\nHost: %.100s\r\nConnection: close\r\n\r\n", path, host);
+        int n =
+            snprintf(req, sizeof req, "GET %.200s HTTP/1.1\r\nHost: %.100s\r\nConnection: close\r\n\r\n", path, host);
         ssize_t got = write(fd, req, (size_t)n) == n ? read(fd, resp, sizeof resp - 1) : -1;
         if (got > 0) {
             resp[got] = 0;

@@ -10,17 +10,17 @@
 #include "npy.h"
 
 int cmd_preprocess(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
-                                         {"help", no_argument, 0, 'h'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *model_path = NULL, *out_path = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'o': out_path = optarg; break;
-        case 'h':
-            printf("usage: lgmsd preprocess [--model FILE] --output out.npy IMAGE\n");
-            return 0;
+        case 'h': printf("usage: lgmsd preprocess [--model FILE] --output out.npy IMAGE\n"); return 0;
         default: return 2;
         }
     }

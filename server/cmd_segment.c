@@ -81,9 +81,12 @@ out:
 }
 
 int cmd_segment(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},    {"out", required_argument, 0, 'o'},
-                                         {"threshold", required_argument, 0, 't'}, {"alpha", required_argument, 0, 'a'},
-                                         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"threshold", required_argument, 0, 't'},
+                                         {"alpha", required_argument, 0, 'a'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *model_path = NULL, *out = ".";
     float threshold = -1, alpha = 0.4f;
     int c;

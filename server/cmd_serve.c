@@ -50,6 +50,7 @@ int cmd_serve(int argc, char **argv) {
     }
     rc = lgmsd_server_run(&cfg, models, loaded, default_index);
 out:
-    for (int i = 0; i < loaded; i++) lgms_model_free((lgms_model *)models[i].model);
+    for (int i = 0; i < loaded; i++)
+        lgms_model_free((lgms_model *)models[i].model);
     return rc;
 }

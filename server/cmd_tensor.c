@@ -22,10 +22,15 @@ static void usage(FILE *f) {
 }
 
 int cmd_tensor(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},  {"input", required_argument, 0, 'i'},
-                                         {"output", required_argument, 0, 'o'}, {"threads", required_argument, 0, 't'},
-                                         {"repeat", required_argument, 0, 'r'},  {"profile", no_argument, 0, 'p'}, {"verbose", no_argument, 0, 'v'},
-                                         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"input", required_argument, 0, 'i'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"repeat", required_argument, 0, 'r'},
+                                         {"profile", no_argument, 0, 'p'},
+                                         {"verbose", no_argument, 0, 'v'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *model_path = NULL, *in_path = NULL, *out_path = NULL;
     int threads = 1, repeat = 1, profile = 0, verbose = 0, c;
     while ((c = getopt_long(argc, argv, "m:i:o:t:r:pvh", opts, NULL)) != -1) {
@@ -84,7 +89,8 @@ int cmd_tensor(int argc, char **argv) {
     }
     qsort(times, (size_t)repeat, sizeof *times, cmp_double);
     double flops = lgms_model_flops(m, h, w) * n;
-    fprintf(stderr, "lgmsd tensor: %dx%dx%dx%d, %d thread(s), median %.2f ms over %d run(s), %.1f GFLOP/s, scratch %.1f MiB\n",
+    fprintf(stderr,
+            "lgmsd tensor: %dx%dx%dx%d, %d thread(s), median %.2f ms over %d run(s), %.1f GFLOP/s, scratch %.1f MiB\n",
             n, meta->in_channels, h, w, threads, 1e3 * times[repeat / 2], repeat, flops / times[repeat / 2] / 1e9,
             lgms_state_scratch_bytes(st) / 1048576.0);
     if (profile) {
@@ -95,8 +101,10 @@ int cmd_tensor(int argc, char **argv) {
                     p.flops[k] / 1e9, p.seconds[k] > 0 ? p.flops[k] / p.seconds[k] / 1e9 : 0.0);
     }
     if (out_path) {
-        npy_array o = {.ndim = 4, .shape = {(size_t)n, (size_t)meta->num_classes, (size_t)h, (size_t)w},
-                       .numel = out_numel, .data = out};
+        npy_array o = {.ndim = 4,
+                       .shape = {(size_t)n, (size_t)meta->num_classes, (size_t)h, (size_t)w},
+                       .numel = out_numel,
+                       .data = out};
         if (npy_write(out_path, &o, err, sizeof err)) {
             fprintf(stderr, "lgmsd tensor: %s\n", err);
             goto done;

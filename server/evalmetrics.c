@@ -24,7 +24,8 @@ static void edt_1d(const double *f, int n, double *d, int *v, double *z) {
     }
     k = 0;
     for (int q = 0; q < n; q++) {
-        while (z[k + 1] < q) k++;
+        while (z[k + 1] < q)
+            k++;
         double dq = q - v[k];
         d[q] = dq * dq + f[v[k]];
     }
@@ -34,16 +35,19 @@ static void edt_1d(const double *f, int n, double *d, int *v, double *z) {
 static int edt_2d(const uint8_t *seeds, int w, int h, double *out) {
     if (w < 1 || h < 1) return -1;
     int n = w > h ? w : h;
-    double *f = calloc((size_t)n, sizeof(double)), *d = malloc(sizeof(double) * n), *z = malloc(sizeof(double) * (n + 1));
+    double *f = calloc((size_t)n, sizeof(double)), *d = malloc(sizeof(double) * n),
+           *z = malloc(sizeof(double) * (n + 1));
     int *v = malloc(sizeof(int) * n);
     if (!f || !d || !z || !v) {
         free(f), free(d), free(z), free(v);
         return -1;
     }
     for (int x = 0; x < w; x++) {
-        for (int y = 0; y < h; y++) f[y] = seeds[(size_t)y * w + x] ? 0 : BIG;
+        for (int y = 0; y < h; y++)
+            f[y] = seeds[(size_t)y * w + x] ? 0 : BIG;
         edt_1d(f, h, d, v, z);
-        for (int y = 0; y < h; y++) out[(size_t)y * w + x] = d[y];
+        for (int y = 0; y < h; y++)
+            out[(size_t)y * w + x] = d[y];
     }
     for (int y = 0; y < h; y++) {
         memcpy(f, out + (size_t)y * w, sizeof(double) * w);
@@ -59,8 +63,8 @@ static void boundary(const uint8_t *m, int w, int h, uint8_t *b) {
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t i = (size_t)y * w + x;
-            b[i] = m[i] && (x == 0 || y == 0 || x == w - 1 || y == h - 1 || !m[i - 1] || !m[i + 1] || !m[i - w] ||
-                            !m[i + w]);
+            b[i] = m[i] &&
+                   (x == 0 || y == 0 || x == w - 1 || y == h - 1 || !m[i - 1] || !m[i + 1] || !m[i - w] || !m[i + w]);
         }
 }
 
@@ -80,7 +84,8 @@ static double hd95(const uint8_t *a, const uint8_t *b, int w, int h) {
     boundary(b, w, h, bb);
     if (edt_2d(ba, w, h, da) || edt_2d(bb, w, h, db)) goto out;
     size_t count = 0;
-    for (size_t i = 0; i < n; i++) count += ba[i] + bb[i];
+    for (size_t i = 0; i < n; i++)
+        count += ba[i] + bb[i];
     all = malloc(sizeof(double) * (count ? count : 1));
     if (!all || !count) goto out;
     size_t k = 0;
@@ -115,7 +120,8 @@ void lgmsd_score_class(const uint8_t *pred, const uint8_t *truth, int w, int h, 
     if (with_hd95 && tp + fp && tp + fn) {
         uint8_t *a = malloc(n), *b = malloc(n);
         if (a && b) {
-            for (size_t i = 0; i < n; i++) a[i] = pred[i] == cls, b[i] = truth[i] == cls;
+            for (size_t i = 0; i < n; i++)
+                a[i] = pred[i] == cls, b[i] = truth[i] == cls;
             out->hd95 = hd95(a, b, w, h);
         }
         free(a), free(b);

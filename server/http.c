@@ -180,8 +180,7 @@ static enum MHD_Result answer_get(server *s, request *r) {
     static char ok_body[] = "{\"status\":\"ok\"}";
     char buf[160];
     switch (r->route.id) {
-    case API_ROUTE_HEALTHZ:
-        return reply(r, 200, "application/json", ok_body, sizeof ok_body - 1, 0, NULL, NULL);
+    case API_ROUTE_HEALTHZ: return reply(r, 200, "application/json", ok_body, sizeof ok_body - 1, 0, NULL, NULL);
     case API_ROUTE_READYZ: {
         const char *why;
         int ok = is_ready(s, &why);
@@ -205,10 +204,8 @@ static enum MHD_Result answer_get(server *s, request *r) {
         const char *doc = api_openapi_json();
         return reply(r, 200, "application/json", (char *)doc, strlen(doc), 0, NULL, NULL);
     }
-    case API_ROUTE_MODELS:
-        return reply(r, 200, "application/json", s->models_json, s->models_json_len, 0, NULL, NULL);
-    default:
-        return reply_problem(r, 500, "unhandled route");
+    case API_ROUTE_MODELS: return reply(r, 200, "application/json", s->models_json, s->models_json_len, 0, NULL, NULL);
+    default: return reply_problem(r, 500, "unhandled route");
     }
 }
 
@@ -224,7 +221,8 @@ static int body_append(request *r, const char *data, size_t size) {
     }
     if (r->body_len + size > r->body_cap) {
         size_t cap = r->body_cap ? r->body_cap : 65536;
-        while (cap < r->body_len + size) cap *= 2;
+        while (cap < r->body_len + size)
+            cap *= 2;
         if (cap > r->srv->cfg->max_body_bytes) cap = r->srv->cfg->max_body_bytes;
         uint8_t *nb = realloc(r->body, cap);
         if (!nb) return -1;
@@ -257,7 +255,8 @@ static enum MHD_Result on_form_field(void *cls, enum MHD_ValueKind kind, const c
         return MHD_YES;
     }
     int i = 0;
-    while (i < r->n_fields && strcmp(r->field_key[i], key)) i++;
+    while (i < r->n_fields && strcmp(r->field_key[i], key))
+        i++;
     if (i == r->n_fields) {
         if (r->n_fields == MAX_FORM_FIELDS || strlen(key) >= sizeof r->field_key[0]) {
             if (!r->bad_form) snprintf(r->bad_detail, sizeof r->bad_detail, "too many or too long form fields");
@@ -340,8 +339,8 @@ static enum MHD_Result submit_segment(server *s, request *r) {
         r->state = REQ_RECEIVING;
         lgmsd_metrics_reject(LGMSD_REJECT_QUEUE_FULL);
         char detail[160];
-        snprintf(detail, sizeof detail, "all workers are busy and the queue is full (queue = %d; set LGMSD_QUEUE or --queue)",
-                 s->cfg->queue);
+        snprintf(detail, sizeof detail,
+                 "all workers are busy and the queue is full (queue = %d; set LGMSD_QUEUE or --queue)", s->cfg->queue);
         return reply_unavailable(r, detail);
     }
     MHD_suspend_connection(r->conn);
@@ -377,8 +376,7 @@ static enum MHD_Result on_first_call(server *s, request *r, struct MHD_Connectio
         snprintf(detail, sizeof detail, "%.10s is not allowed on %.120s (allowed: %s)", method, url, r->route.allow);
         return reply_problem_h(r, 405, detail, MHD_HTTP_HEADER_ALLOW, r->route.allow);
     }
-    case API_ROUTE_SEGMENT:
-        break;
+    case API_ROUTE_SEGMENT: break;
     default:
         if (r->route.id == API_ROUTE_MODELS && s->keys.n &&
             !lgmsd_keys_check(&s->keys, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")))
@@ -390,8 +388,7 @@ static enum MHD_Result on_first_call(server *s, request *r, struct MHD_Connectio
         lgmsd_metrics_reject(LGMSD_REJECT_DRAINING);
         return reply_unavailable(r, "the server is shutting down; retry on another replica");
     }
-    if (s->keys.n &&
-        !lgmsd_keys_check(&s->keys, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")))
+    if (s->keys.n && !lgmsd_keys_check(&s->keys, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")))
         return reply_problem_h(r, 401, "a valid API key is required: Authorization: Bearer <key>",
                                MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     r->model_index = s->default_index;
@@ -445,7 +442,8 @@ static enum MHD_Result on_body_complete(server *s, request *r) {
     if (r->too_large) {
         lgmsd_metrics_reject(LGMSD_REJECT_TOO_LARGE);
         char detail[200];
-        snprintf(detail, sizeof detail, "body exceeds max_body_bytes = %llu (set LGMSD_MAX_BODY_BYTES or --max-body-bytes)",
+        snprintf(detail, sizeof detail,
+                 "body exceeds max_body_bytes = %llu (set LGMSD_MAX_BODY_BYTES or --max-body-bytes)",
                  (unsigned long long)s->cfg->max_body_bytes);
         return reply_problem(r, 413, detail);
     }
@@ -486,7 +484,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(r->method, sizeof r->method, "%s", method);
         const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
         size_t glen = given ? strlen(given) : 0;
-        if (glen && glen < sizeof r->id && strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == glen)
+        if (glen && glen < sizeof r->id &&
+            strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == glen)
             memcpy(r->id, given, glen + 1);
         else
             snprintf(r->id, sizeof r->id, "%08x%08llx", s->id_salt, ++s->seq);
@@ -536,20 +535,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     const char *route = api_route_label(r->route.id);
     int status = r->status ? r->status : 499; /* 499: the client went away before a reply */
     lgmsd_metrics_request(route, status, total);
-    lgmsd_request_log lr = {.request_id = r->id,
-                            .method = r->method,
-                            .route = route,
-                            .model = r->route.id == API_ROUTE_SEGMENT && r->model_index >= 0
-                                         ? s->models[r->model_index].name
-                                         : NULL,
-                            .status = status,
-                            .bytes_in = r->bytes_in,
-                            .bytes_out = r->bytes_out,
-                            .queue_ms = r->job.t.queue,
-                            .inference_ms = r->job.t.inference,
-                            .total_ms = total * 1e3,
-                            .width = r->job.width,
-                            .height = r->job.height};
+    lgmsd_request_log lr = {
+        .request_id = r->id,
+        .method = r->method,
+        .route = route,
+        .model = r->route.id == API_ROUTE_SEGMENT && r->model_index >= 0 ? s->models[r->model_index].name : NULL,
+        .status = status,
+        .bytes_in = r->bytes_in,
+        .bytes_out = r->bytes_out,
+        .queue_ms = r->job.t.queue,
+        .inference_ms = r->job.t.inference,
+        .total_ms = total * 1e3,
+        .width = r->job.width,
+        .height = r->job.height};
     if (r->route.id != API_ROUTE_HEALTHZ && r->route.id != API_ROUTE_READYZ && r->route.id != API_ROUTE_METRICS)
         lgmsd_log_request(&lr);
     else if (lgmsd_log_enabled(LGMSD_LOG_DEBUG))
@@ -586,7 +584,8 @@ static void *worker_init(int index, void *arg) {
     }
     return w;
 fail:
-    for (int i = 0; i < s->n_models; i++) api_segment_ctx_free(w->ctx[i]);
+    for (int i = 0; i < s->n_models; i++)
+        api_segment_ctx_free(w->ctx[i]);
     free(w);
     return NULL;
 }
@@ -595,7 +594,8 @@ static void worker_fini(void *local, void *arg) {
     server *s = arg;
     worker_local *w = local;
     if (!w) return;
-    for (int i = 0; i < s->n_models; i++) api_segment_ctx_free(w->ctx[i]);
+    for (int i = 0; i < s->n_models; i++)
+        api_segment_ctx_free(w->ctx[i]);
     free(w);
 }
 
@@ -651,8 +651,8 @@ static void on_signal(uv_signal_t *sig, int signum) {
 }
 
 static void close_all(server *s) {
-    uv_handle_t *handles[] = {(uv_handle_t *)&s->poll,    (uv_handle_t *)&s->mhd_timer, (uv_handle_t *)&s->drain_timer,
-                              (uv_handle_t *)&s->async,   (uv_handle_t *)&s->sigterm,   (uv_handle_t *)&s->sigint};
+    uv_handle_t *handles[] = {(uv_handle_t *)&s->poll,  (uv_handle_t *)&s->mhd_timer, (uv_handle_t *)&s->drain_timer,
+                              (uv_handle_t *)&s->async, (uv_handle_t *)&s->sigterm,   (uv_handle_t *)&s->sigint};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
         if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
 }
@@ -662,12 +662,14 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap) {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
-    while (n && msg[n - 1] == '\n') msg[--n] = 0;
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = 0;
     lgmsd_log(LGMSD_LOG_DEBUG, "libmicrohttpd: %s", msg);
 }
 
 static int open_listener(const lgmsd_config *cfg, int *port_out) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     char port[16];
     snprintf(port, sizeof port, "%d", cfg->port);
@@ -724,8 +726,10 @@ static char *read_file(const char *path, char *err, size_t errlen) {
         len += n;
     }
     fclose(f);
-    if (!buf) buf = calloc(1, 1);
-    else buf[len] = 0;
+    if (!buf)
+        buf = calloc(1, 1);
+    else
+        buf[len] = 0;
     return buf;
 }
 
@@ -751,7 +755,8 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
             lgmsd_log(LGMSD_LOG_ERROR, "this libmicrohttpd was built without TLS support");
             goto out;
         }
-        if (!(tls_cert = read_file(cfg->tls_cert, err, sizeof err)) || !(tls_key = read_file(cfg->tls_key, err, sizeof err))) {
+        if (!(tls_cert = read_file(cfg->tls_cert, err, sizeof err)) ||
+            !(tls_key = read_file(cfg->tls_key, err, sizeof err))) {
             lgmsd_log(LGMSD_LOG_ERROR, "%s", err);
             goto out;
         }
@@ -760,8 +765,12 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
     uv_async_init(&s->loop, &s->async, on_async);
     s->async.data = s;
     lgmsd_metrics_init(s->workers, cfg->queue);
-    lgmsd_pool_config pc = {.workers = s->workers, .capacity = cfg->queue, .worker_init = worker_init,
-                            .worker_fini = worker_fini, .notify = notify_loop, .arg = s};
+    lgmsd_pool_config pc = {.workers = s->workers,
+                            .capacity = cfg->queue,
+                            .worker_init = worker_init,
+                            .worker_fini = worker_fini,
+                            .notify = notify_loop,
+                            .arg = s};
     s->pool = lgmsd_pool_start(&pc);
     if (!s->pool) {
         lgmsd_log(LGMSD_LOG_ERROR, "cannot start %d worker threads", s->workers);
@@ -797,8 +806,8 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     mhd_rearm(s);
-    lgmsd_log(LGMSD_LOG_INFO, "listening on %s%s:%d (%s), %d worker(s), queue %d, default model %s, %s",
-              cfg->host, "", port, tls_cert ? "https" : "http", s->workers, cfg->queue, models[default_index].name,
+    lgmsd_log(LGMSD_LOG_INFO, "listening on %s%s:%d (%s), %d worker(s), queue %d, default model %s, %s", cfg->host, "",
+              port, tls_cert ? "https" : "http", s->workers, cfg->queue, models[default_index].name,
               s->keys.n ? "API keys required" : "no authentication");
     uv_run(&s->loop, UV_RUN_DEFAULT);
     rc = 0;

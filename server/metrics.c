@@ -46,7 +46,8 @@ void lgmsd_metrics_init(int workers, int queue_capacity) {
 void lgmsd_metrics_request(const char *route, int status, double total_seconds) {
     pthread_mutex_lock(&m.lock);
     int i = 0;
-    while (i < m.n_series && (m.series[i].status != status || strcmp(m.series[i].route, route))) i++;
+    while (i < m.n_series && (m.series[i].status != status || strcmp(m.series[i].route, route)))
+        i++;
     if (i == m.n_series && m.n_series < MAX_SERIES) {
         snprintf(m.series[i].route, sizeof m.series[i].route, "%s", route);
         m.series[i].status = status;
@@ -107,7 +108,8 @@ static void put(strbuf *b, const char *fmt, ...) {
 
 static void put_histogram(strbuf *b, const char *name, const char *help, const histogram *h) {
     put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-    for (int i = 0; i < N_BUCKETS; i++) put(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], h->buckets[i]);
+    for (int i = 0; i < N_BUCKETS; i++)
+        put(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], h->buckets[i]);
     put(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, h->count, name, h->sum, name, h->count);
 }
 
@@ -128,11 +130,13 @@ char *lgmsd_metrics_render(size_t *len) {
             "# TYPE lgmsd_rejections_total counter\n");
     for (int i = 0; i < LGMSD_REJECT_COUNT; i++)
         put(&b, "lgmsd_rejections_total{reason=\"%s\"} %llu\n", reasons[i], m.rejects[i]);
-    put(&b, "# HELP lgmsd_queue_depth Jobs waiting for a worker.\n# TYPE lgmsd_queue_depth gauge\nlgmsd_queue_depth %d\n",
+    put(&b,
+        "# HELP lgmsd_queue_depth Jobs waiting for a worker.\n# TYPE lgmsd_queue_depth gauge\nlgmsd_queue_depth %d\n",
         m.depth);
     put(&b, "# HELP lgmsd_queue_capacity Queue capacity.\n# TYPE lgmsd_queue_capacity gauge\nlgmsd_queue_capacity %d\n",
         m.capacity);
-    put(&b, "# HELP lgmsd_workers_busy Workers running a job.\n# TYPE lgmsd_workers_busy gauge\nlgmsd_workers_busy %d\n",
+    put(&b,
+        "# HELP lgmsd_workers_busy Workers running a job.\n# TYPE lgmsd_workers_busy gauge\nlgmsd_workers_busy %d\n",
         m.busy);
     put(&b, "# HELP lgmsd_workers Worker threads.\n# TYPE lgmsd_workers gauge\nlgmsd_workers %d\n", m.workers);
     put(&b, "# HELP lgmsd_ready 1 when /readyz answers 200.\n# TYPE lgmsd_ready gauge\nlgmsd_ready %d\n", m.ready);

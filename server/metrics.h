@@ -5,8 +5,13 @@
 
 #include <stddef.h>
 
-typedef enum { LGMSD_REJECT_QUEUE_FULL = 0, LGMSD_REJECT_DRAINING, LGMSD_REJECT_TOO_LARGE, LGMSD_REJECT_TIMEOUT,
-               LGMSD_REJECT_COUNT } lgmsd_reject_reason;
+typedef enum {
+    LGMSD_REJECT_QUEUE_FULL = 0,
+    LGMSD_REJECT_DRAINING,
+    LGMSD_REJECT_TOO_LARGE,
+    LGMSD_REJECT_TIMEOUT,
+    LGMSD_REJECT_COUNT
+} lgmsd_reject_reason;
 
 void lgmsd_metrics_init(int workers, int queue_capacity);
 void lgmsd_metrics_request(const char *route, int status, double total_seconds);

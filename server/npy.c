@@ -21,7 +21,8 @@ static int parse_shape(const char *hdr, npy_array *a) {
     a->ndim = 0;
     a->numel = 1;
     while (*p && *p != ')') {
-        while (*p == ' ' || *p == ',') p++;
+        while (*p == ' ' || *p == ',')
+            p++;
         if (*p == ')') break;
         char *end;
         errno = 0;
@@ -102,9 +103,11 @@ int npy_write(const char *path, const npy_array *a, char *err, size_t errlen) {
     size_t hlen = (size_t)n + pad + 1;
     FILE *f = fopen(path, "wb");
     if (!f) return fail(err, errlen, strerror(errno), path);
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 255), (unsigned char)(hlen >> 8)};
+    unsigned char pre[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 255), (unsigned char)(hlen >> 8)};
     int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(dict, 1, (size_t)n, f) == (size_t)n;
-    for (size_t i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
+    for (size_t i = 0; ok && i < pad; i++)
+        ok = fputc(' ', f) != EOF;
     ok = ok && fputc('\n', f) != EOF && fwrite(a->data, sizeof(float), a->numel, f) == a->numel;
     if (fclose(f) || !ok) return fail(err, errlen, "write failed", path);
     return 0;

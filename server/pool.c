@@ -26,13 +26,16 @@ static void *worker_main(void *argp) {
     lgmsd_pool *p = wa.p;
     void *local = p->cfg.worker_init ? p->cfg.worker_init(wa.index, p->cfg.arg) : NULL;
     pthread_mutex_lock(&p->lock);
-    if (p->cfg.worker_init && !local) p->failed++;
-    else p->ready++;
+    if (p->cfg.worker_init && !local)
+        p->failed++;
+    else
+        p->ready++;
     pthread_mutex_unlock(&p->lock);
     if (p->cfg.worker_init && !local) return NULL;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (!p->count && !p->stopping) pthread_cond_wait(&p->nonempty, &p->lock);
+        while (!p->count && !p->stopping)
+            pthread_cond_wait(&p->nonempty, &p->lock);
         if (!p->count) { /* stopping and drained */
             pthread_mutex_unlock(&p->lock);
             break;
@@ -47,8 +50,10 @@ static void *worker_main(void *argp) {
 
         t->next = NULL;
         pthread_mutex_lock(&p->done_lock);
-        if (p->done_tail) p->done_tail->next = t;
-        else p->done_head = t;
+        if (p->done_tail)
+            p->done_tail->next = t;
+        else
+            p->done_head = t;
         p->done_tail = t;
         pthread_mutex_unlock(&p->done_lock);
         pthread_mutex_lock(&p->lock);
@@ -131,7 +136,8 @@ void lgmsd_pool_stop(lgmsd_pool *p) {
     p->stopping = 1;
     pthread_cond_broadcast(&p->nonempty);
     pthread_mutex_unlock(&p->lock);
-    for (int i = 0; i < p->cfg.workers; i++) pthread_join(p->threads[i], NULL);
+    for (int i = 0; i < p->cfg.workers; i++)
+        pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->done_lock);
     pthread_cond_destroy(&p->nonempty);

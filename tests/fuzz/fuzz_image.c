@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (api_image_decode(data, size, 1u << 22, &img, err, sizeof err) == API_IMAGE_OK) {
         /* touch every pixel so a wrong size shows under ASan */
         unsigned sum = 0;
-        for (size_t i = 0; i < (size_t)img.width * img.height * img.channels; i++) sum += img.pixels[i];
+        for (size_t i = 0; i < (size_t)img.width * img.height * img.channels; i++)
+            sum += img.pixels[i];
         (void)sum;
         api_image_free(&img);
     }

@@ -15,7 +15,8 @@
 
 Test(base64, round_trip_all_lengths) {
     uint8_t data[300];
-    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 37 + 11);
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 37 + 11);
     for (size_t n = 0; n < sizeof data; n++) {
         char text[420];
         api_base64_encode(data, n, text);
@@ -72,8 +73,8 @@ Test(options, bad_values_are_named) {
     api_options o;
     char err[256];
     api_options_init(&o);
-    const char *bad[][2] = {{"threshold", "1"},   {"threshold", "0"},     {"threshold", "x"},   {"alpha", "1.5"},
-                            {"overlay", "maybe"}, {"outputs", "masks"},   {"outputs", ""},      {"treshold", "0.5"},
+    const char *bad[][2] = {{"threshold", "1"},   {"threshold", "0"},     {"threshold", "x"}, {"alpha", "1.5"},
+                            {"overlay", "maybe"}, {"outputs", "masks"},   {"outputs", ""},    {"treshold", "0.5"},
                             {"threshold", "nan"}, {"threshold", "0.5abc"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
@@ -99,8 +100,9 @@ Test(router, routes_methods_and_names) {
     cr_assert_eq(r.id, API_ROUTE_HEALTHZ);
     api_route_match("GET", "/v1/models", &r);
     cr_assert_eq(r.id, API_ROUTE_MODELS);
-    const char *notfound[] = {"/", "/v1", "/v1/models/../segment", "/v1/models//segment", "/v1/models/a/b/segment",
-                              "/healthz/", "/v1/segments"};
+    const char *notfound[] = {
+        "/",         "/v1",         "/v1/models/../segment", "/v1/models//segment", "/v1/models/a/b/segment",
+        "/healthz/", "/v1/segments"};
     for (size_t i = 0; i < sizeof notfound / sizeof notfound[0]; i++) {
         api_route_match("POST", notfound[i], &r);
         cr_assert_eq(r.id, API_ROUTE_NOT_FOUND, "%s", notfound[i]);
@@ -113,7 +115,8 @@ Test(request, json_body_forms) {
     size_t len;
     char err[300];
     api_options_init(&o);
-    const char *ok = "{\"image\":\"aGVsbG8=\",\"threshold\":0.25,\"overlay\":false,\"outputs\":[\"mask\",\"probabilities\"]}";
+    const char *ok =
+        "{\"image\":\"aGVsbG8=\",\"threshold\":0.25,\"overlay\":false,\"outputs\":[\"mask\",\"probabilities\"]}";
     cr_assert_eq(api_parse_json_request(ok, strlen(ok), 100, &o, &img, &len, err, sizeof err), 0, "%s", err);
     cr_assert_eq(len, 5);
     cr_assert(!memcmp(img, "hello", 5));
@@ -154,7 +157,8 @@ Test(request, json_body_errors) {
 Test(request, deeply_nested_json_is_rejected) {
     size_t depth = 100000;
     char *body = malloc(2 * depth + 1);
-    for (size_t i = 0; i < depth; i++) body[i] = '[', body[2 * depth - 1 - i] = ']';
+    for (size_t i = 0; i < depth; i++)
+        body[i] = '[', body[2 * depth - 1 - i] = ']';
     body[2 * depth] = 0;
     api_options o;
     uint8_t *img;
@@ -182,7 +186,8 @@ Test(problem, document_shape) {
 static void png_round_trip(int channels) {
     int w = 37, h = 23;
     uint8_t *px = malloc((size_t)w * h * channels);
-    for (int i = 0; i < w * h * channels; i++) px[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < w * h * channels; i++)
+        px[i] = (uint8_t)(i * 7);
     uint8_t *png;
     size_t len;
     cr_assert_eq(api_png_encode(px, w, h, channels, &png, &len), 0);
@@ -226,7 +231,8 @@ Test(image, garbage_and_truncation) {
                  API_IMAGE_UNSUPPORTED);
     cr_assert_eq(api_image_decode((const uint8_t *)"", 0, 1000, &img, err, sizeof err), API_IMAGE_CORRUPT);
     uint8_t px[40 * 30 * 3];
-    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)(i * 13);
+    for (size_t i = 0; i < sizeof px; i++)
+        px[i] = (uint8_t)(i * 13);
     uint8_t *png;
     size_t len;
     cr_assert_eq(api_png_encode(px, 40, 30, 3, &png, &len), 0);
@@ -267,10 +273,11 @@ Test(render, overlay_keeps_background_and_colours_labels) {
     uint8_t grey[64], labels[64] = {0}, out[64 * 3];
     memset(grey, 100, sizeof grey);
     for (int y = 2; y < 6; y++)
-        for (int x = 2; x < 6; x++) labels[y * 8 + x] = 1;
+        for (int x = 2; x < 6; x++)
+            labels[y * 8 + x] = 1;
     api_render_overlay(grey, 1, labels, w, h, 0.5f, out);
     cr_assert(out[0] == 100 && out[1] == 100 && out[2] == 100);
     const uint8_t *edge = out + (2 * 8 + 2) * 3, *inside = out + (3 * 8 + 3) * 3;
-    cr_assert_eq(edge[0], 255); /* outline drawn in the class colour */
+    cr_assert_eq(edge[0], 255);                                       /* outline drawn in the class colour */
     cr_assert(inside[0] > 100 && inside[0] < 255 && inside[1] < 100); /* blended */
 }

@@ -43,9 +43,9 @@ Test(config, precedence_flag_env_file_default) {
     lgmsd_config c;
     char err[512];
     cr_assert_eq(lgmsd_config_load(&c, 6, argv, env, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(c.port, 9100);    /* flag beats env and file */
-    cr_assert_eq(c.queue, 11);     /* env beats file */
-    cr_assert_eq(c.workers, 3);    /* file beats default */
+    cr_assert_eq(c.port, 9100);              /* flag beats env and file */
+    cr_assert_eq(c.queue, 11);               /* env beats file */
+    cr_assert_eq(c.workers, 3);              /* file beats default */
     cr_assert_eq(c.max_pixels, 25ull << 20); /* default */
     cr_assert_eq(c.log_level, LGMSD_LOG_DEBUG);
     cr_assert_eq(c.n_models, 1); /* flags' models replace the file's */

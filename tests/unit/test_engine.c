@@ -37,11 +37,13 @@ static double parity(const char *model, const char *in_npy, const char *out_npy)
     cr_assert_eq(lgms_forward(st, in.data, (int)in.shape[0], (int)in.shape[2], (int)in.shape[3], got, err, sizeof err),
                  LGMS_OK, "%s", err);
     double maxerr = 0;
-    for (size_t i = 0; i < want.numel; i++) maxerr = fmax(maxerr, fabs((double)got[i] - want.data[i]));
+    for (size_t i = 0; i < want.numel; i++)
+        maxerr = fmax(maxerr, fabs((double)got[i] - want.data[i]));
     /* a second run on the same state must give the same bits (scratch reuse is clean) */
     float *again = malloc(want.numel * sizeof(float));
-    cr_assert_eq(lgms_forward(st, in.data, (int)in.shape[0], (int)in.shape[2], (int)in.shape[3], again, err, sizeof err),
-                 LGMS_OK);
+    cr_assert_eq(
+        lgms_forward(st, in.data, (int)in.shape[0], (int)in.shape[2], (int)in.shape[3], again, err, sizeof err),
+        LGMS_OK);
     cr_assert_eq(memcmp(got, again, want.numel * sizeof(float)), 0, "second run differs");
     free(got), free(again);
     npy_free(&in), npy_free(&want);
@@ -51,7 +53,8 @@ static double parity(const char *model, const char *in_npy, const char *out_npy)
 }
 
 Test(engine, parity_256_square) {
-    double e = parity(FIX "official-1class.lgms", FIX "official-1class-s256-in.npy", FIX "official-1class-s256-out.npy");
+    double e =
+        parity(FIX "official-1class.lgms", FIX "official-1class-s256-in.npy", FIX "official-1class-s256-out.npy");
     cr_log_info("max abs error at 1x3x256x256: %g", e);
     cr_assert_leq(e, 1e-4, "max abs error %g", e);
 }

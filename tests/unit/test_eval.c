@@ -8,7 +8,8 @@ Test(eval, overlap_known_answers) {
     /* 10x10; truth: 4x4 square at (2,2); prediction: same square shifted right by 2 */
     uint8_t t[100] = {0}, p[100] = {0};
     for (int y = 2; y < 6; y++)
-        for (int x = 2; x < 6; x++) t[y * 10 + x] = 1, p[y * 10 + x + 2] = 1;
+        for (int x = 2; x < 6; x++)
+            t[y * 10 + x] = 1, p[y * 10 + x + 2] = 1;
     lgmsd_seg_scores s;
     lgmsd_score_class(p, t, 10, 10, 1, 1, &s);
     cr_assert_eq(s.tp, 8);

@@ -20,7 +20,8 @@ Test(preprocess, same_size_is_identity_and_bgr_swaps) {
     lgms_meta m = meta_1class();
     m.channel_order = LGMS_ORDER_BGR;
     uint8_t px[2 * 4 * 3], scratch[2 * 4 * 3];
-    for (int i = 0; i < 8; i++) px[i * 3] = 255, px[i * 3 + 1] = 0, px[i * 3 + 2] = 51; /* R G B */
+    for (int i = 0; i < 8; i++)
+        px[i * 3] = 255, px[i * 3 + 1] = 0, px[i * 3 + 2] = 51; /* R G B */
     lgms_image_u8 img = {px, 4, 2, 3};
     float t[3 * 8];
     cr_assert_eq(lgms_preprocess(&m, &img, scratch, t), LGMS_OK);
@@ -60,7 +61,8 @@ Test(preprocess, constant_image_stays_constant_under_every_filter) {
     lgms_resize_filter f[] = {LGMS_RESIZE_BILINEAR, LGMS_RESIZE_LANCZOS4, LGMS_RESIZE_NEAREST};
     for (int k = 0; k < 3; k++) {
         cr_assert_eq(lgms_resize_u8(&img, dst, 64, 48, f[k]), LGMS_OK);
-        for (size_t i = 0; i < sizeof dst; i++) cr_assert_eq(dst[i], 77, "filter %d pixel %zu", k, i);
+        for (size_t i = 0; i < sizeof dst; i++)
+            cr_assert_eq(dst[i], 77, "filter %d pixel %zu", k, i);
     }
 }
 

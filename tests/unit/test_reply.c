@@ -22,12 +22,17 @@ Test(reply, segmentation_document) {
     lgms_model *m = load("fixtures/small-3class.lgms");
     api_segment_ctx *ctx = api_segment_ctx_new(m);
     uint8_t px[50 * 70 * 3];
-    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)(i * 31);
+    for (size_t i = 0; i < sizeof px; i++)
+        px[i] = (uint8_t)(i * 31);
     uint8_t *png;
     size_t len;
     cr_assert_eq(api_png_encode(px, 70, 50, 3, &png, &len), 0);
-    api_segment_job job = {.image = png, .image_len = len, .max_pixels = 1 << 20, .model_name = "tri",
-                           .request_id = "req-1", .queue_ms = 1.5};
+    api_segment_job job = {.image = png,
+                           .image_len = len,
+                           .max_pixels = 1 << 20,
+                           .model_name = "tri",
+                           .request_id = "req-1",
+                           .queue_ms = 1.5};
     api_options_init(&job.opts);
     job.opts.want_probabilities = 1;
     api_segment_run(&job, ctx);
@@ -43,7 +48,8 @@ Test(reply, segmentation_document) {
     cr_assert_eq(json_array_size(classes), 2); /* background is not listed */
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(classes, 1), "name")), "class2");
     long long total = 0;
-    for (size_t i = 0; i < 2; i++) total += json_integer_value(json_object_get(json_array_get(classes, i), "pixels"));
+    for (size_t i = 0; i < 2; i++)
+        total += json_integer_value(json_object_get(json_array_get(classes, i), "pixels"));
     cr_assert_leq(total, 70 * 50);
     const char *mask_b64 = json_string_value(json_object_get(json_object_get(r, "mask"), "base64"));
     uint8_t *mpng;
@@ -74,8 +80,11 @@ Test(reply, segmentation_document) {
 Test(reply, undecodable_image_is_a_problem_document) {
     lgms_model *m = load("fixtures/small-3class.lgms");
     api_segment_ctx *ctx = api_segment_ctx_new(m);
-    api_segment_job job = {.image = (const uint8_t *)"\x89PNG\r\n\x1a\nxx", .image_len = 10, .max_pixels = 100,
-                           .model_name = "tri", .request_id = "r2"};
+    api_segment_job job = {.image = (const uint8_t *)"\x89PNG\r\n\x1a\nxx",
+                           .image_len = 10,
+                           .max_pixels = 100,
+                           .model_name = "tri",
+                           .request_id = "r2"};
     api_options_init(&job.opts);
     api_segment_run(&job, ctx);
     cr_assert_eq(job.status, 422);
@@ -96,7 +105,8 @@ Test(reply, models_listing) {
     json_t *second = json_array_get(json_object_get(r, "models"), 1);
     cr_assert(json_is_true(json_object_get(second, "default")));
     cr_assert_eq(json_integer_value(json_object_get(second, "parameters")), 2321393);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(second, "preprocessing"), "channel_order")), "bgr");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(second, "preprocessing"), "channel_order")),
+                     "bgr");
     json_decref(r);
     free(s);
     lgms_model_free(a), lgms_model_free(b);
