@@ -39,7 +39,7 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 
 .PHONY: all deps run test test-unit test-asan test-python test-integration bench fixtures clean format \
-	check-format fuzz fuzz-smoke install deb deps-build test-deb
+	check-format fuzz fuzz-smoke install deb deps-build test-deb image test-image
 
 all: $(BUILD)/lgmsd
 
@@ -174,6 +174,12 @@ deb: $(BUILD)/.deps
 		docker/deb/control.in > $(BUILD)/deb-root/DEBIAN/control
 	dpkg-deb --build --root-owner-group $(BUILD)/deb-root $(DEB)
 	@echo "built $(DEB)"
+
+image:
+	bash docker/build-image.sh lgmsd:$(VERSION)
+
+test-image: image
+	bash docker/test-image.sh lgmsd:$(VERSION)
 
 test-deb: deb
 	bash tests/deb/run.sh $(DEB)
