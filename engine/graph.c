@@ -255,7 +255,7 @@ void lgms_state_free(lgms_state *st) {
     free(st);
 }
 
-size_t lgms_state_scratch_bytes(const lgms_state *st) { return st->arena.cap * sizeof(float); }
+size_t lgms_state_scratch_bytes(const lgms_state *st) { return st->arena.peak * sizeof(float); }
 
 void lgms_state_set_profiling(lgms_state *st, int on) { st->profiling = on; }
 
@@ -275,9 +275,13 @@ lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w
                  w, LGMS_MAX_SIDE);
         return LGMS_ERR_ARG;
     }
+    if (lgms_arena_reserve(&st->arena)) {
+        snprintf(err, errlen, "cannot reserve address space for the scratch arena");
+        return LGMS_ERR_NOMEM;
+    }
     if (setjmp(st->oom)) {
-        lgms_arena_settle(&st->arena);
-        snprintf(err, errlen, "out of memory running the network at %dx%d", h, w);
+        lgms_arena_reset(&st->arena, 0);
+        snprintf(err, errlen, "out of memory running the network at %dx%d (scratch reservation exhausted)", h, w);
         return LGMS_ERR_NOMEM;
     }
     st->arena.on_oom = &st->oom;
@@ -286,7 +290,6 @@ lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w
     for (int i = 0; i < n; i++)
         forward_one(st, input + i * in_plane, h, w, output + i * out_plane);
     st->arena.on_oom = NULL;
-    lgms_arena_settle(&st->arena);
     return LGMS_OK;
 }
 
