@@ -33,7 +33,7 @@ CONFIG_SRC := $(wildcard config/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 LIB_SRC := $(ENGINE_SRC) $(API_SRC) $(CONFIG_SRC) $(SERVER_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
-HEADERS := $(wildcard engine/*.h api/*.h config/*.h server/*.h)
+HEADERS := $(wildcard engine/*.h api/*.h config/*.h server/*.h tests/unit/*.h)
 
 OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
@@ -79,15 +79,18 @@ $(BUILD)/lgmsd: $(OBJ) $(BUILD)/obj/server/main.o
 $(BUILD)/lgmsd-san: $(SAN_OBJ) $(BUILD)/san/server/main.o
 	$(CC) $(SAN_CFLAGS) $(LDFLAGS) $^ -o $@ $(PKG_LIBS)
 
+# the unit tests count the project's own allocations (tests/unit/alloc_counter.c)
+WRAP_ALLOC := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
+
 $(BUILD)/test-unit: $(OBJ) $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
-	$(CC) $(OPT_CFLAGS) $^ -o $@ $(PKG_LIBS) $(CRIT_LIBS)
+	$(CC) $(OPT_CFLAGS) $(WRAP_ALLOC) $^ -o $@ $(PKG_LIBS) $(CRIT_LIBS)
 
 $(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $(PKG_CFLAGS) $(CRIT_CFLAGS) -c $< -o $@
 
 $(BUILD)/test-unit-san: $(SAN_OBJ) $(UNIT_SRC:%.c=$(BUILD)/san/%.o)
-	$(CC) $(SAN_CFLAGS) $^ -o $@ $(PKG_LIBS) $(CRIT_LIBS)
+	$(CC) $(SAN_CFLAGS) $(WRAP_ALLOC) $^ -o $@ $(PKG_LIBS) $(CRIT_LIBS)
 
 # ---- fuzzing (libFuzzer, clang 14, ASan + UBSan) ----
 FUZZ_CC := clang-14

@@ -9,6 +9,7 @@
 
 #include "../../engine/lgms.h"
 #include "../../server/npy.h"
+#include "alloc_counter.h"
 
 #define FIX "fixtures/"
 
@@ -204,5 +205,23 @@ Test(engine, flops_match_the_paper_count) {
     double gflop = lgms_model_flops(m, 256, 256) / 1e9;
     /* 5.006 GMAC = 10.01 GFLOP at 256x256 (convolutions, linears, attention matmuls) */
     cr_assert(gflop > 9.9 && gflop < 10.1, "%.3f GFLOP", gflop);
+    lgms_model_free(m);
+}
+
+Test(engine, no_allocation_per_inference_after_warmup) {
+    lgms_model *m;
+    char err[512];
+    cr_assert_eq(lgms_model_load(FIX "official-1class.lgms", &m, err, sizeof err), LGMS_OK);
+    lgms_state *st = lgms_state_new(m);
+    float *in = calloc(3 * 256 * 256, sizeof(float)), *out = calloc(256 * 256, sizeof(float));
+    cr_assert_eq(lgms_forward(st, in, 1, 256, 256, out, err, sizeof err), LGMS_OK); /* warm-up */
+    long before = alloc_counter_calls();
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(lgms_forward(st, in, 1, 256, 256, out, err, sizeof err), LGMS_OK);
+    cr_assert_eq(alloc_counter_calls() - before, 0, "%ld allocations in 3 inferences", alloc_counter_calls() - before);
+    cr_assert_gt(before, 0, "the counter counts nothing: is the binary linked with --wrap?");
+    cr_log_info("scratch %.1f MiB per state at 256x256", lgms_state_scratch_bytes(st) / 1048576.0);
+    free(in), free(out);
+    lgms_state_free(st);
     lgms_model_free(m);
 }
