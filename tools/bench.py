@@ -21,6 +21,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import convert  # noqa: E402
 
+PEAK_PER_CORE = 99.2  # GFLOP/s: 32 FP32 FLOP per cycle (AVX2 + FMA) at 3.1 GHz
+
 TORCH_RUNNER = r"""
 import sys, time, numpy as np, torch
 sys.path.insert(0, %(tools)r)
@@ -47,16 +49,32 @@ print("median_ms %%.3f" %% (1e3 * float(np.median(times))))
 """
 
 
+EXPORT_RUNNER = r"""
+import sys, numpy as np, torch
+sys.path.insert(0, %(tools)r)
+import convert, lgmsnet
+meta, tensors = convert.read_model(%(model)r)
+hp = dict(in_channels=int(meta["in_channels"]), num_classes=int(meta["num_classes"]),
+          dims=[int(v) for v in meta["dims"].split(",")],
+          splits=[[int(v) for v in s.split(",")] for s in meta["splits"].split(";")],
+          depths=[int(v) for v in meta.get("depths", "1,1,1").split(",")])
+m = lgmsnet.LGMSNet(**hp).eval()
+sd = m.state_dict()
+sd.update({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+m.load_state_dict(sd)
+x = torch.from_numpy(np.load(%(input)r))
+torch.onnx.export(m, x, %(onnx)r, opset_version=13, input_names=["input"], output_names=["logits"])
+"""
+
+
 def run_measured(cmd, env=None):
-    """(stdout, stderr, peak RSS in MiB) of a child process."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(p.pid, 0)
-        out.seek(0), err.seek(0)
-        o, e = out.read().decode(), err.read().decode()
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError("%s failed:\n%s%s" % (cmd[0], o, e))
-        return o, e, usage.ru_maxrss / 1024.0
+    """(stdout, stderr, peak RSS in MiB) of a child process. The peak comes from GNU time:
+    wait4's ru_maxrss would include the Python parent's memory inherited at fork."""
+    p = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", *cmd], capture_output=True, text=True, env=env)
+    m = re.search(r"maxrss_kb=(\d+)\s*$", p.stderr)
+    if p.returncode != 0 or not m:
+        raise RuntimeError("%s failed:\n%s%s" % (cmd[0], p.stdout, p.stderr))
+    return p.stdout, p.stderr[: m.start()], int(m.group(1)) / 1024.0
 
 
 def bench_lgmsd(lgmsd, model, inp, threads, repeat):
@@ -74,6 +92,27 @@ def bench_torch(model, inp, threads, repeat, warmup=3):
     return float(re.search(r"median_ms ([\d.]+)", out).group(1)), rss
 
 
+def bench_ort(onnx, inp_f32, shape, threads, repeat, ort_dir):
+    env = dict(os.environ, ORT_NODE_MODULES=os.path.join(ort_dir, "node_modules"))
+    cmd = ["node", os.path.join(HERE, "bench_ort.js"), onnx, inp_f32, *map(str, shape), str(threads), str(repeat)]
+    out, _, rss = run_measured(cmd, env=env)
+    return float(re.search(r"median_ms ([\d.]+)", out).group(1)), rss
+
+
+def ensure_ort(ort_dir):
+    """onnxruntime-node@1.30.0 from npm (CPU binaries ship in the package); None if unavailable."""
+    if os.path.exists(os.path.join(ort_dir, "node_modules", "onnxruntime-node")):
+        return ort_dir
+    os.makedirs(ort_dir, exist_ok=True)
+    env = dict(os.environ, ONNXRUNTIME_NODE_INSTALL="skip")  # no GPU provider download
+    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "onnxruntime-node@1.30.0"], cwd=ort_dir, env=env,
+                       capture_output=True, text=True)
+    if r.returncode:
+        print("ONNX Runtime unavailable (npm install failed): %s" % r.stderr.strip()[-300:])
+        return None
+    return ort_dir
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lgmsd", default=os.path.join(ROOT, "build", "lgmsd"))
@@ -82,20 +121,37 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--torch-repeat", type=int, default=10)
+    ap.add_argument("--ort-dir", default=os.path.join(ROOT, "build", "ort"), help="where onnxruntime-node is installed")
+    ap.add_argument("--no-ort", action="store_true", help="skip the ONNX Runtime peer")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     meta, _ = convert.read_model(args.model)
     with tempfile.TemporaryDirectory() as d:
         inp = os.path.join(d, "in.npy")
-        np.save(inp, np.random.default_rng(0).standard_normal((1, int(meta["in_channels"]), h, w)).astype(np.float32))
+        shape = (1, int(meta["in_channels"]), h, w)
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        np.save(inp, x)
+        ort_dir = None if args.no_ort else ensure_ort(args.ort_dir)
+        onnx, raw = os.path.join(d, "model.onnx"), os.path.join(d, "in.f32")
+        if ort_dir:
+            x.tofile(raw)
+            run_measured(["/usr/bin/python3", "-c", EXPORT_RUNNER % dict(tools=HERE, model=args.model, input=inp, onnx=onnx)])
         print("model %s, input 1x%sx%dx%d, CPU: %s" % (os.path.basename(args.model), meta["in_channels"], h, w, cpu_name()))
-        print("%-8s %14s %14s %10s %10s %12s %12s" % ("threads", "lgmsd ms", "PyTorch ms", "ratio", "GFLOP/s", "lgmsd RSS", "torch RSS"))
-        profiles = {}
+        print("%-8s %10s %11s %9s %11s %9s %9s %10s %10s %10s" % ("threads", "lgmsd ms", "PyTorch ms", "lg/PT", "ORT ms",
+                                                              "lg/ORT", "GFLOP/s", "lgmsd RSS", "torch RSS", "ORT RSS"))
+        profiles, effs = {}, {}
         for t in [int(v) for v in args.threads.split(",")]:
             ms, gflops, rss, prof = bench_lgmsd(args.lgmsd, args.model, inp, t, args.repeat)
             tms, trss = bench_torch(args.model, inp, t, args.torch_repeat)
+            oms, orss = bench_ort(onnx, raw, shape, t, args.repeat, ort_dir) if ort_dir else (float("nan"), float("nan"))
             profiles[t] = prof
-            print("%-8d %14.1f %14.1f %10.3f %10.1f %10.0f MiB %9.0f MiB" % (t, ms, tms, ms / tms, gflops, rss, trss))
+            effs[t] = (gflops, ms)
+            print("%-8d %10.1f %11.1f %9.3f %11.1f %9.3f %9.1f %6.0f MiB %6.0f MiB %6.0f MiB"
+                  % (t, ms, tms, ms / tms, oms, ms / oms, gflops, rss, trss, orss))
+        print("\nFP32 peak assumed: %.0f GFLOP/s per core = 32 FLOP/cycle (2 FMA pipes x 8 lanes x 2) x %.1f GHz;"
+              % (PEAK_PER_CORE, PEAK_PER_CORE / 32), "an FMA loop measures ~100 GFLOP/s per core on these Zen 3 machines.")
+        for t, (gf, _) in effs.items():
+            print("  %d thread(s): %.1f GFLOP/s = %.0f%% of %.0f GFLOP/s" % (t, gf, 100 * gf / (PEAK_PER_CORE * t), PEAK_PER_CORE * t))
         for t, prof in profiles.items():
             print("\nlgmsd per op class, %d thread(s), last run:" % t)
             for line in prof:
