@@ -3,7 +3,9 @@
 FROM debian:bookworm-slim AS build
 WORKDIR /src
 COPY . .
-RUN make deps-build \
+# hadolint ignore=DL3008
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+ && make deps-build \
  && make BUILD=build/image PREFIX=/usr build/image/lgmsd \
  && sh docker/deb/depends.sh build/image/lgmsd | tr -d ',' > build/image/runtime-packages
 

@@ -179,6 +179,7 @@ deb: $(BUILD)/.deps
 	@echo "built $(DEB)"
 
 image:
+	$(call install_deps,image)
 	bash docker/build-image.sh lgmsd:$(VERSION)
 
 test-image: image
