@@ -39,7 +39,7 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 
 .PHONY: all deps run test test-unit test-asan test-python test-integration bench fixtures clean format \
-	check-format fuzz fuzz-smoke install deb deps-build test-deb image test-image
+	check-format fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s
 
 all: $(BUILD)/lgmsd
 
@@ -118,7 +118,7 @@ run: $(BUILD)/lgmsd
 	./$(BUILD)/lgmsd serve --host 127.0.0.1 --port 8080
 
 # ---- tests ----
-test: check-format test-unit test-asan test-python test-integration fuzz-smoke test-deb
+test: check-format test-unit test-asan test-python test-integration fuzz-smoke test-k8s test-deb
 	@echo "make test: all suites passed"
 
 test-unit: $(BUILD)/test-unit
@@ -184,6 +184,9 @@ image:
 
 test-image: image
 	bash docker/test-image.sh lgmsd:$(VERSION)
+
+test-k8s:
+	bash tests/k8s/run.sh
 
 test-deb: deb
 	bash tests/deb/run.sh $(DEB)
