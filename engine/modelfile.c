@@ -241,6 +241,24 @@ static lgms_status parse_meta(const char *text, size_t len, lgms_meta *m, char *
     return LGMS_OK;
 }
 
+static int cmp_by_name(const void *a, const void *b, void *file) {
+    const lgms_file *f = file;
+    return strcmp(f->tensors[*(const int *)a].name, f->tensors[*(const int *)b].name);
+}
+
+/* Sort tensor indices by name (binary-search lookups) and refuse duplicate names. */
+static lgms_status index_names(lgms_file *f, char *err, size_t errlen) {
+    f->by_name = malloc(sizeof(int) * (size_t)f->n_tensors);
+    if (!f->by_name) return fail(err, errlen, LGMS_ERR_NOMEM, "out of memory indexing the tensor table");
+    for (int i = 0; i < f->n_tensors; i++)
+        f->by_name[i] = i;
+    qsort_r(f->by_name, (size_t)f->n_tensors, sizeof(int), cmp_by_name, f);
+    for (int i = 1; i < f->n_tensors; i++)
+        if (!strcmp(f->tensors[f->by_name[i - 1]].name, f->tensors[f->by_name[i]].name))
+            return fail(err, errlen, LGMS_ERR_FORMAT, "tensor %s appears twice", f->tensors[f->by_name[i]].name);
+    return LGMS_OK;
+}
+
 lgms_status lgms_file_parse(const uint8_t *buf, size_t size, lgms_file *f, char *err, size_t errlen) {
     memset(f, 0, sizeof *f);
     if (size < LGMS_FILE_HEADER_SIZE || memcmp(buf, LGMS_FILE_MAGIC, 8))
@@ -307,26 +325,30 @@ lgms_status lgms_file_parse(const uint8_t *buf, size_t size, lgms_file *f, char 
         }
         t->numel = (size_t)numel;
         t->data = buf + data_off + off;
-        for (uint32_t j = 0; j < i; j++)
-            if (!strcmp(f->tensors[j].name, t->name)) {
-                st = fail(err, errlen, LGMS_ERR_FORMAT, "tensor %s appears twice", t->name);
-                break;
-            }
-        if (st) break;
     }
+    if (!st) st = index_names(f, err, errlen);
     if (st) lgms_file_release(f);
     return st;
 }
 
 void lgms_file_release(lgms_file *f) {
     free(f->tensors);
+    free(f->by_name);
     f->tensors = NULL;
+    f->by_name = NULL;
     f->n_tensors = 0;
 }
 
 lgms_file_tensor *lgms_file_find(lgms_file *f, const char *name) {
-    for (int i = 0; i < f->n_tensors; i++)
-        if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
+    int lo = 0, hi = f->n_tensors - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(f->tensors[f->by_name[mid]].name, name);
+        if (c == 0) return &f->tensors[f->by_name[mid]];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
     return NULL;
 }
 

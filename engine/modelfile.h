@@ -29,6 +29,7 @@ typedef struct {
     lgms_meta meta;
     int n_tensors;
     lgms_file_tensor *tensors;
+    int *by_name; /* tensor indices sorted by name, for lookups */
 } lgms_file;
 
 /* Parse a whole file held in memory. The tensors point into buf, which must outlive f. */
