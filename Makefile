@@ -39,7 +39,7 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 
 .PHONY: all deps run test test-unit test-asan test-python test-integration bench fixtures clean format \
-	check-format fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s
+	check-format fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s load soak valgrind
 
 all: $(BUILD)/lgmsd
 
@@ -187,6 +187,16 @@ test-image: image
 
 test-k8s:
 	bash tests/k8s/run.sh
+
+# ---- load, soak, valgrind (loopback only, bounded in time; not part of make test) ----
+load: $(BUILD)/lgmsd
+	$(PY) tools/load.py --lgmsd $(BUILD)/lgmsd
+
+soak: $(BUILD)/lgmsd
+	$(PY) tools/load.py --lgmsd $(BUILD)/lgmsd --soak-seconds $${SOAK_SECONDS:-600}
+
+valgrind: $(BUILD)/lgmsd
+	bash tests/valgrind/run.sh
 
 test-deb: deb
 	bash tests/deb/run.sh $(DEB)

@@ -93,7 +93,7 @@ class ContainerAndUnitTest(unittest.TestCase):
     def test_shell_scripts_pass_shellcheck(self):
         scripts = [os.path.join(ROOT, p) for p in (".ci/run", "tests/integration/run.sh", "tests/fuzz/run.sh",
                                                    "tools/train_default.sh", "docker/deb/depends.sh", "docker/deb/postinst",
-                                                   "docker/deb/prerm", "docker/deb/postrm", "tests/deb/run.sh", "docker/build-image.sh", "docker/test-image.sh", "tests/k8s/run.sh")]
+                                                   "docker/deb/prerm", "docker/deb/postrm", "tests/deb/run.sh", "docker/build-image.sh", "docker/test-image.sh", "tests/k8s/run.sh", "tests/valgrind/run.sh")]
         r = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout)
 
