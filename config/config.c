@@ -34,7 +34,7 @@ static const setting settings[] = {
     {"max_body_bytes", T_U64, F(max_body_bytes), 1024, 1LL << 40, "67108864", "largest request body (413 past it)"},
     {"max_pixels", T_U64, F(max_pixels), 1, 1LL << 40, "26214400", "largest image, width x height (413 past it)"},
     {"max_connections", T_INT, F(max_connections), 1, 1000000, "1024", "open connections at once"},
-    {"connection_timeout", T_INT, F(connection_timeout), 1, 86400, "30", "seconds a connection may idle or trickle"},
+    {"connection_timeout", T_INT, F(connection_timeout), 1, 86400, "30", "seconds a connection may stay idle"},
     {"request_timeout", T_INT, F(request_timeout), 1, 86400, "60",
      "seconds a request may wait in the queue (then 503)"},
     {"drain_timeout", T_INT, F(drain_timeout), 0, 86400, "30", "seconds to finish accepted requests after SIGTERM"},

@@ -1,4 +1,5 @@
 /* cmd_serve.c - `lgmsd serve`: read the configuration, load the models, run the daemon. */
+#include <cblas.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ int cmd_serve(int argc, char **argv) {
         return 2;
     }
     lgmsd_log_set_level(cfg.log_level);
+    openblas_set_num_threads(cfg.blas_threads); /* process-wide; workers call sgemm concurrently */
     signal(SIGPIPE, SIG_IGN);
     if (cfg.n_models == 0) { /* nothing configured: the shipped demo model */
         snprintf(cfg.models[0].name, sizeof cfg.models[0].name, "default");

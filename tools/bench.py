@@ -26,17 +26,9 @@ PEAK_PER_CORE = 99.2  # GFLOP/s: 32 FP32 FLOP per cycle (AVX2 + FMA) at 3.1 GHz
 TORCH_RUNNER = r"""
 import sys, time, numpy as np, torch
 sys.path.insert(0, %(tools)r)
-import convert, lgmsnet
+import convert
 torch.set_num_threads(%(threads)d)
-meta, tensors = convert.read_model(%(model)r)
-hp = dict(in_channels=int(meta["in_channels"]), num_classes=int(meta["num_classes"]),
-          dims=[int(v) for v in meta["dims"].split(",")],
-          splits=[[int(v) for v in s.split(",")] for s in meta["splits"].split(";")],
-          depths=[int(v) for v in meta.get("depths", "1,1,1").split(",")])
-m = lgmsnet.LGMSNet(**hp).eval()
-sd = m.state_dict()
-sd.update({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
-m.load_state_dict(sd)
+m = convert.load_port(%(model)r)
 x = torch.from_numpy(np.load(%(input)r))
 times = []
 with torch.no_grad():
@@ -52,16 +44,8 @@ print("median_ms %%.3f" %% (1e3 * float(np.median(times))))
 EXPORT_RUNNER = r"""
 import sys, numpy as np, torch
 sys.path.insert(0, %(tools)r)
-import convert, lgmsnet
-meta, tensors = convert.read_model(%(model)r)
-hp = dict(in_channels=int(meta["in_channels"]), num_classes=int(meta["num_classes"]),
-          dims=[int(v) for v in meta["dims"].split(",")],
-          splits=[[int(v) for v in s.split(",")] for s in meta["splits"].split(";")],
-          depths=[int(v) for v in meta.get("depths", "1,1,1").split(",")])
-m = lgmsnet.LGMSNet(**hp).eval()
-sd = m.state_dict()
-sd.update({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
-m.load_state_dict(sd)
+import convert
+m = convert.load_port(%(model)r)
 x = torch.from_numpy(np.load(%(input)r))
 torch.onnx.export(m, x, %(onnx)r, opset_version=13, input_names=["input"], output_names=["logits"])
 """

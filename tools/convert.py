@@ -191,6 +191,23 @@ def read_model(path):
     return meta, tensors
 
 
+def load_port(path):
+    """The project's PyTorch port with the weights of a .lgms file, in eval mode."""
+    meta, tensors = read_model(path)
+    hp = dict(
+        in_channels=int(meta["in_channels"]),
+        num_classes=int(meta["num_classes"]),
+        dims=[int(v) for v in meta["dims"].split(",")],
+        splits=[[int(v) for v in s.split(",")] for s in meta["splits"].split(";")],
+        depths=[int(v) for v in meta.get("depths", "1,1,1").split(",")],
+    )
+    model = lgmsnet.LGMSNet(**hp).eval()
+    sd = model.state_dict()
+    sd.update({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
+    model.load_state_dict(sd)
+    return model
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", help="PyTorch checkpoint (.pth)")
