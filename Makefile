@@ -98,6 +98,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=
 	-fno-sanitize-recover=undefined $(WARN) -Wno-unused-command-line-argument
 FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
 FUZZERS := image json options config model
+.SECONDARY: $(FUZZ_OBJ)
 FUZZ_SECONDS ?= 300
 
 $(BUILD)/fuzzobj/%.o: %.c $(HEADERS) | $(BUILD)/.deps
