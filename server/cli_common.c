@@ -87,6 +87,18 @@ int lgmsd_read_file(const char *path, size_t max_bytes, unsigned char **data, si
     return 0;
 }
 
+int lgmsd_read_image(const char *path, api_image *img, char *err, size_t errlen) {
+    unsigned char *data;
+    size_t len;
+    memset(img, 0, sizeof *img);
+    if (lgmsd_read_file(path, (size_t)1 << 31, &data, &len, err, errlen)) return -1;
+    char inner[400];
+    int rc = api_image_decode(data, len, (uint64_t)1 << 32, img, inner, sizeof inner);
+    free(data);
+    if (rc) snprintf(err, errlen, "%.400s: %.400s", path, inner);
+    return rc ? -1 : 0;
+}
+
 int lgmsd_write_file(const char *path, const void *data, size_t len, char *err, size_t errlen) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(data, 1, len, f) != len) {

@@ -21,17 +21,6 @@ static int is_image_name(const char *n) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int decode_file(const char *path, api_image *img, char *err, size_t errlen) {
-    unsigned char *data;
-    size_t len;
-    if (lgmsd_read_file(path, (size_t)1 << 31, &data, &len, err, errlen)) return -1;
-    char inner[400];
-    int rc = api_image_decode(data, len, (uint64_t)1 << 32, img, inner, sizeof inner);
-    free(data);
-    if (rc) snprintf(err, errlen, "%.400s: %.400s", path, inner);
-    return rc ? -1 : 0;
-}
-
 /* The mask for an image: same file name, or the same stem with .png. */
 static int find_mask(const char *dir, const char *name, char *path, size_t cap) {
     snprintf(path, cap, "%s/%s", dir, name);
@@ -108,7 +97,7 @@ int cmd_eval(int argc, char **argv) {
             failures++;
             continue;
         }
-        if (decode_file(ipath, &img, err, sizeof err) || decode_file(mpath, &mask, err, sizeof err) ||
+        if (lgmsd_read_image(ipath, &img, err, sizeof err) || lgmsd_read_image(mpath, &mask, err, sizeof err) ||
             api_segment_labels(ctx, img.pixels, img.width, img.height, img.channels, thr, &labels, err, sizeof err)) {
             fprintf(stderr, "lgmsd eval: %s\n", err);
             failures++;

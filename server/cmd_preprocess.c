@@ -31,16 +31,13 @@ int cmd_preprocess(int argc, char **argv) {
     lgms_model *m = lgmsd_load_model_or_report(model_path);
     if (!m) return 1;
     const lgms_meta *mt = lgms_model_meta(m);
-    unsigned char *data = NULL;
-    size_t len;
-    char err[600];
+    char err[900];
     api_image img = {0};
     int rc = 1;
     size_t plane = (size_t)mt->input_width * mt->input_height;
     float *tensor = malloc(sizeof(float) * plane * mt->in_channels);
     uint8_t *scratch = malloc(plane * 3);
-    if (!tensor || !scratch || lgmsd_read_file(argv[optind], (size_t)1 << 31, &data, &len, err, sizeof err) ||
-        api_image_decode(data, len, (uint64_t)1 << 32, &img, err, sizeof err)) {
+    if (!tensor || !scratch || lgmsd_read_image(argv[optind], &img, err, sizeof err)) {
         fprintf(stderr, "lgmsd preprocess: %s\n", tensor && scratch ? err : "out of memory");
         goto out;
     }
@@ -59,7 +56,7 @@ int cmd_preprocess(int argc, char **argv) {
     }
     rc = 0;
 out:
-    free(data), free(tensor), free(scratch);
+    free(tensor), free(scratch);
     api_image_free(&img);
     lgms_model_free(m);
     return rc;

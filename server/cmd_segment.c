@@ -34,22 +34,14 @@ static int write_png(const char *dir, const char *stem, const char *suffix, cons
 
 static int segment_one(api_segment_ctx *ctx, const lgms_meta *mt, const char *path, const char *out, float threshold,
                        float alpha) {
-    unsigned char *data;
-    size_t len;
-    char err[600];
-    if (lgmsd_read_file(path, (size_t)1 << 31, &data, &len, err, sizeof err)) {
-        fprintf(stderr, "lgmsd segment: %s\n", err);
-        return -1;
-    }
+    char err[900];
     api_image img;
     int rc = -1;
     uint8_t *labels = NULL, *buf = NULL;
-    if (api_image_decode(data, len, (uint64_t)1 << 32, &img, err, sizeof err)) {
-        fprintf(stderr, "lgmsd segment: %s: %s\n", path, err);
-        free(data);
+    if (lgmsd_read_image(path, &img, err, sizeof err)) {
+        fprintf(stderr, "lgmsd segment: %s\n", err);
         return -1;
     }
-    free(data);
     if (api_segment_labels(ctx, img.pixels, img.width, img.height, img.channels, threshold, &labels, err, sizeof err)) {
         fprintf(stderr, "lgmsd segment: %s: %s\n", path, err);
         goto out;
