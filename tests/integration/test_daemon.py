@@ -38,9 +38,9 @@ def free_port():
 class Daemon:
     """One lgmsd serve process; stop() sends SIGTERM and returns the exit code."""
 
-    def __init__(self, *args, env=None):
+    def __init__(self, *args, env=None, scheme="http"):
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
         cmd = [LGMSD, "serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
         model = os.environ.get("LGMSD_TEST_MODEL")
         if model and "--model" not in args:
@@ -81,6 +81,8 @@ def curl(daemon, path, *args, data_file=None, timeout=120):
     """(status, headers dict with lower-case names, body bytes) of one request."""
     with tempfile.NamedTemporaryFile() as hdr, tempfile.NamedTemporaryFile() as body:
         cmd = ["curl", "-sS", "--max-time", str(timeout), "-D", hdr.name, "-o", body.name, "-w", "%{http_code}", *args]
+        if daemon.url.startswith("https:"):
+            cmd.insert(1, "-k")  # the tests' self-signed certificate
         if data_file:
             cmd += ["--data-binary", "@" + data_file]
         r = subprocess.run(cmd + [daemon.url + path], capture_output=True, text=True, timeout=timeout + 10)
@@ -426,32 +428,15 @@ class TlsTest(unittest.TestCase):
                                 "-days", "2", "-subj", "/CN=127.0.0.1"], capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
             img = Images(tmp)
-            port = free_port()
-            cmd = [LGMSD, "serve", "--port", str(port), "--workers", "1", "--tls-cert", cert, "--tls-key", key]
-            model = os.environ.get("LGMSD_TEST_MODEL")
-            if model:
-                cmd += ["--model", "default=" + model]
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            d = Daemon("--workers", "1", "--tls-cert", cert, "--tls-key", key, scheme="https")
             try:
-                url = "https://127.0.0.1:%d" % port
-                deadline = time.time() + START_TIMEOUT
-                while time.time() < deadline:
-                    r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", url + "/readyz"],
-                                       capture_output=True, text=True)
-                    if r.stdout == "200":
-                        break
-                    time.sleep(0.3)
-                self.assertEqual(r.stdout, "200")
-                r = subprocess.run(["curl", "-sk", "-F", "image=@" + img.paths["grey8.png"], url + "/v1/segment"],
-                                   capture_output=True, text=True)
-                self.assertEqual(json.loads(r.stdout)["width"], 230)
-                r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url.replace("https", "http") + "/healthz"],
+                st, _, body = curl(d, "/v1/segment", "-F", "image=@" + img.paths["grey8.png"])
+                self.assertEqual((st, json.loads(body)["width"]), (200, 230))
+                r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", d.url.replace("https", "http") + "/healthz"],
                                    capture_output=True, text=True)
                 self.assertNotEqual(r.stdout, "200")  # plain HTTP is not served on a TLS port
             finally:
-                proc.send_signal(signal.SIGTERM)
-                self.assertEqual(proc.wait(60), 0, proc.stderr.read().decode()[-2000:])
-                proc.stderr.close()
+                self.assertEqual(d.stop(60), 0, d.output()[-2000:])
 
 
 class AuthTest(unittest.TestCase):
