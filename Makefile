@@ -97,7 +97,7 @@ FUZZ_CC := clang-14
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined $(WARN) -Wno-unused-command-line-argument
 FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
-FUZZERS := image json options config model
+FUZZERS := image json options config model multipart
 .SECONDARY: $(FUZZ_OBJ)
 FUZZ_SECONDS ?= 300
 

@@ -35,6 +35,8 @@ static const setting settings[] = {
     {"max_pixels", T_U64, F(max_pixels), 1, 1LL << 40, "26214400", "largest image, width x height (413 past it)"},
     {"max_connections", T_INT, F(max_connections), 1, 1000000, "1024", "open connections at once"},
     {"connection_timeout", T_INT, F(connection_timeout), 1, 86400, "30", "seconds a connection may stay idle"},
+    {"read_timeout", T_INT, F(read_timeout), 1, 86400, "60",
+     "seconds a client has to send a whole request (headers and body)"},
     {"request_timeout", T_INT, F(request_timeout), 1, 86400, "60",
      "seconds a request may wait in the queue (then 503)"},
     {"drain_timeout", T_INT, F(drain_timeout), 0, 86400, "30", "seconds to finish accepted requests after SIGTERM"},
@@ -56,6 +58,7 @@ void lgmsd_config_defaults(lgmsd_config *c) {
     c->max_pixels = 25ull << 20;
     c->max_connections = 1024;
     c->connection_timeout = 30;
+    c->read_timeout = 60;
     c->request_timeout = 60;
     c->drain_timeout = 30;
     c->log_level = LGMSD_LOG_INFO;

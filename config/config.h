@@ -30,7 +30,8 @@ typedef struct {
     uint64_t max_body_bytes;
     uint64_t max_pixels;
     int max_connections;
-    int connection_timeout; /* seconds a connection may stay idle or trickle */
+    int connection_timeout; /* seconds a connection may stay idle */
+    int read_timeout;       /* seconds to receive a whole request, from connection or previous reply */
     int request_timeout;    /* seconds a request may wait for a worker */
     int drain_timeout;      /* seconds to finish accepted requests on SIGTERM */
     char api_key_file[LGMSD_PATH_MAX];

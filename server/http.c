@@ -32,11 +32,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "upload.h"
 
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
-#define POST_BUFFER 65536
-#define MAX_FORM_FIELDS 16
-#define FORM_VALUE_MAX 256
 
 typedef enum { FORM_NONE, FORM_RAW, FORM_MULTIPART, FORM_JSON } body_form;
 typedef enum { REQ_RECEIVING, REQ_QUEUED, REQ_DONE, REQ_ANSWERED } req_state;
@@ -52,16 +50,12 @@ typedef struct {
     req_state state;
     double t_start;
     body_form form;
-    uint8_t *body;
-    size_t body_len, body_cap;
-    unsigned long long bytes_in, bytes_out;
-    int too_large, bad_form;
+    lgmsd_upload up;
+    uint8_t *image; /* the image bytes handed to the worker */
+    size_t image_len;
+    unsigned long long bytes_out;
+    int bad_query;
     char bad_detail[256];
-    struct MHD_PostProcessor *pp;
-    int image_parts;
-    char field_key[MAX_FORM_FIELDS][32], field_val[MAX_FORM_FIELDS][FORM_VALUE_MAX];
-    size_t field_len[MAX_FORM_FIELDS];
-    int n_fields;
     int model_index;
     api_options opts;
     api_segment_job job;
@@ -72,13 +66,23 @@ typedef struct {
     api_segment_ctx *ctx[LGMSD_MAX_MODELS];
 } worker_local;
 
+/* One open connection, for the read deadline: MHD's own timeout only closes a connection
+ * that is silent, so a client trickling a byte a second would hold it for ever. */
+typedef struct conn_track {
+    struct conn_track *prev, *next;
+    struct MHD_Connection *conn;
+    request *req;         /* the request being received or answered, or NULL between requests */
+    double reading_since; /* connection opened, or the previous request finished */
+} conn_track;
+
 struct server {
     const lgmsd_config *cfg;
     const api_model_entry *models;
     int n_models, default_index, workers;
     uv_loop_t loop;
     uv_poll_t poll;
-    uv_timer_t mhd_timer, drain_timer;
+    uv_timer_t mhd_timer, drain_timer, read_timer;
+    conn_track *conns;
     uv_async_t async;
     uv_signal_t sigterm, sigint;
     struct MHD_Daemon *mhd;
@@ -211,79 +215,12 @@ static enum MHD_Result answer_get(server *s, request *r) {
 
 /* ---------------------------------------------------------------- request bodies */
 
-static int body_append(request *r, const char *data, size_t size) {
-    if (r->too_large) return 0;
-    if (size > r->srv->cfg->max_body_bytes - r->body_len) {
-        r->too_large = 1;
-        free(r->body);
-        r->body = NULL, r->body_len = r->body_cap = 0;
-        return 0;
-    }
-    if (r->body_len + size > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 65536;
-        while (cap < r->body_len + size)
-            cap *= 2;
-        if (cap > r->srv->cfg->max_body_bytes) cap = r->srv->cfg->max_body_bytes;
-        uint8_t *nb = realloc(r->body, cap);
-        if (!nb) return -1;
-        r->body = nb, r->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, data, size);
-    r->body_len += size;
-    return 0;
-}
-
-static enum MHD_Result on_form_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
-                                     const char *content_type, const char *transfer_encoding, const char *data,
-                                     uint64_t off, size_t size) {
-    (void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
-    request *r = cls;
-    if (!key) return MHD_YES;
-    if (!strcmp(key, "image")) {
-        if (off == 0 && r->image_parts++ && !r->bad_form) {
-            r->bad_form = 1;
-            snprintf(r->bad_detail, sizeof r->bad_detail, "the form has more than one \"image\" field");
-        }
-        if (body_append(r, data, size)) return MHD_NO;
-        return MHD_YES;
-    }
-    if (filename) { /* a file under another name: say where the image goes */
-        if (!r->bad_form)
-            snprintf(r->bad_detail, sizeof r->bad_detail,
-                     "the form has no \"image\" field: send the file as image=@FILE, not %.40s=@FILE", key);
-        r->bad_form = 1;
-        return MHD_YES;
-    }
-    int i = 0;
-    while (i < r->n_fields && strcmp(r->field_key[i], key))
-        i++;
-    if (i == r->n_fields) {
-        if (r->n_fields == MAX_FORM_FIELDS || strlen(key) >= sizeof r->field_key[0]) {
-            if (!r->bad_form) snprintf(r->bad_detail, sizeof r->bad_detail, "too many or too long form fields");
-            r->bad_form = 1;
-            return MHD_YES;
-        }
-        snprintf(r->field_key[i], sizeof r->field_key[i], "%s", key);
-        r->field_len[i] = 0;
-        r->n_fields++;
-    }
-    if (r->field_len[i] + size >= FORM_VALUE_MAX) {
-        if (!r->bad_form) snprintf(r->bad_detail, sizeof r->bad_detail, "form field \"%.31s\" is too long", key);
-        r->bad_form = 1;
-        return MHD_YES;
-    }
-    memcpy(r->field_val[i] + r->field_len[i], data, size);
-    r->field_len[i] += size;
-    r->field_val[i][r->field_len[i]] = 0;
-    return MHD_YES;
-}
-
 static enum MHD_Result on_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
     (void)kind;
     request *r = cls;
-    if (r->bad_form) return MHD_NO;
+    if (r->bad_query) return MHD_NO;
     if (api_options_set(&r->opts, key, value, r->bad_detail, sizeof r->bad_detail)) {
-        r->bad_form = 1;
+        r->bad_query = 1;
         return MHD_NO;
     }
     return MHD_YES;
@@ -326,8 +263,8 @@ static void run_segment_task(lgmsd_task *t, void *local) {
 }
 
 static enum MHD_Result submit_segment(server *s, request *r) {
-    r->job.image = r->body;
-    r->job.image_len = r->body_len;
+    r->job.image = r->image;
+    r->job.image_len = r->image_len;
     r->job.opts = r->opts;
     r->job.max_pixels = s->cfg->max_pixels;
     r->job.model_name = s->models[r->model_index].name;
@@ -423,23 +360,17 @@ static enum MHD_Result on_first_call(server *s, request *r, struct MHD_Connectio
                      n, (unsigned long long)s->cfg->max_body_bytes);
             return reply_problem(r, 413, detail);
         }
-        if (r->form != FORM_MULTIPART && n > 0) {
-            r->body = malloc((size_t)n);
-            r->body_cap = r->body ? (size_t)n : 0;
-        }
+        if (r->form != FORM_MULTIPART) lgmsd_upload_reserve(&r->up, (size_t)n);
     }
     api_options_init(&r->opts);
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, on_query_arg, r);
-    if (r->bad_form) return reply_problem(r, 400, r->bad_detail);
-    if (r->form == FORM_MULTIPART) {
-        r->pp = MHD_create_post_processor(conn, POST_BUFFER, on_form_field, r);
-        if (!r->pp) return reply_problem(r, 400, "multipart/form-data body without a boundary parameter");
-    }
+    if (r->bad_query) return reply_problem(r, 400, r->bad_detail);
+    if (r->form == FORM_MULTIPART && lgmsd_upload_start_form(&r->up, conn)) return reply_problem(r, 400, r->up.detail);
     return MHD_YES;
 }
 
 static enum MHD_Result on_body_complete(server *s, request *r) {
-    if (r->too_large) {
+    if (r->up.too_large) {
         lgmsd_metrics_reject(LGMSD_REJECT_TOO_LARGE);
         char detail[200];
         snprintf(detail, sizeof detail,
@@ -447,24 +378,19 @@ static enum MHD_Result on_body_complete(server *s, request *r) {
                  (unsigned long long)s->cfg->max_body_bytes);
         return reply_problem(r, 413, detail);
     }
-    if (r->bad_form) return reply_problem(r, 400, r->bad_detail);
-    if (r->form == FORM_MULTIPART) {
-        for (int i = 0; i < r->n_fields; i++)
-            if (api_options_set(&r->opts, r->field_key[i], r->field_val[i], r->bad_detail, sizeof r->bad_detail))
-                return reply_problem(r, 400, r->bad_detail);
-        if (!r->image_parts)
-            return reply_problem(r, 400, "the multipart form has no \"image\" field (curl -F image=@scan.png)");
-    } else if (r->form == FORM_JSON) {
+    if (lgmsd_upload_finish(&r->up, &r->opts)) return reply_problem(r, 400, r->up.detail);
+    r->image = lgmsd_upload_take(&r->up, &r->image_len);
+    if (r->form == FORM_JSON) {
         uint8_t *img;
         size_t img_len;
         char err[300];
-        int st = api_parse_json_request((const char *)r->body, r->body_len, s->cfg->max_body_bytes, &r->opts, &img,
+        int st = api_parse_json_request((const char *)r->image, r->image_len, s->cfg->max_body_bytes, &r->opts, &img,
                                         &img_len, err, sizeof err);
         if (st) return reply_problem(r, st, err);
-        free(r->body);
-        r->body = img, r->body_len = r->body_cap = img_len;
+        free(r->image);
+        r->image = img, r->image_len = img_len;
     }
-    if (!r->body_len) return reply_problem(r, 400, "the request carries no image bytes");
+    if (!r->image_len) return reply_problem(r, 400, "the request carries no image bytes");
     return submit_segment(s, r);
 }
 
@@ -480,6 +406,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
         r->srv = s;
         r->conn = conn;
+        lgmsd_upload_init(&r->up, s->cfg->max_body_bytes);
         r->t_start = now_s();
         snprintf(r->method, sizeof r->method, "%s", method);
         const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
@@ -490,27 +417,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         else
             snprintf(r->id, sizeof r->id, "%08x%08llx", s->id_salt, ++s->seq);
         s->inflight++;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        conn_track *ct = ci ? ci->socket_context : NULL;
+        if (ct) ct->req = r;
         return on_first_call(s, r, conn, url, method);
     }
     if (r->state == REQ_RECEIVING && *upload_data_size) {
         size_t size = *upload_data_size;
-        r->bytes_in += size;
         *upload_data_size = 0;
-        if (r->bytes_in > s->cfg->max_body_bytes && !r->too_large) {
-            r->too_large = 1;
-            free(r->body);
-            r->body = NULL, r->body_len = r->body_cap = 0;
-        }
-        if (r->too_large) return MHD_YES; /* discard the rest, answer at the end */
-        if (r->pp) {
-            if (MHD_post_process(r->pp, upload_data, size) != MHD_YES && !r->bad_form && !r->too_large) {
-                r->bad_form = 1;
-                snprintf(r->bad_detail, sizeof r->bad_detail, "malformed multipart/form-data body");
-            }
-        } else if (body_append(r, upload_data, size)) {
-            return MHD_NO;
-        }
-        return MHD_YES;
+        return lgmsd_upload_feed(&r->up, upload_data, size) ? MHD_NO : MHD_YES;
     }
     if (r->state == REQ_RECEIVING) return on_body_complete(s, r);
     if (r->state == REQ_DONE) {
@@ -526,11 +441,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)conn, (void)toe;
+    (void)toe;
     server *s = cls;
     request *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_track *ct = ci ? ci->socket_context : NULL;
+    if (ct) ct->req = NULL, ct->reading_since = now_s(); /* the next request's clock starts */
     double total = now_s() - r->t_start;
     const char *route = api_route_label(r->route.id);
     int status = r->status ? r->status : 499; /* 499: the client went away before a reply */
@@ -541,7 +459,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .route = route,
         .model = r->route.id == API_ROUTE_SEGMENT && r->model_index >= 0 ? s->models[r->model_index].name : NULL,
         .status = status,
-        .bytes_in = r->bytes_in,
+        .bytes_in = r->up.received,
         .bytes_out = r->bytes_out,
         .queue_ms = r->job.t.queue,
         .inference_ms = r->job.t.inference,
@@ -552,8 +470,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         lgmsd_log_request(&lr);
     else if (lgmsd_log_enabled(LGMSD_LOG_DEBUG))
         lgmsd_log_request(&lr);
-    if (r->pp) MHD_destroy_post_processor(r->pp);
-    free(r->body);
+    lgmsd_upload_free(&r->up);
+    free(r->image);
     free(r->job.body);
     free(r);
     s->inflight--;
@@ -599,6 +517,59 @@ static void worker_fini(void *local, void *arg) {
     free(w);
 }
 
+/* ---------------------------------------------------------------- the read deadline */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    server *s = cls;
+    conn_track *ct = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        ct = calloc(1, sizeof *ct);
+        if (!ct) return; /* untracked: only MHD's idle timeout applies to it */
+        ct->conn = conn;
+        ct->reading_since = now_s();
+        ct->next = s->conns;
+        if (s->conns) s->conns->prev = ct;
+        s->conns = ct;
+        *socket_context = ct;
+    } else if (ct) {
+        if (ct->prev)
+            ct->prev->next = ct->next;
+        else
+            s->conns = ct->next;
+        if (ct->next) ct->next->prev = ct->prev;
+        free(ct);
+        *socket_context = NULL;
+    }
+}
+
+/* Once a second: shut the socket of every connection that has spent longer than
+ * read_timeout sending one request. MHD then sees the close and frees the connection
+ * (no worker was ever involved: a request reaches the pool only once fully received). */
+static void on_read_tick(uv_timer_t *t) {
+    server *s = t->data;
+    double now = now_s();
+    int closed = 0;
+    for (conn_track *ct = s->conns; ct; ct = ct->next) {
+        if (ct->req && ct->req->state != REQ_RECEIVING) continue;
+        if (ct->req && ct->req->up.too_large) continue; /* already being discarded, answered 413 at the end */
+        if (now - ct->reading_since <= s->cfg->read_timeout) continue;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(ct->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci) continue;
+        shutdown(ci->connect_fd, SHUT_RDWR);
+        ct->reading_since = now + 3600; /* once */
+        lgmsd_metrics_reject(LGMSD_REJECT_READ_TIMEOUT);
+        closed++;
+    }
+    if (closed) {
+        lgmsd_log(LGMSD_LOG_WARN,
+                  "closed %d connection(s) that took longer than read_timeout = %d s to send a request "
+                  "(set LGMSD_READ_TIMEOUT or --read-timeout)",
+                  closed, s->cfg->read_timeout);
+        mhd_drive(s);
+    }
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static void close_all(server *s);
@@ -607,6 +578,7 @@ static void finish_stop(server *s) {
     if (s->stopped) return;
     s->stopped = 1;
     uv_timer_stop(&s->drain_timer);
+    uv_timer_stop(&s->read_timer);
     if (s->mhd) {
         MHD_run(s->mhd);
         MHD_stop_daemon(s->mhd);
@@ -651,8 +623,10 @@ static void on_signal(uv_signal_t *sig, int signum) {
 }
 
 static void close_all(server *s) {
-    uv_handle_t *handles[] = {(uv_handle_t *)&s->poll,  (uv_handle_t *)&s->mhd_timer, (uv_handle_t *)&s->drain_timer,
-                              (uv_handle_t *)&s->async, (uv_handle_t *)&s->sigterm,   (uv_handle_t *)&s->sigint};
+    uv_handle_t *handles[] = {(uv_handle_t *)&s->poll,        (uv_handle_t *)&s->mhd_timer,
+                              (uv_handle_t *)&s->drain_timer, (uv_handle_t *)&s->read_timer,
+                              (uv_handle_t *)&s->async,       (uv_handle_t *)&s->sigterm,
+                              (uv_handle_t *)&s->sigint};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
         if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
 }
@@ -783,11 +757,11 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
                                         {MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key},
                                         {MHD_OPTION_END, 0, NULL}};
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                              (size_t)CONNECTION_MEMORY_LIMIT, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-                              MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+                              s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!s->mhd) {
         lgmsd_log(LGMSD_LOG_ERROR, "libmicrohttpd failed to start on %s:%d", cfg->host, port);
         goto out_listen;
@@ -800,6 +774,9 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
     s->mhd_timer.data = s;
     uv_timer_init(&s->loop, &s->drain_timer);
     s->drain_timer.data = s;
+    uv_timer_init(&s->loop, &s->read_timer);
+    s->read_timer.data = s;
+    uv_timer_start(&s->read_timer, on_read_tick, 1000, 1000);
     uv_signal_init(&s->loop, &s->sigterm);
     uv_signal_init(&s->loop, &s->sigint);
     s->sigterm.data = s->sigint.data = s;

@@ -114,7 +114,7 @@ static void put_histogram(strbuf *b, const char *name, const char *help, const h
 }
 
 char *lgmsd_metrics_render(size_t *len) {
-    static const char *reasons[LGMSD_REJECT_COUNT] = {"queue_full", "draining", "too_large", "timeout"};
+    static const char *reasons[LGMSD_REJECT_COUNT] = {"queue_full", "draining", "too_large", "timeout", "read_timeout"};
     strbuf b = {0};
     pthread_mutex_lock(&m.lock);
     put(&b, "# HELP lgmsd_requests_total HTTP requests answered, by route and status.\n"

@@ -51,6 +51,22 @@ def main():
     with open(os.path.join(HERE, "..", "..", "config", "lgmsd.ini")) as f:
         out("config", "example.ini", f.read())
     out("config", "models.ini", "[server]\nport=0\nworkers=2\nlog_level=debug\n[models]\na=/x.lgms\nb = /y.lgms\n")
+    png = cv2.imencode(".png", g)[1].tobytes()
+    for name, ctype, parts in (
+            ("image-only", "multipart/form-data; boundary=XyZ", [("image", "a.png", png)]),
+            ("with-options", "multipart/form-data; boundary=----b0",
+             [("threshold", None, b"0.4"), ("outputs", None, b"mask,overlay"), ("image", "s.png", png)]),
+            ("wrong-field", "multipart/form-data; boundary=q", [("file", "s.png", png)]),
+            ("two-images", "multipart/form-data; boundary=q", [("image", "a", png), ("image", "b", png)])):
+        b = parts and ctype.split("boundary=")[1].encode()
+        body = b""
+        for field, filename, value in parts:
+            disp = b'form-data; name="%s"' % field.encode() + (b'; filename="%s"' % filename.encode() if filename else b"")
+            body += b"--" + b + b"\r\nContent-Disposition: " + disp + b"\r\n"
+            body += (b"Content-Type: image/png\r\n" if filename else b"") + b"\r\n" + value + b"\r\n"
+        out("multipart", name, ctype.encode() + b"\n" + body + b"--" + b + b"--\r\n")
+    out("multipart", "raw-png", b"image/png\n" + png)
+    out("multipart", "no-boundary", b"multipart/form-data\n--x\r\n\r\n")
     hp = dict(dims=[4, 4, 4, 4, 4], splits=[[3, 1]] * 4, num_classes=2)
     m = lgmsnet.randomize_(lgmsnet.LGMSNet(**hp), seed=9)
     with tempfile.TemporaryDirectory() as d:

@@ -368,7 +368,8 @@ class HostileInputTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.img = Images(cls.tmp.name)
-        cls.d = Daemon("--workers", "1", "--max-connections", "20", "--connection-timeout", "2")
+        cls.d = Daemon("--workers", "1", "--max-connections", "20", "--connection-timeout", "2",
+                       "--read-timeout", "4")
 
     @classmethod
     def tearDownClass(cls):
@@ -404,20 +405,82 @@ class HostileInputTest(unittest.TestCase):
         st, hd, body = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])
         self.assertEqual(st, 200)  # and the daemon still serves
 
-    def test_connection_cap_holds_and_recovers(self):
+    def daemon_fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.d.proc.pid))
+
+    def test_connection_cap_holds_with_thousands_of_idle_connections(self):
+        import resource
+        n = min(3000, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 200)
+        self.assertGreaterEqual(n, 1000, "raise the open-file limit to run this test")
+        fds_before = self.daemon_fds()
         idle = []
-        for _ in range(60):  # far more idle connections than max_connections = 20
-            try:
-                idle.append(socket.create_connection(("127.0.0.1", self.d.port), timeout=2))
-            except OSError:
-                break
-        time.sleep(3.5)  # connection_timeout = 2 s closes the idle ones
-        for s in idle:
-            s.close()
+        try:
+            for _ in range(n):  # far more idle connections than max_connections = 20
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", self.d.port))  # in progress or done; the kernel queues the rest
+                idle.append(s)
+            time.sleep(1.0)
+            # the cap holds: the daemon keeps at most max_connections sockets, whatever the flood
+            self.assertLessEqual(self.daemon_fds(), fds_before + 20)
+            time.sleep(2.5)  # connection_timeout = 2 s closes the idle ones it accepted ...
+            self.assertLessEqual(self.daemon_fds(), fds_before + 20)  # ... and the next ones wait their turn
+        finally:
+            for s in idle:
+                s.close()
         st, _, _ = curl(self.d, "/healthz")
         self.assertEqual(st, 200)
         st, _, _ = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])
         self.assertEqual(st, 200)
+        self.assertLessEqual(self.daemon_fds(), fds_before + 2)
+
+    def trickle(self, data):
+        """Send data one byte a second; return the seconds until the daemon closed the connection."""
+        t0 = time.time()
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=30) as s:
+            for i in range(len(data)):
+                try:
+                    s.sendall(data[i:i + 1])
+                    s.settimeout(1.0)
+                    if s.recv(4096) == b"":
+                        return time.time() - t0
+                except socket.timeout:
+                    continue  # still open: send the next byte
+                except (BrokenPipeError, ConnectionResetError):
+                    return time.time() - t0
+                if i % 3 == 0:  # meanwhile the daemon answers other clients at once
+                    self.assertEqual(curl(self.d, "/healthz", timeout=5)[0], 200)
+        return None
+
+    def test_slow_clients_are_closed_by_the_read_deadline(self):
+        # one byte a second never trips the 2 s idle timeout; read_timeout = 4 s closes it
+        head = b"POST /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 500\r\n\r\n"
+        took = self.trickle(head)
+        self.assertIsNotNone(took, "a client trickling its headers was never closed")
+        self.assertLess(took, 9)
+        # the same with the headers sent at once and the body trickled
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=30) as s:
+            s.sendall(head)
+            t0, closed = time.time(), None
+            for i in range(15):
+                try:
+                    s.sendall(b"x")
+                    s.settimeout(1.0)
+                    if s.recv(4096) == b"":
+                        closed = time.time() - t0
+                        break
+                except socket.timeout:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = time.time() - t0
+                    break
+        self.assertIsNotNone(closed, "a client trickling its body was never closed")
+        self.assertLess(closed, 9)
+        st, _, body = curl(self.d, "/metrics")
+        m = re.search(rb'lgmsd_rejections_total\{reason="read_timeout"\} (\d+)', body)
+        self.assertGreaterEqual(int(m.group(1)), 2, body[-600:])
+        st, _, _ = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])
+        self.assertEqual(st, 200)  # no worker was held
 
 
 class TlsTest(unittest.TestCase):
