@@ -11,6 +11,7 @@
 
 #include "arena.h"
 #include "model_internal.h"
+#include "parallel_ops.h"
 
 #define LGMS_HEADS 4
 #define LGMS_HEAD_DIM 8
@@ -19,6 +20,8 @@
 struct lgms_state {
     const lgms_model *m;
     lgms_arena arena;
+    lgms_threads *team; /* NULL: run on the caller's thread only */
+    int nthreads;
     jmp_buf oom;
     int profiling;
     lgms_profile prof;
@@ -54,8 +57,8 @@ static lgms_prof_class conv_class(const lgms_conv2d *c) {
 
 static void run_conv(lgms_state *st, const lgms_conv2d *c, const float *in, int h, int w, float *out) {
     size_t mark = lgms_arena_mark(&st->arena);
-    float *scratch = alloc(st, lgms_conv2d_scratch(c, h, w));
-    PROF(st, conv_class(c), conv_flops(c, (size_t)h * w), lgms_conv2d_nchw(c, in, h, w, out, scratch));
+    float *scratch = alloc(st, lgms_conv2d_scratch(c, h, w) * st->nthreads);
+    PROF(st, conv_class(c), conv_flops(c, (size_t)h * w), lgms_par_conv2d(st->team, c, in, h, w, out, scratch));
     lgms_arena_reset(&st->arena, mark);
 }
 
@@ -66,15 +69,15 @@ static void run_lms(lgms_state *st, const lgms_lms_block *L, const float *x, int
     for (int q = 0; q < 4; q++) {
         int k = 3 + 2 * q;
         PROF(st, LGMS_PROF_DEPTHWISE, 2.0 * g * k * k * (double)plane,
-             lgms_depthwise_nchw(x + (size_t)q * g * plane, g, h, w, k, L->dw_weight[q], L->dw_bias[q],
-                                 m + (size_t)q * g * plane));
+             lgms_par_depthwise(st->team, x + (size_t)q * g * plane, g, h, w, k, L->dw_weight[q], L->dw_bias[q],
+                                m + (size_t)q * g * plane));
     }
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_add(m, x, (size_t)c * plane);
-         lgms_group_norm(m, c, plane, 4, L->gn_gamma, L->gn_beta, LGMS_ACT_GELU));
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0,
+         lgms_par_add_group_norm(st->team, m, x, c, plane, 4, L->gn_gamma, L->gn_beta, LGMS_ACT_GELU));
     float *b = alloc(st, (size_t)g * plane);
     run_conv(st, &L->pbs, m, h, w, b);
     run_conv(st, &L->cbs, b, h, w, out);
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_add(out, x, (size_t)c * plane));
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_add(st->team, out, x, (size_t)c * plane));
     lgms_arena_reset(&st->arena, mark);
 }
 
@@ -109,19 +112,24 @@ static void run_transformer(lgms_state *st, const lgms_gms_block *G, float *t1, 
     int a = G->a, n = (h / 2) * (w / 2), inner = LGMS_HEADS * LGMS_HEAD_DIM;
     float *x = alloc(st, (size_t)n * a), *z = alloc(st, (size_t)n * a);
     float *qkv = alloc(st, (size_t)n * 3 * inner), *o = alloc(st, (size_t)n * inner);
-    float *hid = alloc(st, (size_t)n * G->mlp), *scores = alloc(st, lgms_attention_scratch(n));
+    float *hid = alloc(st, (size_t)n * G->mlp), *scores = alloc(st, lgms_attention_scratch(n) * st->nthreads);
     const float scale = 1.0f / sqrtf((float)LGMS_HEAD_DIM);
     double attn_flops = 2.0 * 2.0 * n * (double)n * inner; /* QK^T and AV of one group, all heads */
     for (int p = 0; p < 4; p++) {
         PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_gather(t1, a, h, w, p, x);
-             lgms_layer_norm(x, n, a, G->ln1_gamma, G->ln1_beta, z));
-        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * 3 * inner, lgms_linear(z, n, a, G->w_qkv, NULL, 3 * inner, qkv, 0));
-        PROF(st, LGMS_PROF_ATTENTION, attn_flops, lgms_attention(qkv, n, LGMS_HEADS, LGMS_HEAD_DIM, scale, o, scores));
-        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * inner * a, lgms_linear(o, n, inner, G->w_out, G->b_out, a, x, 1));
-        PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_layer_norm(x, n, a, G->ln2_gamma, G->ln2_beta, z));
-        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * G->mlp, lgms_linear(z, n, a, G->w_fc1, G->b_fc1, G->mlp, hid, 0));
-        PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_activate(hid, (size_t)n * G->mlp, LGMS_ACT_SILU));
-        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * G->mlp * a, lgms_linear(hid, n, G->mlp, G->w_fc2, G->b_fc2, a, x, 1));
+             lgms_par_layer_norm(st->team, x, n, a, G->ln1_gamma, G->ln1_beta, z));
+        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * 3 * inner,
+             lgms_par_linear(st->team, z, n, a, G->w_qkv, NULL, 3 * inner, qkv, 0));
+        PROF(st, LGMS_PROF_ATTENTION, attn_flops,
+             lgms_par_attention(st->team, qkv, n, LGMS_HEADS, LGMS_HEAD_DIM, scale, o, scores));
+        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * inner * a,
+             lgms_par_linear(st->team, o, n, inner, G->w_out, G->b_out, a, x, 1));
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_layer_norm(st->team, x, n, a, G->ln2_gamma, G->ln2_beta, z));
+        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * G->mlp,
+             lgms_par_linear(st->team, z, n, a, G->w_fc1, G->b_fc1, G->mlp, hid, 0));
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_activate(st->team, hid, (size_t)n * G->mlp, LGMS_ACT_SILU));
+        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * G->mlp * a,
+             lgms_par_linear(st->team, hid, n, G->mlp, G->w_fc2, G->b_fc2, a, x, 1));
         PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_scatter(x, a, h, w, p, t1));
     }
     lgms_arena_reset(&st->arena, mark);
@@ -135,10 +143,10 @@ static void run_gms(lgms_state *st, const lgms_gms_block *G, const float *x, int
     /* conv branch on channels a..c-1: t2 += bn2(s * ReLU(bn1(dw3x3(t2)))) */
     float *t2 = t + (size_t)G->a * plane, *r = t0;
     PROF(st, LGMS_PROF_DEPTHWISE, 2.0 * G->b * 9 * (double)plane,
-         lgms_depthwise_nchw(t2, G->b, h, w, 3, G->dw_weight, G->dw_bias, r));
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_activate(r, (size_t)G->b * plane, LGMS_ACT_RELU);
-         lgms_channel_affine(r, G->b, plane, G->branch_scale, G->branch_shift, LGMS_ACT_NONE);
-         lgms_add(t2, r, (size_t)G->b * plane));
+         lgms_par_depthwise(st->team, t2, G->b, h, w, 3, G->dw_weight, G->dw_bias, r));
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_activate(st->team, r, (size_t)G->b * plane, LGMS_ACT_RELU);
+         lgms_par_channel_affine(st->team, r, G->b, plane, G->branch_scale, G->branch_shift, LGMS_ACT_NONE);
+         lgms_par_add(st->team, t2, r, (size_t)G->b * plane));
     run_transformer(st, G, t, h, w);
     /* u = conv3(t1 | t2); out = conv4(u | x) */
     float *cat = alloc(st, (size_t)(G->c + G->cin) * plane);
@@ -151,7 +159,7 @@ static void run_gms(lgms_state *st, const lgms_gms_block *G, const float *x, int
 static void run_up(lgms_state *st, const lgms_conv2d *c, const float *x, int h, int w, float *out) {
     size_t mark = lgms_arena_mark(&st->arena);
     float *up = alloc(st, (size_t)c->cin * 4 * h * w);
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_upsample2x_bilinear(x, c->cin, h, w, up));
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_upsample2x_bilinear(st->team, x, c->cin, h, w, up));
     run_conv(st, c, up, 2 * h, 2 * w, out);
     lgms_arena_reset(&st->arena, mark);
 }
@@ -181,7 +189,7 @@ static void run_encoder(lgms_state *st, int e, const float *x, int h, int w, flo
 }
 
 static void maxpool(lgms_state *st, const float *x, int c, int h, int w, float *out) {
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_maxpool2x2(x, c, h, w, out));
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_maxpool2x2(st->team, x, c, h, w, out));
 }
 
 static void forward_one(lgms_state *st, const float *in, int h, int w, float *out) {
@@ -245,12 +253,25 @@ static void forward_one(lgms_state *st, const float *in, int h, int w, float *ou
 
 lgms_state *lgms_state_new(const lgms_model *m) {
     lgms_state *st = calloc(1, sizeof *st);
-    if (st) st->m = m;
+    if (st) st->m = m, st->nthreads = 1;
     return st;
 }
 
+lgms_status lgms_state_set_threads(lgms_state *st, int n) {
+    if (n < 1) return LGMS_ERR_ARG;
+    if (n == st->nthreads) return LGMS_OK;
+    lgms_threads *team = n > 1 ? lgms_threads_new(n) : NULL;
+    if (n > 1 && !team) return LGMS_ERR_NOMEM;
+    lgms_threads_free(st->team);
+    st->team = team, st->nthreads = n;
+    return LGMS_OK;
+}
+
+int lgms_state_threads(const lgms_state *st) { return st->nthreads; }
+
 void lgms_state_free(lgms_state *st) {
     if (!st) return;
+    lgms_threads_free(st->team);
     lgms_arena_free(&st->arena);
     free(st);
 }

@@ -1,8 +1,9 @@
 /* lgms.h - public face of the LGMSNet CPU engine.
  *
  * One read-only lgms_model (weights, folded at load) is shared by all threads; each
- * thread owns an lgms_state (scratch arena). The engine depends on libc, libm and
- * OpenBLAS only: no sockets, no threads of its own, no JSON.
+ * thread owns an lgms_state (scratch arena, and optionally a small team of helper threads
+ * that split each op: lgms_state_set_threads). The engine depends on libc, libm, pthreads
+ * and OpenBLAS only: no sockets, no JSON.
  *
  * Typical use:
  *   lgms_model *m; char err[256];
@@ -67,6 +68,11 @@ double lgms_model_flops(const lgms_model *m, int h, int w);
 
 lgms_state *lgms_state_new(const lgms_model *m);
 void lgms_state_free(lgms_state *st);
+/* Run each op of this state's inferences on n threads (the caller plus n - 1 helpers the
+ * state owns; 1 = the caller only, the default). Results agree with 1 thread to rounding. Keep
+ * OpenBLAS single-threaded (openblas_set_num_threads(1)) when n > 1, and states x n <= cores. */
+lgms_status lgms_state_set_threads(lgms_state *st, int n);
+int lgms_state_threads(const lgms_state *st);
 /* Bytes of scratch the state holds (grows once per new input size, then stays). */
 size_t lgms_state_scratch_bytes(const lgms_state *st);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_direct.h"
 #include "vecmath.h"
 
 #define LGMS_EPS 1e-5
@@ -66,6 +67,7 @@ static int conv_tile_rows(const lgms_conv2d *c, int h, int w) {
 
 size_t lgms_conv2d_scratch(const lgms_conv2d *c, int h, int w) {
     if (c->k == 1) return 0;
+    if (lgms_conv3x3_direct_ok(c, w)) return lgms_conv3x3_direct_scratch(c, w);
     return (size_t)(c->cin / c->groups) * c->k * c->k * (size_t)conv_tile_rows(c, h, w) * w;
 }
 
@@ -108,17 +110,25 @@ static void conv_epilogue(const lgms_conv2d *c, float *out, size_t plane, int o0
     }
 }
 
-void lgms_conv2d_nchw(const lgms_conv2d *c, const float *in, int h, int w, float *out, float *scratch) {
+void lgms_conv2d_rows(const lgms_conv2d *c, const float *in, int h, int w, int y_begin, int y_end, float *out,
+                      float *scratch) {
     size_t plane = (size_t)h * w;
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups;
     int kk = cin_g * c->k * c->k;
+    if (lgms_conv3x3_direct_ok(c, w)) { /* few outputs per group: direct kernel, then the epilogue row by row */
+        lgms_conv3x3_direct_rows(c, in, h, w, y_begin, y_end, out, scratch);
+        for (int y = y_begin; y < y_end; y++)
+            conv_epilogue(c, out, plane, 0, c->cout, (size_t)y * w, (size_t)w);
+        return;
+    }
     for (int g = 0; g < c->groups; g++) {
         const float *x = in + (size_t)g * cin_g * plane;
         float *y = out + (size_t)g * cout_g * plane;
         const float *wt = c->weight + (size_t)g * cout_g * kk;
         if (c->k == 1) {
-            for (size_t col0 = 0; col0 < plane; col0 += LGMS_PW_TILE) {
-                size_t n = plane - col0 < LGMS_PW_TILE ? plane - col0 : LGMS_PW_TILE;
+            size_t end = (size_t)y_end * w;
+            for (size_t col0 = (size_t)y_begin * w; col0 < end; col0 += LGMS_PW_TILE) {
+                size_t n = end - col0 < LGMS_PW_TILE ? end - col0 : LGMS_PW_TILE;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)n, cin_g, 1.0f, wt, kk, x + col0,
                             (int)plane, 0.0f, y + col0, (int)plane);
                 conv_epilogue(c, out, plane, g * cout_g, cout_g, col0, n);
@@ -126,8 +136,8 @@ void lgms_conv2d_nchw(const lgms_conv2d *c, const float *in, int h, int w, float
             continue;
         }
         int rows = conv_tile_rows(c, h, w);
-        for (int y0 = 0; y0 < h; y0 += rows) {
-            int y1 = y0 + rows < h ? y0 + rows : h;
+        for (int y0 = y_begin; y0 < y_end; y0 += rows) {
+            int y1 = y0 + rows < y_end ? y0 + rows : y_end;
             int n = (y1 - y0) * w;
             im2col_rows(x, cin_g, h, w, c->k, y0, y1, scratch);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, n, kk, 1.0f, wt, kk, scratch, n, 0.0f,
@@ -135,6 +145,10 @@ void lgms_conv2d_nchw(const lgms_conv2d *c, const float *in, int h, int w, float
             conv_epilogue(c, out, plane, g * cout_g, cout_g, (size_t)y0 * w, (size_t)n);
         }
     }
+}
+
+void lgms_conv2d_nchw(const lgms_conv2d *c, const float *in, int h, int w, float *out, float *scratch) {
+    lgms_conv2d_rows(c, in, h, w, 0, h, out, scratch);
 }
 
 LGMS_HOT void lgms_depthwise_nchw(const float *in, int channels, int h, int w, int k, const float *weight,
@@ -267,89 +281,5 @@ void lgms_linear(const float *x, int n, int din, const float *weight, const floa
         float *o = out + (size_t)r * dout;
         for (int j = 0; j < dout; j++)
             o[j] += bias[j];
-    }
-}
-
-/* Attention keeps K and V of one head transposed ([dh][n]) so that the score and the
- * weighted-sum loops run over contiguous keys and vectorise; head dim is small (8). */
-size_t lgms_attention_scratch(int n) { return (size_t)n * (2 * LGMS_ATTN_MAX_DH + 1) + 64; }
-
-/* Reductions keep 8 partial results per output so the loops vectorise without
- * reassociating floats behind the compiler's back; the order of additions is fixed, so
- * results are reproducible. The head dimension is fixed at 8 (every LGMSNet uses 8). */
-#define LANES 8
-#define DH 8
-
-LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt, int n, float scale, float *s,
-                                float *o) {
-    float qv[DH];
-    for (int d = 0; d < DH; d++)
-        qv[d] = q[d];
-    for (int j = 0; j < n; j++) { /* vectorised over keys, dot product over the 8 dims in registers */
-        float acc = qv[0] * kt[j];
-        for (int d = 1; d < DH; d++)
-            acc += qv[d] * kt[(size_t)d * n + j];
-        s[j] = acc * scale;
-    }
-    int nv = n / LANES * LANES;
-    float part[LANES];
-    for (int l = 0; l < LANES; l++)
-        part[l] = -INFINITY;
-    for (int j = 0; j < nv; j += LANES)
-        for (int l = 0; l < LANES; l++)
-            part[l] = s[j + l] > part[l] ? s[j + l] : part[l];
-    float mx = -INFINITY;
-    for (int j = nv; j < n; j++)
-        mx = s[j] > mx ? s[j] : mx;
-    for (int l = 0; l < LANES; l++)
-        mx = part[l] > mx ? part[l] : mx;
-    for (int l = 0; l < LANES; l++)
-        part[l] = 0.0f;
-    for (int j = 0; j < nv; j += LANES)
-        for (int l = 0; l < LANES; l++) {
-            float e = lgms_expf(s[j + l] - mx);
-            s[j + l] = e;
-            part[l] += e;
-        }
-    float sum = 0.0f;
-    for (int j = nv; j < n; j++) {
-        s[j] = lgms_expf(s[j] - mx);
-        sum += s[j];
-    }
-    for (int l = 0; l < LANES; l++)
-        sum += part[l];
-    /* o[d] = sum_j s[j] v[d][j]: one 8-lane accumulator per d, eight independent chains */
-    float acc[DH][LANES];
-    for (int d = 0; d < DH; d++)
-        for (int l = 0; l < LANES; l++)
-            acc[d][l] = 0.0f;
-    for (int j = 0; j < nv; j += LANES)
-        for (int d = 0; d < DH; d++)
-            for (int l = 0; l < LANES; l++)
-                acc[d][l] += s[j + l] * vt[(size_t)d * n + j + l];
-    float inv = 1.0f / sum;
-    for (int d = 0; d < DH; d++) {
-        float t = 0.0f;
-        for (int j = nv; j < n; j++)
-            t += s[j] * vt[(size_t)d * n + j];
-        for (int l = 0; l < LANES; l++)
-            t += acc[d][l];
-        o[d] = t * inv;
-    }
-}
-
-void lgms_attention(const float *qkv, int n, int heads, int dh, float scale, float *out, float *scratch) {
-    int inner = heads * dh, ld = 3 * inner;
-    if (dh != DH) abort(); /* the graph builder only makes 8-dim heads */
-    float *kt = scratch, *vt = scratch + (size_t)dh * n, *s = scratch + (size_t)2 * dh * n;
-    for (int e = 0; e < heads; e++) {
-        const float *k = qkv + inner + e * dh, *v = qkv + 2 * inner + e * dh;
-        for (int j = 0; j < n; j++)
-            for (int d = 0; d < dh; d++) {
-                kt[(size_t)d * n + j] = k[(size_t)j * ld + d];
-                vt[(size_t)d * n + j] = v[(size_t)j * ld + d];
-            }
-        for (int i = 0; i < n; i++)
-            attend_one(qkv + (size_t)i * ld + e * dh, kt, vt, n, scale, s, out + (size_t)i * inner + e * dh);
     }
 }

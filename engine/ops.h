@@ -20,6 +20,9 @@ typedef struct {
 /* Floats of scratch lgms_conv2d_nchw needs for an input of width w. */
 size_t lgms_conv2d_scratch(const lgms_conv2d *c, int h, int w);
 void lgms_conv2d_nchw(const lgms_conv2d *c, const float *in, int h, int w, float *out, float *scratch);
+/* Output rows [y_begin, y_end) only (all channels); threads split a convolution this way. */
+void lgms_conv2d_rows(const lgms_conv2d *c, const float *in, int h, int w, int y_begin, int y_end, float *out,
+                      float *scratch);
 
 /* Depthwise k x k (one filter per channel) with bias, zero padding k/2. */
 void lgms_depthwise_nchw(const float *in, int channels, int h, int w, int k, const float *weight, const float *bias,
@@ -53,5 +56,8 @@ void lgms_linear(const float *x, int n, int din, const float *weight, const floa
 #define LGMS_ATTN_MAX_DH 8
 size_t lgms_attention_scratch(int n);
 void lgms_attention(const float *qkv, int n, int heads, int dh, float scale, float *out, float *scores);
+/* Heads [head_begin, head_end) only; threads split attention this way. */
+void lgms_attention_heads(const float *qkv, int n, int heads, int dh, float scale, int head_begin, int head_end,
+                          float *out, float *scratch);
 
 #endif

@@ -15,9 +15,10 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: lgmsd tensor --model FILE --input in.npy --output out.npy [--threads T] [--repeat N] "
-               "[--profile] [--verbose]\n"
+    fprintf(f, "usage: lgmsd tensor --model FILE --input in.npy --output out.npy [--threads T] [--blas-threads B] "
+               "[--repeat N] [--profile] [--verbose]\n"
                "Runs the network on a float32 N x C x H x W array (H, W multiples of 32) and writes the logits.\n"
+               "T engine threads split every op (default 1); B OpenBLAS threads inside each (default 1).\n"
                "Timing (median of N runs; --verbose: every run) goes to stderr.\n");
 }
 
@@ -26,19 +27,21 @@ int cmd_tensor(int argc, char **argv) {
                                          {"input", required_argument, 0, 'i'},
                                          {"output", required_argument, 0, 'o'},
                                          {"threads", required_argument, 0, 't'},
+                                         {"blas-threads", required_argument, 0, 'b'},
                                          {"repeat", required_argument, 0, 'r'},
                                          {"profile", no_argument, 0, 'p'},
                                          {"verbose", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model_path = NULL, *in_path = NULL, *out_path = NULL;
-    int threads = 1, repeat = 1, profile = 0, verbose = 0, c;
-    while ((c = getopt_long(argc, argv, "m:i:o:t:r:pvh", opts, NULL)) != -1) {
+    int threads = 1, blas_threads = 1, repeat = 1, profile = 0, verbose = 0, c;
+    while ((c = getopt_long(argc, argv, "m:i:o:t:b:r:pvh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'i': in_path = optarg; break;
         case 'o': out_path = optarg; break;
         case 't': threads = atoi(optarg); break;
+        case 'b': blas_threads = atoi(optarg); break;
         case 'r': repeat = atoi(optarg); break;
         case 'p': profile = 1; break;
         case 'v': verbose = 1; break;
@@ -46,11 +49,12 @@ int cmd_tensor(int argc, char **argv) {
         default: usage(stderr); return 2;
         }
     }
-    if (!in_path || optind != argc || threads < 1 || threads > 256 || repeat < 1) {
+    if (!in_path || optind != argc || threads < 1 || threads > 256 || blas_threads < 1 || blas_threads > 256 ||
+        repeat < 1) {
         usage(stderr);
         return 2;
     }
-    openblas_set_num_threads(threads);
+    openblas_set_num_threads(blas_threads);
     lgms_model *m = lgmsd_load_model_or_report(model_path);
     if (!m) return 1;
     const lgms_meta *meta = lgms_model_meta(m);
@@ -73,7 +77,7 @@ int cmd_tensor(int argc, char **argv) {
     int n = (int)in.shape[0], h = (int)in.shape[2], w = (int)in.shape[3];
     size_t out_numel = (size_t)n * meta->num_classes * h * w;
     out = malloc(out_numel * sizeof *out);
-    if (!st || !out || !times) {
+    if (!st || !out || !times || lgms_state_set_threads(st, threads)) {
         fprintf(stderr, "lgmsd tensor: out of memory\n");
         goto done;
     }

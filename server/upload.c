@@ -33,6 +33,7 @@ static void set_bad(lgmsd_upload *u, const char *detail) {
 
 /* Append to body; -1 when out of memory. The caller has checked the limit. */
 static int append(lgmsd_upload *u, const char *data, size_t size) {
+    if (size == 0) return 0; /* the form parser hands over empty pieces; body may still be NULL */
     if (u->len + size > u->cap) {
         size_t cap = u->cap ? u->cap : 65536;
         while (cap < u->len + size)

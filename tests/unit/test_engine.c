@@ -25,7 +25,8 @@ static void *slurp(const char *path, size_t *len) {
     return buf;
 }
 
-static double parity(const char *model, const char *in_npy, const char *out_npy) {
+/* Max abs error of the engine on threads threads against the reference output. */
+static double parity_on(const char *model, const char *in_npy, const char *out_npy, int threads) {
     lgms_model *m;
     char err[512];
     cr_assert_eq(lgms_model_load(model, &m, err, sizeof err), LGMS_OK, "%s", err);
@@ -35,6 +36,7 @@ static double parity(const char *model, const char *in_npy, const char *out_npy)
     cr_assert_eq(in.ndim, 4);
     float *got = malloc(want.numel * sizeof(float));
     lgms_state *st = lgms_state_new(m);
+    cr_assert_eq(lgms_state_set_threads(st, threads), LGMS_OK);
     cr_assert_eq(lgms_forward(st, in.data, (int)in.shape[0], (int)in.shape[2], (int)in.shape[3], got, err, sizeof err),
                  LGMS_OK, "%s", err);
     double maxerr = 0;
@@ -53,6 +55,10 @@ static double parity(const char *model, const char *in_npy, const char *out_npy)
     return maxerr;
 }
 
+static double parity(const char *model, const char *in_npy, const char *out_npy) {
+    return parity_on(model, in_npy, out_npy, 1);
+}
+
 Test(engine, parity_256_square) {
     double e =
         parity(FIX "official-1class.lgms", FIX "official-1class-s256-in.npy", FIX "official-1class-s256-out.npy");
@@ -69,6 +75,19 @@ Test(engine, parity_160x224_non_square) {
 Test(engine, parity_three_classes_batch2_depth2) {
     double e = parity(FIX "small-3class.lgms", FIX "small-3class-b2-in.npy", FIX "small-3class-b2-out.npy");
     cr_assert_leq(e, 1e-4, "max abs error %g", e);
+}
+
+/* Every op split across a team (rows, channels, groups, heads, tokens), with odd team
+ * sizes so splits are uneven. */
+Test(engine, parity_with_thread_teams) {
+    double e =
+        parity_on(FIX "official-1class.lgms", FIX "official-1class-s256-in.npy", FIX "official-1class-s256-out.npy", 2);
+    cr_assert_leq(e, 1e-4, "2 threads: max abs error %g", e);
+    e = parity_on(FIX "official-1class.lgms", FIX "official-1class-s160x224-in.npy",
+                  FIX "official-1class-s160x224-out.npy", 3);
+    cr_assert_leq(e, 1e-4, "3 threads: max abs error %g", e);
+    e = parity_on(FIX "small-3class.lgms", FIX "small-3class-b2-in.npy", FIX "small-3class-b2-out.npy", 5);
+    cr_assert_leq(e, 1e-4, "5 threads: max abs error %g", e);
 }
 
 Test(engine, illegal_sizes_are_errors) {
@@ -212,16 +231,21 @@ Test(engine, no_allocation_per_inference_after_warmup) {
     lgms_model *m;
     char err[512];
     cr_assert_eq(lgms_model_load(FIX "official-1class.lgms", &m, err, sizeof err), LGMS_OK);
-    lgms_state *st = lgms_state_new(m);
     float *in = calloc(3 * 256 * 256, sizeof(float)), *out = calloc(256 * 256, sizeof(float));
-    cr_assert_eq(lgms_forward(st, in, 1, 256, 256, out, err, sizeof err), LGMS_OK); /* warm-up */
-    long before = alloc_counter_calls();
-    for (int i = 0; i < 3; i++)
-        cr_assert_eq(lgms_forward(st, in, 1, 256, 256, out, err, sizeof err), LGMS_OK);
-    cr_assert_eq(alloc_counter_calls() - before, 0, "%ld allocations in 3 inferences", alloc_counter_calls() - before);
-    cr_assert_gt(before, 0, "the counter counts nothing: is the binary linked with --wrap?");
-    cr_log_info("scratch %.1f MiB per state at 256x256", lgms_state_scratch_bytes(st) / 1048576.0);
+    for (int threads = 1; threads <= 2; threads++) {
+        lgms_state *st = lgms_state_new(m);
+        cr_assert_eq(lgms_state_set_threads(st, threads), LGMS_OK);
+        cr_assert_eq(lgms_forward(st, in, 1, 256, 256, out, err, sizeof err), LGMS_OK); /* warm-up */
+        long before = alloc_counter_calls();
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(lgms_forward(st, in, 1, 256, 256, out, err, sizeof err), LGMS_OK);
+        cr_assert_eq(alloc_counter_calls() - before, 0, "%d thread(s): %ld allocations in 3 inferences", threads,
+                     alloc_counter_calls() - before);
+        cr_assert_gt(before, 0, "the counter counts nothing: is the binary linked with --wrap?");
+        cr_log_info("scratch %.1f MiB per state at 256x256 with %d thread(s)", lgms_state_scratch_bytes(st) / 1048576.0,
+                    threads);
+        lgms_state_free(st);
+    }
     free(in), free(out);
-    lgms_state_free(st);
     lgms_model_free(m);
 }

@@ -1,0 +1,125 @@
+/* conv_direct.c - 3x3 convolution computed straight from (padded) input rows with AVX2:
+ * a block of output channels x 16 columns is summed in registers over every tap. */
+#include "conv_direct.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LGMS_HAVE_DIRECT 1
+#else
+#define LGMS_HAVE_DIRECT 0
+#endif
+
+#define MAX_COUT_G 32
+#define TILE_FLOATS (1u << 16) /* padded input tile: ~256 KiB, stays in L2 */
+#define CO_BLOCK 6             /* output channels per register block */
+#define X_BLOCK 16             /* columns per register block: two 8-float vectors */
+
+static int tile_rows(const lgms_conv2d *c, int w) {
+    size_t per_row = (size_t)c->cin * (size_t)(w + 2);
+    size_t rows = TILE_FLOATS / per_row;
+    return rows < 3 ? 1 : (int)rows - 2;
+}
+
+int lgms_conv3x3_direct_ok(const lgms_conv2d *c, int w) {
+#if LGMS_HAVE_DIRECT
+    static int cpu_ok = -1;
+    if (cpu_ok < 0) cpu_ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return cpu_ok && c->k == 3 && c->cout / c->groups <= MAX_COUT_G && w % X_BLOCK == 0;
+#else
+    (void)c, (void)w;
+    return 0;
+#endif
+}
+
+size_t lgms_conv3x3_direct_scratch(const lgms_conv2d *c, int w) {
+    return (size_t)c->cin * (size_t)(tile_rows(c, w) + 2) * (size_t)(w + 2);
+}
+
+/* Rows [y0, y1) of every input channel, with one zero row above and below (or the real
+ * neighbour rows) and one zero column each side: pad[ci][r][x + 1]. */
+static void pad_tile(const float *in, int cin, int h, int w, int y0, int y1, float *pad) {
+    int wp = w + 2, rows = y1 - y0 + 2;
+    for (int ci = 0; ci < cin; ci++) {
+        const float *plane = in + (size_t)ci * h * w;
+        float *dst = pad + (size_t)ci * rows * wp;
+        for (int r = 0; r < rows; r++, dst += wp) {
+            int sy = y0 - 1 + r;
+            dst[0] = dst[w + 1] = 0.0f;
+            if (sy < 0 || sy >= h)
+                memset(dst + 1, 0, sizeof(float) * (size_t)w);
+            else
+                memcpy(dst + 1, plane + (size_t)sy * w, sizeof(float) * (size_t)w);
+        }
+    }
+}
+
+#if LGMS_HAVE_DIRECT
+/* nco (<= CO_BLOCK) output channels x X_BLOCK columns of output row r of the tile. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+block(const float *pad, int cin_g, int rows, int wp, const float *wt, int nco, int r, int x0, float *const *dst) {
+    __m256 acc[CO_BLOCK][2];
+    for (int o = 0; o < nco; o++)
+        acc[o][0] = acc[o][1] = _mm256_setzero_ps();
+    for (int ci = 0; ci < cin_g; ci++) {
+        const float *src = pad + ((size_t)ci * rows + r) * wp + x0;
+        const float *wc = wt + ci * 9;
+        for (int ky = 0; ky < 3; ky++, src += wp)
+            for (int kx = 0; kx < 3; kx++) {
+                __m256 a = _mm256_loadu_ps(src + kx), b = _mm256_loadu_ps(src + kx + 8);
+                for (int o = 0; o < nco; o++) {
+                    __m256 wv = _mm256_broadcast_ss(wc + (size_t)o * cin_g * 9 + ky * 3 + kx);
+                    acc[o][0] = _mm256_fmadd_ps(wv, a, acc[o][0]);
+                    acc[o][1] = _mm256_fmadd_ps(wv, b, acc[o][1]);
+                }
+            }
+    }
+    for (int o = 0; o < nco; o++) {
+        _mm256_storeu_ps(dst[o] + x0, acc[o][0]);
+        _mm256_storeu_ps(dst[o] + x0 + 8, acc[o][1]);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void row_block(const float *pad, int cin_g, int rows, int wp,
+                                                          const float *wt, int nco, int r, int w, float *const *dst) {
+    for (int x0 = 0; x0 < w; x0 += X_BLOCK) {
+        switch (nco) { /* constant nco: the accumulators stay in registers */
+        case 6: block(pad, cin_g, rows, wp, wt, 6, r, x0, dst); break;
+        case 5: block(pad, cin_g, rows, wp, wt, 5, r, x0, dst); break;
+        case 4: block(pad, cin_g, rows, wp, wt, 4, r, x0, dst); break;
+        case 3: block(pad, cin_g, rows, wp, wt, 3, r, x0, dst); break;
+        case 2: block(pad, cin_g, rows, wp, wt, 2, r, x0, dst); break;
+        default: block(pad, cin_g, rows, wp, wt, 1, r, x0, dst); break;
+        }
+    }
+}
+#endif
+
+void lgms_conv3x3_direct_rows(const lgms_conv2d *c, const float *in, int h, int w, int y0, int y1, float *out,
+                              float *scratch) {
+#if LGMS_HAVE_DIRECT
+    int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, wp = w + 2;
+    size_t plane = (size_t)h * w;
+    int trows = tile_rows(c, w);
+    for (int t0 = y0; t0 < y1; t0 += trows) {
+        int t1 = t0 + trows < y1 ? t0 + trows : y1, rows = t1 - t0 + 2;
+        pad_tile(in, c->cin, h, w, t0, t1, scratch);
+        for (int g = 0; g < c->groups; g++) {
+            const float *pad = scratch + (size_t)g * cin_g * rows * wp;
+            for (int co = 0; co < cout_g; co += CO_BLOCK) {
+                int nco = cout_g - co < CO_BLOCK ? cout_g - co : CO_BLOCK;
+                const float *wt = c->weight + (size_t)(g * cout_g + co) * cin_g * 9;
+                for (int y = t0; y < t1; y++) {
+                    float *dst[CO_BLOCK];
+                    for (int o = 0; o < nco; o++)
+                        dst[o] = out + (size_t)(g * cout_g + co + o) * plane + (size_t)y * w;
+                    row_block(pad, cin_g, rows, wp, wt, nco, y - t0, w, dst);
+                }
+            }
+        }
+    }
+#else
+    (void)c, (void)in, (void)h, (void)w, (void)y0, (void)y1, (void)out, (void)scratch;
+#endif
+}

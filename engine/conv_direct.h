@@ -1,0 +1,24 @@
+/* conv_direct.h - direct 3x3 convolution for layers with few output channels.
+ *
+ * im2col + sgemm is a poor fit when a group has <= 32 output channels at high resolution
+ * (the stem, encoder 1, Up2, the decoder fusion blocks): the 9x copy and sgemm's packing
+ * cost more than the arithmetic. This kernel reads a zero-padded tile of input rows and
+ * keeps 6 output channels x 16 columns of sums in AVX2 registers over all taps. Internal
+ * to ops.c, which runs the epilogue on its raw sums. */
+#ifndef LGMS_CONV_DIRECT_H
+#define LGMS_CONV_DIRECT_H
+
+#include <stddef.h>
+
+#include "ops.h"
+
+/* Whether the direct kernel takes this layer at width w (3x3, <= 32 outputs per group,
+ * w a multiple of 16, and the CPU has AVX2 + FMA). */
+int lgms_conv3x3_direct_ok(const lgms_conv2d *c, int w);
+/* Floats of scratch for one thread. */
+size_t lgms_conv3x3_direct_scratch(const lgms_conv2d *c, int w);
+/* Raw sums (no bias, no activation) of output rows [y0, y1), every channel. */
+void lgms_conv3x3_direct_rows(const lgms_conv2d *c, const float *in, int h, int w, int y0, int y1, float *out,
+                              float *scratch);
+
+#endif

@@ -1,0 +1,212 @@
+/* parallel_ops.c - split each op of ops.c over a thread team: one context struct and one
+ * task function per op; the task finds its share with lgms_split. */
+#include "parallel_ops.h"
+
+typedef struct {
+    const lgms_conv2d *c;
+    const float *in;
+    int h, w;
+    float *out, *scratch;
+    size_t scratch_each;
+} conv_job;
+
+static void conv_task(void *p, int i, int n) {
+    conv_job *j = p;
+    size_t b, e;
+    lgms_split((size_t)j->h, i, n, &b, &e);
+    if (b < e) lgms_conv2d_rows(j->c, j->in, j->h, j->w, (int)b, (int)e, j->out, j->scratch + i * j->scratch_each);
+}
+
+void lgms_par_conv2d(lgms_threads *t, const lgms_conv2d *c, const float *in, int h, int w, float *out, float *scratch) {
+    conv_job j = {c, in, h, w, out, scratch, lgms_conv2d_scratch(c, h, w)};
+    lgms_threads_run(t, conv_task, &j);
+}
+
+typedef struct {
+    const float *in;
+    int channels, h, w, k;
+    const float *weight, *bias;
+    float *out;
+} dw_job;
+
+static void dw_task(void *p, int i, int n) {
+    dw_job *j = p;
+    size_t b, e, plane = (size_t)j->h * j->w;
+    lgms_split((size_t)j->channels, i, n, &b, &e);
+    if (b < e)
+        lgms_depthwise_nchw(j->in + b * plane, (int)(e - b), j->h, j->w, j->k, j->weight + b * j->k * j->k,
+                            j->bias ? j->bias + b : NULL, j->out + b * plane);
+}
+
+void lgms_par_depthwise(lgms_threads *t, const float *in, int channels, int h, int w, int k, const float *weight,
+                        const float *bias, float *out) {
+    dw_job j = {in, channels, h, w, k, weight, bias, out};
+    lgms_threads_run(t, dw_task, &j);
+}
+
+/* Element ranges are cut at multiples of 64 floats so no two threads share a cache line. */
+static void split_floats(size_t n, int i, int count, size_t *b, size_t *e) {
+    size_t blocks = (n + 63) / 64;
+    lgms_split(blocks, i, count, b, e);
+    *b *= 64, *e *= 64;
+    if (*e > n) *e = n;
+    if (*b > n) *b = n;
+}
+
+typedef struct {
+    float *x;
+    const float *src;
+    size_t n;
+    lgms_act act;
+} vec_job;
+
+static void add_task(void *p, int i, int n) {
+    vec_job *j = p;
+    size_t b, e;
+    split_floats(j->n, i, n, &b, &e);
+    if (b < e) lgms_add(j->x + b, j->src + b, e - b);
+}
+
+void lgms_par_add(lgms_threads *t, float *dst, const float *src, size_t n) {
+    vec_job j = {dst, src, n, LGMS_ACT_NONE};
+    lgms_threads_run(t, add_task, &j);
+}
+
+static void act_task(void *p, int i, int n) {
+    vec_job *j = p;
+    size_t b, e;
+    split_floats(j->n, i, n, &b, &e);
+    if (b < e) lgms_activate(j->x + b, e - b, j->act);
+}
+
+void lgms_par_activate(lgms_threads *t, float *x, size_t n, lgms_act act) {
+    vec_job j = {x, NULL, n, act};
+    lgms_threads_run(t, act_task, &j);
+}
+
+typedef struct {
+    float *x;
+    const float *add;
+    int channels, groups;
+    size_t plane;
+    const float *scale, *shift;
+    lgms_act act;
+} chan_job;
+
+static void affine_task(void *p, int i, int n) {
+    chan_job *j = p;
+    size_t b, e;
+    lgms_split((size_t)j->channels, i, n, &b, &e);
+    if (b < e)
+        lgms_channel_affine(j->x + b * j->plane, (int)(e - b), j->plane, j->scale ? j->scale + b : NULL,
+                            j->shift ? j->shift + b : NULL, j->act);
+}
+
+void lgms_par_channel_affine(lgms_threads *t, float *x, int channels, size_t plane, const float *scale,
+                             const float *shift, lgms_act act) {
+    chan_job j = {x, NULL, channels, 1, plane, scale, shift, act};
+    lgms_threads_run(t, affine_task, &j);
+}
+
+static void gn_task(void *p, int i, int n) {
+    chan_job *j = p;
+    size_t b, e, cg = (size_t)(j->channels / j->groups);
+    lgms_split((size_t)j->groups, i, n, &b, &e);
+    if (b >= e) return;
+    float *x = j->x + b * cg * j->plane;
+    if (j->add) lgms_add(x, j->add + b * cg * j->plane, (e - b) * cg * j->plane);
+    lgms_group_norm(x, (int)((e - b) * cg), j->plane, (int)(e - b), j->scale + b * cg, j->shift + b * cg, j->act);
+}
+
+void lgms_par_add_group_norm(lgms_threads *t, float *x, const float *add, int channels, size_t plane, int groups,
+                             const float *gamma, const float *beta, lgms_act act) {
+    chan_job j = {x, add, channels, groups, plane, gamma, beta, act};
+    lgms_threads_run(t, gn_task, &j);
+}
+
+typedef struct {
+    const float *x;
+    int n, din, dout, accumulate;
+    const float *weight, *bias, *gamma, *beta;
+    float *out;
+} rows_job;
+
+static void ln_task(void *p, int i, int n) {
+    rows_job *j = p;
+    size_t b, e;
+    lgms_split((size_t)j->n, i, n, &b, &e);
+    if (b < e) lgms_layer_norm(j->x + b * j->din, (int)(e - b), j->din, j->gamma, j->beta, j->out + b * j->din);
+}
+
+void lgms_par_layer_norm(lgms_threads *t, const float *x, int n, int d, const float *gamma, const float *beta,
+                         float *out) {
+    rows_job j = {.x = x, .n = n, .din = d, .gamma = gamma, .beta = beta, .out = out};
+    lgms_threads_run(t, ln_task, &j);
+}
+
+static void linear_task(void *p, int i, int n) {
+    rows_job *j = p;
+    size_t b, e;
+    lgms_split((size_t)j->n, i, n, &b, &e);
+    if (b < e)
+        lgms_linear(j->x + b * j->din, (int)(e - b), j->din, j->weight, j->bias, j->dout, j->out + b * j->dout,
+                    j->accumulate);
+}
+
+void lgms_par_linear(lgms_threads *t, const float *x, int n, int din, const float *weight, const float *bias, int dout,
+                     float *out, int accumulate) {
+    rows_job j = {x, n, din, dout, accumulate, weight, bias, NULL, NULL, out};
+    lgms_threads_run(t, linear_task, &j);
+}
+
+typedef struct {
+    const float *qkv;
+    int n, heads, dh;
+    float scale;
+    float *out, *scratch;
+} attn_job;
+
+static void attn_task(void *p, int i, int n) {
+    attn_job *j = p;
+    size_t b, e;
+    lgms_split((size_t)j->heads, i, n, &b, &e);
+    if (b < e)
+        lgms_attention_heads(j->qkv, j->n, j->heads, j->dh, j->scale, (int)b, (int)e, j->out,
+                             j->scratch + i * lgms_attention_scratch(j->n));
+}
+
+void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int heads, int dh, float scale, float *out,
+                        float *scratch) {
+    attn_job j = {qkv, n, heads, dh, scale, out, scratch};
+    lgms_threads_run(t, attn_task, &j);
+}
+
+typedef struct {
+    const float *in;
+    int channels, h, w;
+    float *out;
+} resample_job;
+
+static void pool_task(void *p, int i, int n) {
+    resample_job *j = p;
+    size_t b, e, plane = (size_t)j->h * j->w;
+    lgms_split((size_t)j->channels, i, n, &b, &e);
+    if (b < e) lgms_maxpool2x2(j->in + b * plane, (int)(e - b), j->h, j->w, j->out + b * (plane / 4));
+}
+
+void lgms_par_maxpool2x2(lgms_threads *t, const float *in, int channels, int h, int w, float *out) {
+    resample_job j = {in, channels, h, w, out};
+    lgms_threads_run(t, pool_task, &j);
+}
+
+static void up_task(void *p, int i, int n) {
+    resample_job *j = p;
+    size_t b, e, plane = (size_t)j->h * j->w;
+    lgms_split((size_t)j->channels, i, n, &b, &e);
+    if (b < e) lgms_upsample2x_bilinear(j->in + b * plane, (int)(e - b), j->h, j->w, j->out + b * plane * 4);
+}
+
+void lgms_par_upsample2x_bilinear(lgms_threads *t, const float *in, int channels, int h, int w, float *out) {
+    resample_job j = {in, channels, h, w, out};
+    lgms_threads_run(t, up_task, &j);
+}

@@ -1,0 +1,33 @@
+/* parallel_ops.h - the ops of ops.h run across a thread team (threads.h).
+ *
+ * Each splits its work statically: convolutions by output rows, depthwise/pooling/
+ * upsampling/affine by channels, GroupNorm by groups, attention by heads, token-wise ops
+ * and linears by token rows. A NULL team runs the plain op on the caller. Ops that need
+ * scratch take lgms_threads_count(t) slices of the single-thread size, one per thread. */
+#ifndef LGMS_PARALLEL_OPS_H
+#define LGMS_PARALLEL_OPS_H
+
+#include "ops.h"
+#include "threads.h"
+
+void lgms_par_conv2d(lgms_threads *t, const lgms_conv2d *c, const float *in, int h, int w, float *out, float *scratch);
+void lgms_par_depthwise(lgms_threads *t, const float *in, int channels, int h, int w, int k, const float *weight,
+                        const float *bias, float *out);
+/* dst += src over n floats. */
+void lgms_par_add(lgms_threads *t, float *dst, const float *src, size_t n);
+void lgms_par_activate(lgms_threads *t, float *x, size_t n, lgms_act act);
+void lgms_par_channel_affine(lgms_threads *t, float *x, int channels, size_t plane, const float *scale,
+                             const float *shift, lgms_act act);
+/* x += add (when add is not NULL), then GroupNorm + activation, group by group. */
+void lgms_par_add_group_norm(lgms_threads *t, float *x, const float *add, int channels, size_t plane, int groups,
+                             const float *gamma, const float *beta, lgms_act act);
+void lgms_par_layer_norm(lgms_threads *t, const float *x, int n, int d, const float *gamma, const float *beta,
+                         float *out);
+void lgms_par_linear(lgms_threads *t, const float *x, int n, int din, const float *weight, const float *bias, int dout,
+                     float *out, int accumulate);
+void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int heads, int dh, float scale, float *out,
+                        float *scratch);
+void lgms_par_maxpool2x2(lgms_threads *t, const float *in, int channels, int h, int w, float *out);
+void lgms_par_upsample2x_bilinear(lgms_threads *t, const float *in, int channels, int h, int w, float *out);
+
+#endif
