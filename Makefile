@@ -142,6 +142,7 @@ fixtures: $(BUILD)/.deps
 
 bench: $(BUILD)/lgmsd
 	$(PY) tools/bench.py --lgmsd $(BUILD)/lgmsd
+	$(PY) tools/bench_server.py --lgmsd $(BUILD)/lgmsd
 
 # ---- install (build with the same PREFIX you install with) ----
 install: $(BUILD)/lgmsd

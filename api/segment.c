@@ -25,7 +25,7 @@ static double now_ms(void) {
     return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
 }
 
-api_segment_ctx *api_segment_ctx_new(const lgms_model *m) {
+api_segment_ctx *api_segment_ctx_new(const lgms_model *m, int threads) {
     const lgms_meta *mt = lgms_model_meta(m);
     size_t plane = (size_t)mt->input_width * mt->input_height;
     api_segment_ctx *c = calloc(1, sizeof *c);
@@ -35,7 +35,7 @@ api_segment_ctx *api_segment_ctx_new(const lgms_model *m) {
     c->tensor = malloc(sizeof(float) * plane * mt->in_channels);
     c->logits = malloc(sizeof(float) * plane * mt->num_classes);
     c->resized = malloc(plane * 3);
-    if (!c->state || !c->tensor || !c->logits || !c->resized) {
+    if (!c->state || !c->tensor || !c->logits || !c->resized || lgms_state_set_threads(c->state, threads)) {
         api_segment_ctx_free(c);
         return NULL;
     }

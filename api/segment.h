@@ -12,7 +12,8 @@
 
 /* Per worker and model: the engine state and buffers reused across requests. */
 typedef struct api_segment_ctx api_segment_ctx;
-api_segment_ctx *api_segment_ctx_new(const lgms_model *m);
+/* threads: engine threads that split each inference (lgms_state_set_threads). */
+api_segment_ctx *api_segment_ctx_new(const lgms_model *m, int threads);
 void api_segment_ctx_free(api_segment_ctx *c);
 
 typedef struct {

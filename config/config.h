@@ -25,7 +25,8 @@ typedef struct {
     int n_models;
     char default_model[LGMSD_MODEL_NAME_MAX];
     int workers;      /* 0: from the CPU quota / cpuset */
-    int blas_threads; /* OpenBLAS threads per inference */
+    int engine_threads; /* threads splitting each inference; 0 = CPUs / workers */
+    int blas_threads;   /* OpenBLAS threads inside each engine thread */
     int queue;        /* bounded job queue capacity */
     uint64_t max_body_bytes;
     uint64_t max_pixels;

@@ -12,6 +12,7 @@
 #include "../api/image.h"
 #include "../api/segment.h"
 #include "cli.h"
+#include "cpus.h"
 #include "evalmetrics.h"
 
 static int is_image_name(const char *n) {
@@ -81,7 +82,7 @@ int cmd_eval(int argc, char **argv) {
     lgms_model *m = lgmsd_load_model_or_report(model_path);
     if (!m) return 1;
     const lgms_meta *mt = lgms_model_meta(m);
-    api_segment_ctx *ctx = api_segment_ctx_new(m);
+    api_segment_ctx *ctx = api_segment_ctx_new(m, lgmsd_available_cpus(NULL));
     float thr = threshold > 0 ? threshold : mt->threshold;
     int n_cls = mt->num_classes == 1 ? 1 : mt->num_classes - 1, failures = 0, scored = 0, hd_count = 0;
     double sum_iou = 0, sum_dice = 0, sum_p = 0, sum_r = 0, sum_hd = 0, t0 = lgmsd_now();

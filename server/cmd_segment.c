@@ -10,6 +10,7 @@
 #include "../api/render.h"
 #include "../api/segment.h"
 #include "cli.h"
+#include "cpus.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: lgmsd segment IMAGE... [--model FILE] [--out DIR] [--threshold T] [--alpha A]\n"
@@ -104,7 +105,7 @@ int cmd_segment(int argc, char **argv) {
     lgms_model *m = lgmsd_load_model_or_report(model_path);
     if (!m) return 1;
     const lgms_meta *mt = lgms_model_meta(m);
-    api_segment_ctx *ctx = api_segment_ctx_new(m);
+    api_segment_ctx *ctx = api_segment_ctx_new(m, lgmsd_available_cpus(NULL));
     int failures = 0;
     for (int i = optind; ctx && i < argc; i++)
         failures += segment_one(ctx, mt, argv[i], out, threshold > 0 ? threshold : mt->threshold, alpha) != 0;

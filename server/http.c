@@ -78,7 +78,7 @@ typedef struct conn_track {
 struct server {
     const lgmsd_config *cfg;
     const api_model_entry *models;
-    int n_models, default_index, workers;
+    int n_models, default_index, workers, engine_threads;
     uv_loop_t loop;
     uv_poll_t poll;
     uv_timer_t mhd_timer, drain_timer, read_timer;
@@ -484,7 +484,7 @@ static void *worker_init(int index, void *arg) {
     worker_local *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     for (int i = 0; i < s->n_models; i++) {
-        w->ctx[i] = api_segment_ctx_new(s->models[i].model);
+        w->ctx[i] = api_segment_ctx_new(s->models[i].model, s->engine_threads);
         if (!w->ctx[i]) {
             lgmsd_log(LGMSD_LOG_ERROR, "worker %d: out of memory for model %s", index, s->models[i].name);
             goto fail;
@@ -716,7 +716,10 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
     s->cfg = cfg, s->models = models, s->n_models = n_models, s->default_index = default_index;
     s->listen_fd = -1;
     s->id_salt = (unsigned)time(NULL) ^ (unsigned)getpid() << 16;
-    s->workers = cfg->workers ? cfg->workers : lgmsd_available_cpus(NULL);
+    int cpus = lgmsd_available_cpus(NULL);
+    s->workers = cfg->workers ? cfg->workers : cpus;
+    /* latency mode (fewer workers than CPUs): each inference is split over the spare CPUs */
+    s->engine_threads = cfg->engine_threads ? cfg->engine_threads : (cpus / s->workers > 1 ? cpus / s->workers : 1);
     s->models_json = api_models_json(models, n_models, models[default_index].name);
     s->models_json_len = s->models_json ? strlen(s->models_json) : 0;
     if (!s->models_json) goto out;
@@ -783,8 +786,8 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     mhd_rearm(s);
-    lgmsd_log(LGMSD_LOG_INFO, "listening on %s%s:%d (%s), %d worker(s), queue %d, default model %s, %s", cfg->host, "",
-              port, tls_cert ? "https" : "http", s->workers, cfg->queue, models[default_index].name,
+    lgmsd_log(LGMSD_LOG_INFO, "listening on %s%s:%d (%s), %d worker(s) x %d engine thread(s), queue %d, default model %s, %s", cfg->host, "",
+              port, tls_cert ? "https" : "http", s->workers, s->engine_threads, cfg->queue, models[default_index].name,
               s->keys.n ? "API keys required" : "no authentication");
     uv_run(&s->loop, UV_RUN_DEFAULT);
     rc = 0;

@@ -20,7 +20,7 @@ static lgms_model *load(const char *path) {
 
 Test(reply, segmentation_document) {
     lgms_model *m = load("fixtures/small-3class.lgms");
-    api_segment_ctx *ctx = api_segment_ctx_new(m);
+    api_segment_ctx *ctx = api_segment_ctx_new(m, 1);
     uint8_t px[50 * 70 * 3];
     for (size_t i = 0; i < sizeof px; i++)
         px[i] = (uint8_t)(i * 31);
@@ -79,7 +79,7 @@ Test(reply, segmentation_document) {
 
 Test(reply, undecodable_image_is_a_problem_document) {
     lgms_model *m = load("fixtures/small-3class.lgms");
-    api_segment_ctx *ctx = api_segment_ctx_new(m);
+    api_segment_ctx *ctx = api_segment_ctx_new(m, 1);
     api_segment_job job = {.image = (const uint8_t *)"\x89PNG\r\n\x1a\nxx",
                            .image_len = 10,
                            .max_pixels = 100,
