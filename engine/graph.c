@@ -81,11 +81,12 @@ static void run_lms(lgms_state *st, const lgms_lms_block *L, const float *x, int
     lgms_arena_reset(&st->arena, mark);
 }
 
-/* Gather (group p) tokens of t1 [a][h][w] into x [n][a], or scatter them back. */
-static void tokens_gather(const float *t1, int a, int h, int w, int p, float *x) {
-    int py = p / 2, px = p % 2, hh = h / 2, hw = w / 2;
+/* Gather (group p) tokens of t1 [a][h][w] into x [n][a], or scatter them back; token
+ * rows [i0, i1) of the h/2 x w/2 grid. */
+static void tokens_gather(const float *t1, int a, int h, int w, int p, int i0, int i1, float *x) {
+    int py = p / 2, px = p % 2, hw = w / 2;
     size_t plane = (size_t)h * w;
-    for (int i = 0; i < hh; i++)
+    for (int i = i0; i < i1; i++)
         for (int j = 0; j < hw; j++) {
             const float *src = t1 + (size_t)(2 * i + py) * w + 2 * j + px;
             float *dst = x + ((size_t)i * hw + j) * a;
@@ -94,16 +95,36 @@ static void tokens_gather(const float *t1, int a, int h, int w, int p, float *x)
         }
 }
 
-static void tokens_scatter(const float *x, int a, int h, int w, int p, float *t1) {
-    int py = p / 2, px = p % 2, hh = h / 2, hw = w / 2;
+static void tokens_scatter(const float *x, int a, int h, int w, int p, int i0, int i1, float *t1) {
+    int py = p / 2, px = p % 2, hw = w / 2;
     size_t plane = (size_t)h * w;
-    for (int i = 0; i < hh; i++)
+    for (int i = i0; i < i1; i++)
         for (int j = 0; j < hw; j++) {
             float *dst = t1 + (size_t)(2 * i + py) * w + 2 * j + px;
             const float *src = x + ((size_t)i * hw + j) * a;
             for (int f = 0; f < a; f++)
                 dst[f * plane] = src[f];
         }
+}
+
+typedef struct {
+    float *t1, *x;
+    int a, h, w, p, scatter;
+} tokens_job;
+
+static void tokens_task(void *arg, int i, int n) {
+    tokens_job *j = arg;
+    size_t b, e;
+    lgms_split((size_t)(j->h / 2), i, n, &b, &e);
+    if (j->scatter)
+        tokens_scatter(j->x, j->a, j->h, j->w, j->p, (int)b, (int)e, j->t1);
+    else
+        tokens_gather(j->t1, j->a, j->h, j->w, j->p, (int)b, (int)e, j->x);
+}
+
+static void tokens_move(lgms_state *st, float *t1, int a, int h, int w, int p, float *x, int scatter) {
+    tokens_job j = {t1, x, a, h, w, p, scatter};
+    lgms_threads_run(st->team, tokens_task, &j);
 }
 
 /* The transformer (depth 1) on the first a channels of t, in place, one token group at a time. */
@@ -116,7 +137,7 @@ static void run_transformer(lgms_state *st, const lgms_gms_block *G, float *t1, 
     const float scale = 1.0f / sqrtf((float)LGMS_HEAD_DIM);
     double attn_flops = 2.0 * 2.0 * n * (double)n * inner; /* QK^T and AV of one group, all heads */
     for (int p = 0; p < 4; p++) {
-        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_gather(t1, a, h, w, p, x);
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_move(st, t1, a, h, w, p, x, 0);
              lgms_par_layer_norm(st->team, x, n, a, G->ln1_gamma, G->ln1_beta, z));
         PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * 3 * inner,
              lgms_par_linear(st->team, z, n, a, G->w_qkv, NULL, 3 * inner, qkv, 0));
@@ -130,7 +151,7 @@ static void run_transformer(lgms_state *st, const lgms_gms_block *G, float *t1, 
         PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_activate(st->team, hid, (size_t)n * G->mlp, LGMS_ACT_SILU));
         PROF(st, LGMS_PROF_LINEAR, 2.0 * n * G->mlp * a,
              lgms_par_linear(st->team, hid, n, G->mlp, G->w_fc2, G->b_fc2, a, x, 1));
-        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_scatter(x, a, h, w, p, t1));
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_move(st, t1, a, h, w, p, x, 1));
     }
     lgms_arena_reset(&st->arena, mark);
 }

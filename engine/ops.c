@@ -234,8 +234,10 @@ LGMS_HOT void lgms_maxpool2x2(const float *in, int channels, int h, int w, float
         for (int y = 0; y < oh; y++) {
             const float *r0 = src + (size_t)(2 * y) * w, *r1 = r0 + w;
             for (int x = 0; x < ow; x++) {
-                float a = fmaxf(r0[2 * x], r0[2 * x + 1]), b = fmaxf(r1[2 * x], r1[2 * x + 1]);
-                dst[(size_t)y * ow + x] = fmaxf(a, b);
+                /* plain comparisons, not fmaxf: they vectorise (inputs are never NaN) */
+                float a = r0[2 * x] > r0[2 * x + 1] ? r0[2 * x] : r0[2 * x + 1];
+                float b = r1[2 * x] > r1[2 * x + 1] ? r1[2 * x] : r1[2 * x + 1];
+                dst[(size_t)y * ow + x] = a > b ? a : b;
             }
         }
     }
