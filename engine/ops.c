@@ -41,11 +41,29 @@ LGMS_HOT static void affine_act(float *y, size_t n, float s, float t, lgms_act a
     }
 }
 
-/* y = act(y + b) * s + t: an activation followed by a BatchNorm that cannot be folded. */
+/* y = act(y + b) * s + t: an activation followed by a BatchNorm that cannot be folded.
+ * One pass per activation, like affine_act. */
 LGMS_HOT static void act_affine(float *y, size_t n, float b, lgms_act act, float s, float t) {
-    affine_act(y, n, 1.0f, b, act);
-    for (size_t i = 0; i < n; i++)
-        y[i] = y[i] * s + t;
+    switch (act) {
+    case LGMS_ACT_RELU:
+        for (size_t i = 0; i < n; i++) {
+            float v = y[i] + b;
+            y[i] = (v > 0.0f ? v : 0.0f) * s + t;
+        }
+        break;
+    case LGMS_ACT_SILU:
+        for (size_t i = 0; i < n; i++)
+            y[i] = lgms_silu(y[i] + b) * s + t;
+        break;
+    case LGMS_ACT_GELU:
+        for (size_t i = 0; i < n; i++)
+            y[i] = lgms_gelu(y[i] + b) * s + t;
+        break;
+    default:
+        for (size_t i = 0; i < n; i++)
+            y[i] = (y[i] + b) * s + t;
+        break;
+    }
 }
 
 void lgms_activate(float *x, size_t n, lgms_act act) {
