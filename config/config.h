@@ -24,10 +24,10 @@ typedef struct {
     lgmsd_model_spec models[LGMSD_MAX_MODELS];
     int n_models;
     char default_model[LGMSD_MODEL_NAME_MAX];
-    int workers;      /* 0: from the CPU quota / cpuset */
+    int workers;        /* 0: from the CPU quota / cpuset */
     int engine_threads; /* threads splitting each inference; 0 = CPUs / workers */
     int blas_threads;   /* OpenBLAS threads inside each engine thread */
-    int queue;        /* bounded job queue capacity */
+    int queue;          /* bounded job queue capacity */
     uint64_t max_body_bytes;
     uint64_t max_pixels;
     int max_connections;

@@ -786,9 +786,10 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     mhd_rearm(s);
-    lgmsd_log(LGMSD_LOG_INFO, "listening on %s%s:%d (%s), %d worker(s) x %d engine thread(s), queue %d, default model %s, %s", cfg->host, "",
-              port, tls_cert ? "https" : "http", s->workers, s->engine_threads, cfg->queue, models[default_index].name,
-              s->keys.n ? "API keys required" : "no authentication");
+    lgmsd_log(LGMSD_LOG_INFO,
+              "listening on %s%s:%d (%s), %d worker(s) x %d engine thread(s), queue %d, default model %s, %s",
+              cfg->host, "", port, tls_cert ? "https" : "http", s->workers, s->engine_threads, cfg->queue,
+              models[default_index].name, s->keys.n ? "API keys required" : "no authentication");
     uv_run(&s->loop, UV_RUN_DEFAULT);
     rc = 0;
     goto out_pool; /* MHD is stopped by finish_stop; the listen socket was closed by quiesce */
