@@ -42,6 +42,12 @@ api_segment_ctx *api_segment_ctx_new(const lgms_model *m, int threads) {
     return c;
 }
 
+size_t api_segment_ctx_bytes(const api_segment_ctx *c) {
+    const lgms_meta *mt = lgms_model_meta(c->model);
+    size_t plane = (size_t)mt->input_width * mt->input_height;
+    return lgms_state_scratch_bytes(c->state) + plane * (sizeof(float) * (mt->in_channels + mt->num_classes) + 3);
+}
+
 void api_segment_ctx_free(api_segment_ctx *c) {
     if (!c) return;
     lgms_state_free(c->state);

@@ -15,6 +15,8 @@ typedef struct api_segment_ctx api_segment_ctx;
 /* threads: engine threads that split each inference (lgms_state_set_threads). */
 api_segment_ctx *api_segment_ctx_new(const lgms_model *m, int threads);
 void api_segment_ctx_free(api_segment_ctx *c);
+/* Bytes of engine scratch plus the context's own buffers (after a first inference: all of it). */
+size_t api_segment_ctx_bytes(const api_segment_ctx *c);
 
 typedef struct {
     double queue, decode, preprocess, inference, postprocess, encode, total; /* milliseconds */

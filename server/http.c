@@ -498,6 +498,8 @@ static void *worker_init(int index, void *arg) {
                 goto fail;
             }
             free(labels);
+            lgmsd_log(LGMSD_LOG_INFO, "worker %d: model %s warm, %.1f MiB of scratch, %d engine thread(s)", index,
+                      s->models[i].name, api_segment_ctx_bytes(w->ctx[i]) / 1048576.0, s->engine_threads);
         }
     }
     return w;

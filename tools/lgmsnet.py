@@ -1,8 +1,14 @@
-"""PyTorch port of LGMSNet-2D, written from docs/ and the project's network spec.
+"""PyTorch port of LGMSNet (2D) and LGMSNet-3D, written from docs/ and the project's
+network spec.
 
-state_dict-compatible with the official model (same keys, same shapes), so official
+state_dict-compatible with the official models (same keys, same shapes), so official
 checkpoints load into it and its checkpoints convert with tools/convert.py. Used for
 fixtures, training and benchmarks; never at serve time.
+
+One set of modules serves both ranks (`nd` = 2 or 3): in 3D every convolution is cubic,
+every BatchNorm except the depthwise branch's becomes InstanceNorm3d without affine
+(per-patch statistics, no state_dict entries), upsampling is trilinear, and tokens come in
+8 stride-2 groups instead of 4.
 
 Run with Debian's torch: /usr/bin/python3.
 """
@@ -16,24 +22,34 @@ import torch.nn.functional as F
 DEFAULT_DIMS = [16, 32, 64, 128, 128]
 DEFAULT_SPLITS = [[96, 32], [96, 32], [96, 32], [48, 16]]
 DEFAULT_DEPTHS = [1, 1, 1]
+DEFAULT_3D = dict(in_channels=1, num_classes=14, dims=[16, 32, 64, 128, 128], splits=DEFAULT_SPLITS, depths=[1, 1, 1])
 
 
-def conv_bn_silu_1x1(cin, cout):
+def conv(nd):
+    return nn.Conv2d if nd == 2 else nn.Conv3d
+
+
+def norm(nd, c):
+    """The norm after stem/PBS/CBS/UP/FUSE convs: BatchNorm in 2D, InstanceNorm3d (no affine) in 3D."""
+    return nn.BatchNorm2d(c) if nd == 2 else nn.InstanceNorm3d(c, affine=False, track_running_stats=False)
+
+
+def conv_bn_silu_1x1(cin, cout, nd=2):
     """PBS: 1x1 conv (no bias) -> BN -> SiLU. Keys .0 and .1."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 1, 1, 0, bias=False), nn.BatchNorm2d(cout), nn.SiLU())
+    return nn.Sequential(conv(nd)(cin, cout, 1, 1, 0, bias=False), norm(nd, cout), nn.SiLU())
 
 
-def conv_bn_silu_3x3(cin, cout):
+def conv_bn_silu_3x3(cin, cout, nd=2):
     """CBS: 3x3 conv (no bias, pad 1) -> BN -> SiLU. Keys .0 and .1."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.SiLU())
+    return nn.Sequential(conv(nd)(cin, cout, 3, 1, 1, bias=False), norm(nd, cout), nn.SiLU())
 
 
 class StemBlock(nn.Module):
     """CBR: 3x3 conv with bias -> BN -> ReLU (keys .conv.0, .conv.1)."""
 
-    def __init__(self, cin, cout):
+    def __init__(self, cin, cout, nd=2):
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=True), nn.BatchNorm2d(cout), nn.ReLU())
+        self.conv = nn.Sequential(conv(nd)(cin, cout, 3, 1, 1, bias=True), norm(nd, cout), nn.ReLU())
 
     def forward(self, x):
         return self.conv(x)
@@ -42,16 +58,16 @@ class StemBlock(nn.Module):
 class LocalMultiscaleBlock(nn.Module):
     """LMS: depthwise 3/5/7/9 on channel quarters, GN+GELU, PBS(C->C/4), CBS(C/4->C), residual."""
 
-    def __init__(self, c):
+    def __init__(self, c, nd=2):
         super().__init__()
         g = c // 4
         self.norm_act = nn.Sequential(nn.GroupNorm(4, c), nn.GELU())
-        self.local_dwc = nn.Conv2d(g, g, 3, padding=1, groups=g)
-        self.global_dwc_s = nn.Conv2d(g, g, 5, padding=2, groups=g)
-        self.global_dwc_m = nn.Conv2d(g, g, 7, padding=3, groups=g)
-        self.global_dwc_l = nn.Conv2d(g, g, 9, padding=4, groups=g)
-        self.conv_1x1_bn = conv_bn_silu_1x1(c, g)
-        self.conv_nxn_bn = conv_bn_silu_3x3(g, c)
+        self.local_dwc = conv(nd)(g, g, 3, padding=1, groups=g)
+        self.global_dwc_s = conv(nd)(g, g, 5, padding=2, groups=g)
+        self.global_dwc_m = conv(nd)(g, g, 7, padding=3, groups=g)
+        self.global_dwc_l = conv(nd)(g, g, 9, padding=4, groups=g)
+        self.conv_1x1_bn = conv_bn_silu_1x1(c, g, nd)
+        self.conv_nxn_bn = conv_bn_silu_3x3(g, c, nd)
         self.g = g
 
     def forward(self, x):
@@ -70,14 +86,14 @@ class LocalMultiscaleBlock(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """UP: bilinear x2 (half-pixel) -> 3x3 conv with bias -> BN -> ReLU (keys .up.1, .up.2)."""
+    """UP: bilinear (trilinear) x2, half-pixel -> 3x3 conv with bias -> BN -> ReLU (keys .up.1, .up.2)."""
 
-    def __init__(self, cin, cout):
+    def __init__(self, cin, cout, nd=2):
         super().__init__()
         self.up = nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-            nn.Conv2d(cin, cout, 3, 1, 1, bias=True),
-            nn.BatchNorm2d(cout),
+            nn.Upsample(scale_factor=2, mode="bilinear" if nd == 2 else "trilinear", align_corners=False),
+            conv(nd)(cin, cout, 3, 1, 1, bias=True),
+            norm(nd, cout),
             nn.ReLU(),
         )
 
@@ -88,18 +104,18 @@ class UpBlock(nn.Module):
 class FusionBlock(nn.Module):
     """FUSE(2C->C): grouped 3x3 (g=2) -> GELU -> BN -> 1x1 (2C->4C) -> GELU -> BN -> 1x1 (4C->C) -> GELU -> BN."""
 
-    def __init__(self, cin, cout):
+    def __init__(self, cin, cout, nd=2):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(cin, cin, 3, padding=1, groups=2),
+            conv(nd)(cin, cin, 3, padding=1, groups=2),
             nn.GELU(),
-            nn.BatchNorm2d(cin),
-            nn.Conv2d(cin, cout * 4, 1),
+            norm(nd, cin),
+            conv(nd)(cin, cout * 4, 1),
             nn.GELU(),
-            nn.BatchNorm2d(cout * 4),
-            nn.Conv2d(cout * 4, cout, 1),
+            norm(nd, cout * 4),
+            conv(nd)(cout * 4, cout, 1),
             nn.GELU(),
-            nn.BatchNorm2d(cout),
+            norm(nd, cout),
         )
 
     def forward(self, x):
@@ -107,18 +123,22 @@ class FusionBlock(nn.Module):
 
 
 class DepthwiseBranch(nn.Module):
-    """The GMS conv branch: dw3x3 (no bias) -> BN -> ReLU -> per-channel scale -> BN."""
+    """The GMS conv branch: dw3x3 (no bias) -> BN -> ReLU -> per-channel scale -> BN.
+    BatchNorm in both ranks; the 3D keys are dwconv3x3x3 / dwconv1x1x1."""
 
-    def __init__(self, c):
+    def __init__(self, c, nd=2):
         super().__init__()
-        self.dwconv3x3 = nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
-        self.bn1 = nn.BatchNorm2d(c)
+        bn = nn.BatchNorm2d if nd == 2 else nn.BatchNorm3d
+        self.dw3_name, self.dw1_name = ("dwconv3x3", "dwconv1x1") if nd == 2 else ("dwconv3x3x3", "dwconv1x1x1")
+        setattr(self, self.dw3_name, conv(nd)(c, c, 3, padding=1, groups=c, bias=False))
+        self.bn1 = bn(c)
         self.act = nn.ReLU()
-        self.dwconv1x1 = nn.Conv2d(c, c, 1, groups=c, bias=False)
-        self.bn2 = nn.BatchNorm2d(c)
+        setattr(self, self.dw1_name, conv(nd)(c, c, 1, groups=c, bias=False))
+        self.bn2 = bn(c)
 
     def forward(self, x):
-        return self.bn2(self.dwconv1x1(self.act(self.bn1(self.dwconv3x3(x)))))
+        dw3, dw1 = getattr(self, self.dw3_name), getattr(self, self.dw1_name)
+        return self.bn2(dw1(self.act(self.bn1(dw3(x)))))
 
 
 class TokenAttention(nn.Module):
@@ -171,60 +191,88 @@ class TokenTransformer(nn.Module):
         return x
 
 
+def tokens_split(t):
+    """B x A x (D x) H x W -> B x G x N x A: G = 4 (2D) or 8 (3D) stride-2 lattices; the
+    element at (d, h, w) goes to group 4*(d%2) + 2*(h%2) + (w%2) (2D: 2*(h%2) + (w%2)),
+    tokens in row-major order over the (D/2 x) H/2 x W/2 grid."""
+    if t.dim() == 4:
+        b, a, h, w = t.shape
+        tok = t.reshape(b, a, h // 2, 2, w // 2, 2).permute(0, 3, 5, 2, 4, 1)
+        return tok.reshape(b, 4, (h // 2) * (w // 2), a)
+    b, a, d, h, w = t.shape
+    tok = t.reshape(b, a, d // 2, 2, h // 2, 2, w // 2, 2).permute(0, 3, 5, 7, 2, 4, 6, 1)
+    return tok.reshape(b, 8, (d // 2) * (h // 2) * (w // 2), a)
+
+
+def tokens_merge(tok, shape):
+    """The inverse of tokens_split, back to `shape`."""
+    if len(shape) == 4:
+        b, a, h, w = shape
+        return tok.reshape(b, 2, 2, h // 2, w // 2, a).permute(0, 5, 3, 1, 4, 2).reshape(shape)
+    b, a, d, h, w = shape
+    t = tok.reshape(b, 2, 2, 2, d // 2, h // 2, w // 2, a).permute(0, 7, 4, 1, 5, 2, 6, 3)
+    return t.reshape(shape)
+
+
 class GlobalMultiscaleBlock(nn.Module):
     """GMS: CBS, PBS, split into (stride-2 token attention on a ch | depthwise branch on b ch), PBS, CBS over (fused | input)."""
 
-    def __init__(self, dim, channel, split, mlp_dim):
+    def __init__(self, dim, channel, split, mlp_dim, nd=2):
         super().__init__()
         a, b = split
         assert a + b == channel
-        self.a = a
-        self.conv1 = conv_bn_silu_3x3(dim, channel)
-        self.conv2 = conv_bn_silu_1x1(channel, channel)
-        self.conv_spilt = DepthwiseBranch(b)
+        self.a, self.nd = a, nd
+        self.conv1 = conv_bn_silu_3x3(dim, channel, nd)
+        self.conv2 = conv_bn_silu_1x1(channel, channel, nd)
+        self.conv_spilt = DepthwiseBranch(b, nd)
         self.transformer = TokenTransformer(a, mlp_dim)
-        self.conv3 = conv_bn_silu_1x1(channel, channel)
-        self.conv4 = conv_bn_silu_3x3(channel + dim, channel)
+        self.conv3 = conv_bn_silu_1x1(channel, channel, nd)
+        self.conv4 = conv_bn_silu_3x3(channel + dim, channel, nd)
 
     def forward(self, x):
         y = x
         t = self.conv2(self.conv1(x))
         t1, t2 = t[:, : self.a], t[:, self.a :]
         t2 = t2 + self.conv_spilt(t2)
-        bsz, a, h, w = t1.shape
-        # pixel (i, j) -> group 2*(i%2) + (j%2), token (i//2)*(w//2) + j//2
-        tok = t1.reshape(bsz, a, h // 2, 2, w // 2, 2).permute(0, 3, 5, 2, 4, 1).reshape(bsz, 4, (h // 2) * (w // 2), a)
-        tok = self.transformer(tok)
-        t1 = tok.reshape(bsz, 2, 2, h // 2, w // 2, a).permute(0, 5, 3, 1, 4, 2).reshape(bsz, a, h, w)
+        t1 = tokens_merge(self.transformer(tokens_split(t1)), t1.shape)
         u = self.conv3(torch.cat([t1, t2], dim=1))
         return self.conv4(torch.cat([u, y], dim=1))
 
 
 class LGMSNet(nn.Module):
-    """LGMSNet-2D; attribute names follow the official model so state_dicts interchange."""
+    """LGMSNet (spatial_dims 2) or LGMSNet-3D (spatial_dims 3, the official MKtinyvit4_CT3D);
+    attribute names follow the official models so state_dicts interchange."""
 
-    def __init__(self, in_channels=3, num_classes=1, dims=None, splits=None, depths=None):
+    def __init__(self, in_channels=3, num_classes=1, dims=None, splits=None, depths=None, spatial_dims=2):
         super().__init__()
         d = list(dims or DEFAULT_DIMS)
         s = [list(x) for x in (splits or DEFAULT_SPLITS)]
         dep = list(depths or DEFAULT_DEPTHS)
+        nd = spatial_dims
+        assert nd in (2, 3)
         self.hparams = dict(in_channels=in_channels, num_classes=num_classes, dims=d, splits=s, depths=dep)
-        self.stem = StemBlock(in_channels, d[0])
-        self.encoder1 = nn.Sequential(*[LocalMultiscaleBlock(d[0]) for _ in range(dep[0])], conv_bn_silu_1x1(d[0], d[0]))
-        self.encoder2 = nn.Sequential(*[LocalMultiscaleBlock(d[0]) for _ in range(dep[1])], conv_bn_silu_1x1(d[0], d[1]))
-        self.encoder3 = nn.Sequential(*[LocalMultiscaleBlock(d[1]) for _ in range(dep[2])], conv_bn_silu_1x1(d[1], d[2]))
-        self.encoder4 = nn.Sequential(GlobalMultiscaleBlock(d[2], d[3], s[0], 2 * d[3]))
-        self.encoder5 = nn.Sequential(GlobalMultiscaleBlock(d[3], d[4], s[1], 2 * d[4]))
-        self.Maxpool = nn.MaxPool2d(2, 2)
-        self.Up5 = UpBlock(d[4], d[3])
-        self.Up_conv5 = GlobalMultiscaleBlock(2 * d[3], d[3], s[2], 2 * d[3])
-        self.Up4 = UpBlock(d[3], d[2])
-        self.Up_conv4 = nn.Sequential(FusionBlock(2 * d[2], d[2]), GlobalMultiscaleBlock(d[2], d[2], s[3], 2 * d[2]))
-        self.Up3 = UpBlock(d[2], d[1])
-        self.Up_conv3 = FusionBlock(2 * d[1], d[1])
-        self.Up2 = UpBlock(d[1], d[0])
-        self.Up_conv2 = FusionBlock(2 * d[0], d[0])
-        self.Conv_1x1 = nn.Conv2d(d[0], num_classes, 1)
+        if nd == 3:
+            self.hparams["spatial_dims"] = 3
+        self.stem = StemBlock(in_channels, d[0], nd)
+        self.encoder1 = nn.Sequential(*[LocalMultiscaleBlock(d[0], nd) for _ in range(dep[0])],
+                                      conv_bn_silu_1x1(d[0], d[0], nd))
+        self.encoder2 = nn.Sequential(*[LocalMultiscaleBlock(d[0], nd) for _ in range(dep[1])],
+                                      conv_bn_silu_1x1(d[0], d[1], nd))
+        self.encoder3 = nn.Sequential(*[LocalMultiscaleBlock(d[1], nd) for _ in range(dep[2])],
+                                      conv_bn_silu_1x1(d[1], d[2], nd))
+        self.encoder4 = nn.Sequential(GlobalMultiscaleBlock(d[2], d[3], s[0], 2 * d[3], nd))
+        self.encoder5 = nn.Sequential(GlobalMultiscaleBlock(d[3], d[4], s[1], 2 * d[4], nd))
+        self.Maxpool = nn.MaxPool2d(2, 2) if nd == 2 else nn.MaxPool3d(2, 2)
+        self.Up5 = UpBlock(d[4], d[3], nd)
+        self.Up_conv5 = GlobalMultiscaleBlock(2 * d[3], d[3], s[2], 2 * d[3], nd)
+        self.Up4 = UpBlock(d[3], d[2], nd)
+        self.Up_conv4 = nn.Sequential(FusionBlock(2 * d[2], d[2], nd),
+                                      GlobalMultiscaleBlock(d[2], d[2], s[3], 2 * d[2], nd))
+        self.Up3 = UpBlock(d[2], d[1], nd)
+        self.Up_conv3 = FusionBlock(2 * d[1], d[1], nd)
+        self.Up2 = UpBlock(d[1], d[0], nd)
+        self.Up_conv2 = FusionBlock(2 * d[0], d[0], nd)
+        self.Conv_1x1 = conv(nd)(d[0], num_classes, 1)
 
     def forward(self, x):
         x1 = self.encoder1(self.stem(x))
@@ -248,13 +296,13 @@ def randomize_(model, seed=0):
 
     with torch.no_grad():
         for mod in model.modules():
-            if isinstance(mod, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+            if isinstance(mod, (nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm)):
                 rnd(mod.weight, 0.3, 1.0)
                 rnd(mod.bias, 0.2)
-                if isinstance(mod, nn.BatchNorm2d):
+                if isinstance(mod, (nn.BatchNorm2d, nn.BatchNorm3d)):
                     rnd(mod.running_mean, 0.3)
                     mod.running_var.copy_(torch.rand(mod.running_var.shape, generator=g) * 1.5 + 0.25)
-            elif isinstance(mod, (nn.Conv2d, nn.Linear)):
+            elif isinstance(mod, (nn.Conv2d, nn.Conv3d, nn.Linear)):
                 rnd(mod.weight, 1.0 / math.sqrt(mod.weight[0].numel()))
                 if mod.bias is not None:
                     rnd(mod.bias, 0.1)

@@ -483,6 +483,27 @@ class HostileInputTest(unittest.TestCase):
         self.assertEqual(st, 200)  # no worker was held
 
 
+class LatencyModeTest(unittest.TestCase):
+    def test_one_worker_with_an_engine_team_gives_the_same_masks(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            img = Images(tmp)
+            team = Daemon("--workers", "1", "--engine-threads", "2")
+            single = Daemon("--workers", "1", "--engine-threads", "1")
+            try:
+                for name in ("rgb.png", "grey8.png"):
+                    masks = []
+                    for d in (team, single):
+                        st, _, body = curl(d, "/v1/segment?outputs=mask", "-F", "image=@" + img.paths[name])
+                        self.assertEqual(st, 200, body)
+                        masks.append(decode_png(json.loads(body)["mask"]["base64"]))
+                    # logits agree to float rounding; a pixel exactly on the threshold could flip
+                    self.assertLessEqual(int(np.count_nonzero(masks[0] != masks[1])), 2, name)
+            finally:
+                self.assertEqual(team.stop(60), 0, team.output()[-2000:])
+                self.assertEqual(single.stop(60), 0, single.output()[-2000:])
+            self.assertIn("1 worker(s) x 2 engine thread(s)", team.output())
+
+
 class TlsTest(unittest.TestCase):
     def test_https_with_cert_and_key(self):
         with tempfile.TemporaryDirectory() as tmp:

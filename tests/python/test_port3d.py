@@ -1,0 +1,85 @@
+"""The PyTorch port of LGMSNet-3D (tools/lgmsnet.py with spatial_dims=3): the official
+state_dict keys and shapes, parameter count, InstanceNorm semantics and token groups."""
+
+import os
+import sys
+import unittest
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+import lgmsnet  # noqa: E402
+
+
+def official_3d():
+    with open(os.path.join(HERE, "..", "..", "docs", "state-dict-3d.tsv")) as f:
+        rows = [ln.rstrip("\n").split("\t") for ln in f if not ln.startswith("#")]
+    return [(r[0], r[1]) for r in rows]
+
+
+def shape_text(t):
+    return "x".join(str(v) for v in t.shape) if t.dim() else "scalar"
+
+
+class Port3DTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.model = lgmsnet.LGMSNet(**lgmsnet.DEFAULT_3D, spatial_dims=3).eval()
+
+    def test_state_dict_matches_the_official_keys_and_shapes(self):
+        got = [(k, shape_text(v)) for k, v in self.model.state_dict().items()]
+        self.assertEqual(got, official_3d())
+        self.assertEqual(len(got), 177)
+
+    def test_parameter_count(self):
+        self.assertEqual(sum(p.numel() for p in self.model.parameters()), 6193742)
+
+    def test_forward_shape(self):
+        lgmsnet.randomize_(self.model, seed=3)
+        with torch.no_grad():
+            y = self.model(torch.randn(1, 1, 32, 32, 64))
+        self.assertEqual(tuple(y.shape), (1, 14, 32, 32, 64))
+
+    def test_stem_normalises_with_the_patch_statistics(self):
+        # conv -> InstanceNorm3d (biased variance, eps 1e-5, no affine, no running stats) -> ReLU
+        stem = lgmsnet.randomize_(lgmsnet.LGMSNet(**lgmsnet.DEFAULT_3D, spatial_dims=3), seed=4).stem.eval().double()
+        x = torch.randn(2, 1, 8, 8, 8) * torch.tensor([1.0, 5.0]).reshape(2, 1, 1, 1, 1)
+        conv = stem.conv[0]
+        with torch.no_grad():
+            z = F.conv3d(x.double(), conv.weight.double(), conv.bias.double(), padding=1)
+            mu = z.mean(dim=(2, 3, 4), keepdim=True)
+            var = z.var(dim=(2, 3, 4), unbiased=False, keepdim=True)
+            want = torch.relu((z - mu) / torch.sqrt(var + 1e-5))
+            got = stem(x.double())
+        self.assertLess(float((got - want).abs().max()), 1e-9)
+        self.assertEqual(len(list(stem.buffers())), 0)  # nothing learned or tracked
+
+    def test_token_groups_are_the_stride_2_lattices(self):
+        for shape, groups in (((1, 3, 4, 6, 8), 8), ((2, 3, 6, 8), 4)):
+            t = torch.randn(*shape)
+            tok = lgmsnet.tokens_split(t)
+            self.assertEqual(tuple(tok.shape), (shape[0], groups, t[0, 0].numel() // groups, 3))
+            self.assertTrue(torch.equal(lgmsnet.tokens_merge(tok, t.shape), t))
+            # the tokens of group g are the elements whose coordinate parities spell g
+            idx = torch.arange(t[0, 0].numel(), dtype=torch.float32).reshape(1, 1, *shape[2:])
+            itok = lgmsnet.tokens_split(idx)[0, :, :, 0].long()
+            sizes = shape[2:]
+            for g in range(groups):
+                rest, par = itok[g], []
+                for n in reversed(sizes):
+                    par.append(rest % n % 2)
+                    rest = rest // n
+                bits = sum(p << i for i, p in enumerate(par))  # w is bit 0, h bit 1, d bit 2
+                self.assertTrue(bool((bits == g).all()), (shape, g))
+
+    def test_trilinear_upsample_is_half_pixel(self):
+        up = self.model.Up5.up[0]
+        self.assertEqual((up.mode, up.align_corners), ("trilinear", False))
+        x = torch.randn(1, 2, 3, 4, 5)
+        self.assertTrue(torch.allclose(up(x), F.interpolate(x, scale_factor=2, mode="trilinear", align_corners=False)))
+
+
+if __name__ == "__main__":
+    unittest.main()

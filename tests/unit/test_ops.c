@@ -1,0 +1,201 @@
+/* test_ops.c - engine kernels against naive references: the direct 3x3 convolution and the
+ * im2col path on shapes that take each, every op split over thread teams, attention with
+ * key counts on and off the AVX2 kernel, and the thread team itself. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../engine/conv_direct.h"
+#include "../../engine/ops.h"
+#include "../../engine/parallel_ops.h"
+#include "../../engine/threads.h"
+#include "../../engine/vecmath.h"
+
+static float *random_floats(size_t n, unsigned seed) {
+    float *v = malloc(n * sizeof *v);
+    cr_assert_not_null(v);
+    srand(seed);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)rand() / RAND_MAX * 2.0f - 1.0f;
+    return v;
+}
+
+static float act_ref(float v, lgms_act act) {
+    switch (act) {
+    case LGMS_ACT_RELU: return v > 0 ? v : 0;
+    case LGMS_ACT_SILU: return v / (1.0f + expf(-v));
+    case LGMS_ACT_GELU: return 0.5f * v * (1.0f + erff(v / sqrtf(2.0f)));
+    default: return v;
+    }
+}
+
+/* y = post(act(conv(x) + b)), zero padding, in double. */
+static void conv_ref(const lgms_conv2d *c, const float *x, int h, int w, float *y) {
+    int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, p = c->k / 2;
+    for (int o = 0; o < c->cout; o++) {
+        int g = o / cout_g;
+        for (int yy = 0; yy < h; yy++)
+            for (int xx = 0; xx < w; xx++) {
+                double s = c->bias ? c->bias[o] : 0;
+                for (int ci = 0; ci < cin_g; ci++)
+                    for (int ky = 0; ky < c->k; ky++)
+                        for (int kx = 0; kx < c->k; kx++) {
+                            int sy = yy + ky - p, sx = xx + kx - p;
+                            if (sy < 0 || sy >= h || sx < 0 || sx >= w) continue;
+                            s += (double)c->weight[((o * cin_g + ci) * c->k + ky) * c->k + kx] *
+                                 x[((size_t)(g * cin_g + ci) * h + sy) * w + sx];
+                        }
+                float v = act_ref((float)s, c->act);
+                if (c->post_scale) v = v * c->post_scale[o] + c->post_shift[o];
+                y[((size_t)o * h + yy) * w + xx] = v;
+            }
+    }
+}
+
+static double conv_error(int cin, int cout, int k, int groups, int h, int w, lgms_act act, int post, int threads) {
+    lgms_conv2d c = {.cin = cin, .cout = cout, .k = k, .groups = groups, .act = act};
+    size_t wn = (size_t)cout * (cin / groups) * k * k;
+    float *wt = random_floats(wn, 1), *b = random_floats((size_t)cout, 2), *s = random_floats((size_t)cout, 3);
+    float *t = random_floats((size_t)cout, 4), *x = random_floats((size_t)cin * h * w, 5);
+    c.weight = wt, c.bias = b;
+    if (post) c.post_scale = s, c.post_shift = t;
+    float *want = malloc(sizeof(float) * cout * h * w), *got = malloc(sizeof(float) * cout * h * w);
+    float *scratch = malloc(sizeof(float) * (lgms_conv2d_scratch(&c, h, w) * threads + 1));
+    conv_ref(&c, x, h, w, want);
+    lgms_threads *team = lgms_threads_new(threads);
+    lgms_par_conv2d(team, &c, x, h, w, got, scratch);
+    lgms_threads_free(team);
+    double e = 0;
+    for (size_t i = 0; i < (size_t)cout * h * w; i++)
+        e = fmax(e, fabs((double)got[i] - want[i]));
+    free(wt), free(b), free(s), free(t), free(x), free(want), free(got), free(scratch);
+    return e;
+}
+
+Test(ops, conv3x3_direct_and_im2col_paths_match_a_naive_convolution) {
+    struct {
+        int cin, cout, k, groups, h, w, post;
+        lgms_act act;
+    } cases[] = {
+        {3, 16, 3, 1, 20, 32, 0, LGMS_ACT_RELU}, /* direct: the stem shape */
+        {32, 32, 3, 2, 9, 48, 1, LGMS_ACT_GELU}, /* direct, grouped, post-affine, odd height */
+        {4, 13, 3, 1, 7, 16, 0, LGMS_ACT_SILU},  /* direct, output channels not a multiple of 6 */
+        {8, 40, 3, 1, 6, 16, 0, LGMS_ACT_NONE},  /* im2col: 40 outputs per group */
+        {6, 12, 3, 1, 5, 20, 1, LGMS_ACT_GELU},  /* im2col: width not a multiple of 16 */
+        {16, 24, 1, 1, 4, 12, 1, LGMS_ACT_SILU}, /* 1x1 */
+        {24, 24, 3, 3, 8, 32, 0, LGMS_ACT_RELU}, /* direct, three groups */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int threads = 1; threads <= 3; threads++) {
+            double e = conv_error(cases[i].cin, cases[i].cout, cases[i].k, cases[i].groups, cases[i].h, cases[i].w,
+                                  cases[i].act, cases[i].post, threads);
+            cr_assert_leq(e, 2e-5, "case %zu, %d thread(s): max abs error %g", i, threads, e);
+        }
+}
+
+Test(ops, direct_kernel_is_chosen_only_where_it_applies) {
+    lgms_conv2d c = {.cin = 32, .cout = 16, .k = 3, .groups = 1};
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    cr_assert_eq(lgms_conv3x3_direct_ok(&c, 256), avx2);
+    cr_assert_eq(lgms_conv3x3_direct_ok(&c, 24), 0, "width not a multiple of 16");
+    c.cout = 128;
+    cr_assert_eq(lgms_conv3x3_direct_ok(&c, 256), 0, "128 outputs per group go to sgemm");
+    c.cout = 16, c.k = 1;
+    cr_assert_eq(lgms_conv3x3_direct_ok(&c, 256), 0, "not 3x3");
+}
+
+/* Softmax attention of one head in double: the reference for lgms_attention. */
+static void attention_ref(const float *qkv, int n, int heads, float scale, float *out) {
+    int inner = heads * 8, ld = 3 * inner;
+    double *s = malloc(sizeof(double) * n);
+    for (int e = 0; e < heads; e++)
+        for (int i = 0; i < n; i++) {
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j < n; j++) {
+                double d = 0;
+                for (int t = 0; t < 8; t++)
+                    d += (double)qkv[(size_t)i * ld + e * 8 + t] * qkv[(size_t)j * ld + inner + e * 8 + t];
+                s[j] = d * scale;
+                mx = fmax(mx, s[j]);
+            }
+            for (int j = 0; j < n; j++)
+                sum += s[j] = exp(s[j] - mx);
+            for (int t = 0; t < 8; t++) {
+                double o = 0;
+                for (int j = 0; j < n; j++)
+                    o += s[j] * qkv[(size_t)j * ld + 2 * inner + e * 8 + t];
+                out[(size_t)i * inner + e * 8 + t] = (float)(o / sum);
+            }
+        }
+    free(s);
+}
+
+Test(ops, attention_matches_softmax_reference_on_and_off_the_avx2_kernel) {
+    int sizes[] = {1, 6, 24, 64, 75}; /* 24 and 64: the 8-lane kernel; 1, 6, 75: the portable one */
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            int n = sizes[k], heads = 4, inner = heads * 8;
+            float *qkv = random_floats((size_t)n * 3 * inner, 7 + (unsigned)k);
+            for (size_t i = 0; i < (size_t)n * 3 * inner; i++)
+                qkv[i] *= 3.0f; /* peaked softmax rows too */
+            float *want = malloc(sizeof(float) * n * inner), *got = malloc(sizeof(float) * n * inner);
+            float *scratch = malloc(sizeof(float) * lgms_attention_scratch(n) * threads);
+            attention_ref(qkv, n, heads, 0.35355339f, want);
+            lgms_threads *team = lgms_threads_new(threads);
+            lgms_par_attention(team, qkv, n, heads, 8, 0.35355339f, got, scratch);
+            lgms_threads_free(team);
+            for (size_t i = 0; i < (size_t)n * inner; i++)
+                cr_assert_leq(fabs((double)got[i] - want[i]), 1e-5, "n %d, %d thread(s), element %zu: %g vs %g", n,
+                              threads, i, got[i], want[i]);
+            free(qkv), free(want), free(got), free(scratch);
+        }
+}
+
+typedef struct {
+    atomic_int calls;
+    int seen[8];
+    size_t covered[64];
+} team_probe;
+
+static void probe_task(void *p, int i, int n) {
+    team_probe *t = p;
+    atomic_fetch_add(&t->calls, 1);
+    t->seen[i] = n;
+    size_t b, e;
+    lgms_split(64, i, n, &b, &e);
+    for (size_t k = b; k < e; k++)
+        t->covered[k]++;
+}
+
+Test(threads, every_thread_runs_once_and_splits_cover_the_range_exactly) {
+    for (int n = 1; n <= 5; n++) {
+        lgms_threads *team = lgms_threads_new(n);
+        cr_assert_eq(team == NULL, n == 1, "a team of %d", n);
+        cr_assert_eq(lgms_threads_count(team), n);
+        for (int round = 0; round < 200; round++) { /* back to back, as an inference issues ops */
+            team_probe t = {0};
+            lgms_threads_run(team, probe_task, &t);
+            cr_assert_eq(atomic_load(&t.calls), n);
+            for (int i = 0; i < n; i++)
+                cr_assert_eq(t.seen[i], n);
+            for (int k = 0; k < 64; k++)
+                cr_assert_eq(t.covered[k], 1, "item %d covered %zu times by %d threads", k, t.covered[k], n);
+        }
+        lgms_threads_free(team);
+    }
+}
+
+Test(threads, a_team_that_slept_wakes_for_the_next_run) {
+    lgms_threads *team = lgms_threads_new(3);
+    team_probe t = {0};
+    lgms_threads_run(team, probe_task, &t);
+    struct timespec pause = {0, 50 * 1000 * 1000}; /* far past the spin: helpers are asleep */
+    nanosleep(&pause, NULL);
+    team_probe u = {0};
+    lgms_threads_run(team, probe_task, &u);
+    cr_assert_eq(atomic_load(&u.calls), 3);
+    lgms_threads_free(team);
+}
