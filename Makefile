@@ -38,7 +38,7 @@ HEADERS := $(wildcard engine/*.h api/*.h config/*.h server/*.h tests/unit/*.h)
 OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 
-.PHONY: all deps run test test-unit test-asan test-python test-integration bench fixtures clean format \
+.PHONY: all deps run test test-unit test-asan test-tsan test-python test-integration bench fixtures clean format \
 	check-format fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s load soak valgrind
 
 all: $(BUILD)/lgmsd
@@ -92,6 +92,20 @@ $(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS) | $(BUILD)/.deps
 $(BUILD)/test-unit-san: $(SAN_OBJ) $(UNIT_SRC:%.c=$(BUILD)/san/%.o)
 	$(CC) $(SAN_CFLAGS) $(WRAP_ALLOC) $^ -o $@ $(PKG_LIBS) $(CRIT_LIBS)
 
+# ---- ThreadSanitizer: the engine's thread teams ----
+TSAN_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/tsan/%.o)
+
+$(BUILD)/tsan/%.o: %.c $(HEADERS) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread -DLGMS_NO_CLONES $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/test-tsan: tests/tsan/engine_threads.c $(TSAN_OBJ)
+	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
+
+# setarch -R: TSan needs the fixed memory layout that ASLR on newer kernels breaks
+test-tsan: $(BUILD)/test-tsan
+	TSAN_OPTIONS=halt_on_error=1 setarch -R ./$(BUILD)/test-tsan tests/fixtures/official-1class.lgms
+
 # ---- fuzzing (libFuzzer, clang 14, ASan + UBSan) ----
 FUZZ_CC := clang-14
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -119,7 +133,7 @@ run: $(BUILD)/lgmsd
 	./$(BUILD)/lgmsd serve --host 127.0.0.1 --port 8080
 
 # ---- tests ----
-test: check-format test-unit test-asan test-python test-integration fuzz-smoke test-k8s test-deb
+test: check-format test-unit test-asan test-tsan test-python test-integration fuzz-smoke test-k8s test-deb
 	@echo "make test: all suites passed"
 
 test-unit: $(BUILD)/test-unit
@@ -205,10 +219,10 @@ test-deb: deb
 
 # ---- housekeeping ----
 format:
-	clang-format -i $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c
+	clang-format -i $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
 
 check-format:
-	clang-format --dry-run --Werror $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c
+	clang-format --dry-run --Werror $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lgmsd $(BUILD)/lgmsd-san $(BUILD)/test-unit $(BUILD)/test-unit-san

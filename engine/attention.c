@@ -151,9 +151,7 @@ void lgms_attention_heads(const float *qkv, int n, int heads, int dh, float scal
     float *kt = scratch, *vt = scratch + (size_t)dh * n, *s = scratch + (size_t)2 * dh * n;
     int fast = 0;
 #if LGMS_HAVE_AVX2_ATTENTION
-    static int cpu_ok = -1;
-    if (cpu_ok < 0) cpu_ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    fast = cpu_ok && n % 8 == 0;
+    fast = lgms_cpu_has_avx2_fma() && n % 8 == 0;
 #endif
     for (int e = head_begin; e < head_end; e++) {
         const float *k = qkv + inner + e * dh, *v = qkv + 2 * inner + e * dh;

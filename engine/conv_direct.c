@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "vecmath.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define LGMS_HAVE_DIRECT 1
@@ -24,9 +26,7 @@ static int tile_rows(const lgms_conv2d *c, int w) {
 
 int lgms_conv3x3_direct_ok(const lgms_conv2d *c, int w) {
 #if LGMS_HAVE_DIRECT
-    static int cpu_ok = -1;
-    if (cpu_ok < 0) cpu_ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return cpu_ok && c->k == 3 && c->cout / c->groups <= MAX_COUT_G && w % X_BLOCK == 0;
+    return lgms_cpu_has_avx2_fma() && c->k == 3 && c->cout / c->groups <= MAX_COUT_G && w % X_BLOCK == 0;
 #else
     (void)c, (void)w;
     return 0;

@@ -21,6 +21,16 @@
 #define LGMS_HOT
 #endif
 
+/* Whether the CPU runs the hand-written AVX2 + FMA kernels. __builtin_cpu_supports reads
+ * flags the runtime filled in before main, so any thread may call it at any time. */
+static inline int lgms_cpu_has_avx2_fma(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
 static inline float lgms_expf(float x) {
     x = x > 88.0f ? 88.0f : x; /* keeps 2^n finite */
     x = x < -87.3365447504f ? -87.3365447504f : x;
