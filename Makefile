@@ -22,8 +22,9 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fno-trapping-math -ffp-contract=fast $
 	-DLGMSD_MODEL_DIR='"$(PREFIX)/share/lgmsd/models"'
 OPT_CFLAGS := -O3
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+# libnifti2 ships no pkg-config file
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/nifti
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnifti2 -lm -lpthread
 CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
 CRIT_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 
@@ -111,7 +112,7 @@ FUZZ_CC := clang-14
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined $(WARN) -Wno-unused-command-line-argument
 FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
-FUZZERS := image json options config model multipart
+FUZZERS := image json options config model multipart nifti
 .SECONDARY: $(FUZZ_OBJ)
 FUZZ_SECONDS ?= 300
 

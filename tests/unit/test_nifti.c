@@ -1,0 +1,158 @@
+/* test_nifti.c - NIfTI volumes in and label volumes out: data and scaling, spacing, qform
+ * and sform kept, gzip or not, NIfTI-2, and clear errors for what is not one volume. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <nifti2_io.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../api/nifti.h"
+
+/* The test volume as a NIfTI-2 .nii written field by field (libnifti2 3.0.1 cannot write one). */
+static uint8_t *make_nifti2(size_t *len) {
+    nifti_2_header h;
+    memset(&h, 0, sizeof h);
+    h.sizeof_hdr = 540;
+    memcpy(h.magic, "n+2\0\r\n\032\n", 8);
+    h.datatype = DT_INT16, h.bitpix = 16;
+    int64_t dim[8] = {3, 5, 4, 3, 1, 1, 1, 1};
+    double pixdim[8] = {1, 0.8, 0.9, 2.5, 1, 1, 1, 1};
+    memcpy(h.dim, dim, sizeof dim);
+    memcpy(h.pixdim, pixdim, sizeof pixdim);
+    h.vox_offset = 544;
+    h.scl_slope = 2.0, h.scl_inter = -1.0;
+    h.qform_code = 1, h.quatern_d = 1.0, h.qoffset_x = 10, h.qoffset_y = -20, h.qoffset_z = 30;
+    h.sform_code = 2;
+    h.srow_x[1] = 0.8, h.srow_x[3] = 5, h.srow_y[0] = -0.9, h.srow_y[3] = 6, h.srow_z[2] = 2.5, h.srow_z[3] = 7;
+    *len = 544 + 60 * 2;
+    uint8_t *buf = calloc(1, *len);
+    memcpy(buf, &h, sizeof h);
+    for (int i = 0; i < 60; i++) {
+        int16_t v = (int16_t)(i * 7 - 100);
+        memcpy(buf + 544 + 2 * i, &v, 2);
+    }
+    return buf;
+}
+
+/* A 5x4x3 int16 volume with scaling, spacing, and distinct qform and sform, as file bytes. */
+static uint8_t *make_file(const char *suffix, int nifti2, int nt, size_t *len) {
+    if (nifti2) return make_nifti2(len);
+    int64_t dims[8] = {nt > 1 ? 4 : 3, 5, 4, 3, nt, 1, 1, 1};
+    nifti_image *nim = nifti_make_new_nim(dims, DT_INT16, 1);
+    cr_assert_not_null(nim);
+    for (int i = 0; i < 5 * 4 * 3 * nt; i++)
+        ((int16_t *)nim->data)[i] = (int16_t)(i * 7 - 100);
+    nim->scl_slope = 2.0, nim->scl_inter = -1.0;
+    nim->dx = nim->pixdim[1] = 0.8, nim->dy = nim->pixdim[2] = 0.9, nim->dz = nim->pixdim[3] = 2.5;
+    nim->qform_code = 1;
+    nim->quatern_b = 0.0, nim->quatern_c = 0.0, nim->quatern_d = 1.0; /* 180 degrees about z */
+    nim->qoffset_x = 10, nim->qoffset_y = -20, nim->qoffset_z = 30, nim->qfac = 1;
+    nim->qto_xyz = nifti_quatern_to_dmat44(0, 0, 1, 10, -20, 30, 0.8, 0.9, 2.5, 1);
+    nim->sform_code = 2;
+    memset(&nim->sto_xyz, 0, sizeof nim->sto_xyz);
+    nim->sto_xyz.m[0][1] = 0.8, nim->sto_xyz.m[1][0] = -0.9, nim->sto_xyz.m[2][2] = 2.5;
+    nim->sto_xyz.m[0][3] = 5, nim->sto_xyz.m[1][3] = 6, nim->sto_xyz.m[2][3] = 7, nim->sto_xyz.m[3][3] = 1;
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/lgmsd-test-XXXXXX%s", suffix);
+    int fd = mkstemps(path, (int)strlen(suffix));
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(nifti_set_filenames(nim, path, 0, 1), 0);
+    nifti_image_write(nim);
+    nifti_image_free(nim);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc(*len);
+    cr_assert_eq(fread(buf, 1, *len, f), *len);
+    fclose(f);
+    unlink(path);
+    return buf;
+}
+
+static void check_read(const char *suffix, int nifti2) {
+    size_t len;
+    uint8_t *bytes = make_file(suffix, nifti2, 1, &len);
+    api_volume v;
+    char err[256];
+    cr_assert_eq(api_nifti_read(bytes, len, 1000, &v, err, sizeof err), 0, "%s: %s", suffix, err);
+    cr_assert_eq(v.nx, 5);
+    cr_assert_eq(v.ny, 4);
+    cr_assert_eq(v.nz, 3);
+    cr_assert_float_eq(v.spacing[0], 0.8, 1e-6);
+    cr_assert_float_eq(v.spacing[2], 2.5, 1e-6);
+    for (int i = 0; i < 60; i++)
+        cr_assert_float_eq(v.data[i], (i * 7 - 100) * 2.0f - 1.0f, 1e-4, "voxel %d", i);
+    const nifti_image *hdr = v.header;
+    /* (libnifti2 reports nifti_type 1 for this NIfTI-2 file too; the 544-byte offset read above shows it parsed it) */
+    cr_assert_float_eq(hdr->sto_xyz.m[0][1], 0.8, 1e-6, "sform read");
+    cr_assert_float_eq(hdr->sto_xyz.m[1][0], -0.9, 1e-6);
+    cr_assert_float_eq(hdr->sto_xyz.m[2][3], 7.0, 1e-6);
+    cr_assert_float_eq(hdr->qto_xyz.m[0][3], 10.0, 1e-6, "qform read");
+    cr_assert_float_eq(hdr->qto_xyz.m[0][0], -0.8, 1e-6, "180 degrees about z flips x");
+
+    /* labels out: same grid and transforms, uint8, gzip */
+    uint8_t labels[60];
+    for (int i = 0; i < 60; i++)
+        labels[i] = (uint8_t)(i % 14);
+    uint8_t *out;
+    size_t out_len;
+    cr_assert_eq(api_nifti_write_labels(&v, labels, &out, &out_len, err, sizeof err), 0, "%s", err);
+    cr_assert(out_len > 4 && out[0] == 0x1f && out[1] == 0x8b, "a .nii.gz");
+    char path[64] = "/dev/shm/lgmsd-test-XXXXXX.nii.gz";
+    int fd = mkstemps(path, 7);
+    cr_assert_eq(write(fd, out, out_len), (ssize_t)out_len);
+    close(fd);
+    nifti_image *back = nifti_image_read(path, 1);
+    unlink(path);
+    cr_assert_not_null(back);
+    cr_assert_eq(back->datatype, DT_UINT8);
+    cr_assert_eq(back->nx * 100 + back->ny * 10 + back->nz, 543);
+    cr_assert_eq(memcmp(back->data, labels, 60), 0);
+    cr_assert_eq(back->sform_code, 2);
+    cr_assert_eq(back->qform_code, 1);
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) {
+            cr_assert_float_eq(back->sto_xyz.m[r][c], ((nifti_image *)v.header)->sto_xyz.m[r][c], 1e-5, "sform");
+            cr_assert_float_eq(back->qto_xyz.m[r][c], ((nifti_image *)v.header)->qto_xyz.m[r][c], 1e-5, "qform");
+        }
+    cr_assert_eq(back->nifti_type, NIFTI_FTYPE_NIFTI1_1, "%s: labels come back as NIfTI-1", suffix);
+    nifti_image_free(back);
+    free(out);
+    api_volume_free(&v);
+    free(bytes);
+}
+
+Test(nifti, nii_and_nii_gz_and_nifti2_round_trip) {
+    check_read(".nii", 0);
+    check_read(".nii.gz", 0);
+    check_read(".nii", 1); /* NIfTI-2 in */
+}
+
+Test(nifti, what_is_not_one_readable_volume_is_refused) {
+    size_t len;
+    char err[256];
+    api_volume v;
+    uint8_t *four_d = make_file(".nii.gz", 0, 2, &len);
+    cr_assert_eq(api_nifti_read(four_d, len, 1000, &v, err, sizeof err), 422);
+    cr_assert(strstr(err, "one 3-D volume"), "%s", err);
+    free(four_d);
+    uint8_t *ok = make_file(".nii", 0, 1, &len);
+    cr_assert_eq(api_nifti_read(ok, len, 59, &v, err, sizeof err), 413, "max_voxels from the header");
+    cr_assert(strstr(err, "max_voxels"), "%s", err);
+    cr_assert_eq(api_nifti_read(ok, len - 20, 1000, &v, err, sizeof err), 422, "truncated data");
+    cr_assert_eq(api_nifti_read(ok, 200, 1000, &v, err, sizeof err), 422, "truncated header");
+    static const uint8_t junk[] = "this is not a volume at all, only words and more words";
+    cr_assert_eq(api_nifti_read(junk, sizeof junk, 1000, &v, err, sizeof err), 422);
+    free(ok);
+    /* nothing is left behind in /dev/shm */
+    FILE *p = popen("ls /dev/shm | grep -c '^lgmsd-' || true", "r");
+    int n = -1;
+    cr_assert_eq(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    cr_assert_eq(n, 0, "%d lgmsd files left in /dev/shm", n);
+}
