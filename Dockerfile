@@ -24,10 +24,13 @@ RUN apt-get update \
 COPY --from=build /src/build/image/lgmsd /usr/bin/lgmsd
 COPY models/lgmsnet-phantom.lgms /usr/share/lgmsd/models/lgmsnet-phantom.lgms
 COPY config/lgmsd.ini /etc/lgmsd/lgmsd.ini
-# inside a container the service listens on all interfaces; outside, the default stays 127.0.0.1
+# inside a container the service listens on all interfaces; outside, the default stays 127.0.0.1.
+# OPENBLAS_NUM_THREADS=1: lgmsd runs OpenBLAS single-threaded; without it OpenBLAS starts an
+# idle pool of one thread per core that spins beside the engine's own threads.
 ENV LGMSD_CONFIG=/etc/lgmsd/lgmsd.ini \
     LGMSD_HOST=0.0.0.0 \
-    LGMSD_PORT=8080
+    LGMSD_PORT=8080 \
+    OPENBLAS_NUM_THREADS=1
 USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["/usr/bin/lgmsd", "healthcheck"]
