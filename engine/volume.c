@@ -1,0 +1,126 @@
+/* volume.c - CT intensity window and sliding-window inference with blending. */
+#include "volume.h"
+
+#include <math.h>
+#include <string.h>
+
+void lgms_intensity_window(float *v, size_t n, float a_min, float a_max) {
+    float scale = 1.0f / (a_max - a_min);
+    for (size_t i = 0; i < n; i++) {
+        float x = (v[i] - a_min) * scale;
+        v[i] = x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x;
+    }
+}
+
+int lgms_window_starts(int size, int roi, float overlap, int *starts, int max) {
+    if (size <= roi) {
+        if (max < 1) return 0;
+        starts[0] = 0;
+        return 1;
+    }
+    int stride = (int)((float)roi * (1.0f - overlap));
+    if (stride < 1) stride = 1;
+    int n = (size - roi + stride - 1) / stride + 1;
+    if (n > max) return 0;
+    for (int i = 0; i < n; i++)
+        starts[i] = i * stride < size - roi ? i * stride : size - roi;
+    return n;
+}
+
+/* exp(-(i - c)^2 / 2 sigma^2) with sigma = n / 8 and c the centre of an n-long axis. */
+static float gaussian_at(int i, int n) {
+    double sigma = 0.125 * n, t = (i - (n - 1) / 2.0) / sigma;
+    return (float)exp(-0.5 * t * t);
+}
+
+void lgms_blend_weights(int rd, int rh, int rw, int gaussian, float *w) {
+    size_t n = (size_t)rd * rh * rw;
+    if (!gaussian) {
+        for (size_t i = 0; i < n; i++)
+            w[i] = 1.0f;
+        return;
+    }
+    /* separable; the peak is the product of the three axis peaks (centre voxel) */
+    float peak = gaussian_at(rd / 2, rd) * gaussian_at(rh / 2, rh) * gaussian_at(rw / 2, rw);
+    for (int z = 0; z < rd; z++)
+        for (int y = 0; y < rh; y++) {
+            float gzy = gaussian_at(z, rd) * gaussian_at(y, rh);
+            for (int x = 0; x < rw; x++) {
+                float v = gzy * gaussian_at(x, rw) / peak;
+                w[((size_t)z * rh + y) * rw + x] = v < 1e-3f ? 1e-3f : v;
+            }
+        }
+}
+
+static int axis_count(int size, int roi, float overlap) {
+    int stride = (int)((float)roi * (1.0f - overlap));
+    if (stride < 1) stride = 1;
+    return size <= roi ? 1 : (size - roi + stride - 1) / stride + 1;
+}
+
+static int axis_start(int size, int roi, float overlap, int i) {
+    int stride = (int)((float)roi * (1.0f - overlap));
+    if (stride < 1) stride = 1;
+    if (size <= roi) return 0;
+    return i * stride < size - roi ? i * stride : size - roi;
+}
+
+int lgms_sliding_patches(const lgms_sliding_window *sw, int d, int h, int w) {
+    return axis_count(d, sw->rd, sw->overlap) * axis_count(h, sw->rh, sw->overlap) * axis_count(w, sw->rw, sw->overlap);
+}
+
+size_t lgms_sliding_scratch(const lgms_sliding_window *sw, int d, int h, int w) {
+    size_t patch = (size_t)sw->rd * sw->rh * sw->rw;
+    return patch * (1 + (size_t)sw->channels + (size_t)sw->classes) + (size_t)d * h * w;
+}
+
+int lgms_sliding_run(const lgms_sliding_window *sw, const float *vol, int d, int h, int w, float *out, float *scratch) {
+    size_t patch = (size_t)sw->rd * sw->rh * sw->rw, plane = (size_t)d * h * w;
+    float *wt = scratch, *pin = wt + patch, *pout = pin + patch * sw->channels, *cnt = pout + patch * sw->classes;
+    lgms_blend_weights(sw->rd, sw->rh, sw->rw, sw->gaussian, wt);
+    memset(out, 0, sizeof(float) * plane * sw->classes);
+    memset(cnt, 0, sizeof(float) * plane);
+    int nz = axis_count(d, sw->rd, sw->overlap), ny = axis_count(h, sw->rh, sw->overlap);
+    int nx = axis_count(w, sw->rw, sw->overlap), total = nz * ny * nx, done = 0;
+    for (int iz = 0; iz < nz; iz++)
+        for (int iy = 0; iy < ny; iy++)
+            for (int ix = 0; ix < nx; ix++) {
+                int z0 = axis_start(d, sw->rd, sw->overlap, iz), y0 = axis_start(h, sw->rh, sw->overlap, iy);
+                int x0 = axis_start(w, sw->rw, sw->overlap, ix);
+                /* the patch, zeros where it reaches past a volume smaller than it */
+                int xn = w - x0 < sw->rw ? w - x0 : sw->rw;
+                for (int c = 0; c < sw->channels; c++)
+                    for (int pz = 0; pz < sw->rd; pz++)
+                        for (int py = 0; py < sw->rh; py++) {
+                            float *dst = pin + (((size_t)c * sw->rd + pz) * sw->rh + py) * sw->rw;
+                            int vz = z0 + pz, vy = y0 + py;
+                            if (vz >= d || vy >= h) {
+                                memset(dst, 0, sizeof(float) * sw->rw);
+                                continue;
+                            }
+                            memcpy(dst, vol + (((size_t)c * d + vz) * h + vy) * w + x0, sizeof(float) * xn);
+                            if (xn < sw->rw) memset(dst + xn, 0, sizeof(float) * (sw->rw - xn));
+                        }
+                if (sw->run(sw->ctx, pin, pout)) return -1;
+                for (int pz = 0; pz < sw->rd && z0 + pz < d; pz++)
+                    for (int py = 0; py < sw->rh && y0 + py < h; py++) {
+                        size_t prow = ((size_t)pz * sw->rh + py) * sw->rw,
+                               vrow = ((size_t)(z0 + pz) * h + y0 + py) * w + x0;
+                        for (int px = 0; px < xn; px++)
+                            cnt[vrow + px] += wt[prow + px];
+                        for (int k = 0; k < sw->classes; k++) {
+                            const float *src = pout + k * patch + prow;
+                            float *dst = out + k * plane + vrow;
+                            for (int px = 0; px < xn; px++)
+                                dst[px] += src[px] * wt[prow + px];
+                        }
+                    }
+                if (sw->progress) sw->progress(sw->ctx, ++done, total);
+            }
+    for (size_t v = 0; v < plane; v++) {
+        float inv = 1.0f / cnt[v];
+        for (int k = 0; k < sw->classes; k++)
+            out[k * plane + v] *= inv;
+    }
+    return 0;
+}
