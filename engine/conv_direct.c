@@ -18,13 +18,13 @@
 #define CO_BLOCK 6             /* output channels per register block */
 #define X_BLOCK 16             /* columns per register block: two 8-float vectors */
 
-static int tile_rows(const lgms_conv2d *c, int w) {
+static int tile_rows(const lgms_conv *c, int w) {
     size_t per_row = (size_t)c->cin * (size_t)(w + 2);
     size_t rows = TILE_FLOATS / per_row;
     return rows < 3 ? 1 : (int)rows - 2;
 }
 
-int lgms_conv3x3_direct_ok(const lgms_conv2d *c, int w) {
+int lgms_conv3x3_direct_ok(const lgms_conv *c, int w) {
 #if LGMS_HAVE_DIRECT
     return lgms_cpu_has_avx2_fma() && c->k == 3 && c->cout / c->groups <= MAX_COUT_G && w % X_BLOCK == 0;
 #else
@@ -33,7 +33,7 @@ int lgms_conv3x3_direct_ok(const lgms_conv2d *c, int w) {
 #endif
 }
 
-size_t lgms_conv3x3_direct_scratch(const lgms_conv2d *c, int w) {
+size_t lgms_conv3x3_direct_scratch(const lgms_conv *c, int w) {
     return (size_t)c->cin * (size_t)(tile_rows(c, w) + 2) * (size_t)(w + 2);
 }
 
@@ -96,7 +96,7 @@ __attribute__((target("avx2,fma"))) static void row_block(const float *pad, int 
 }
 #endif
 
-void lgms_conv3x3_direct_rows(const lgms_conv2d *c, const float *in, int h, int w, int y0, int y1, float *out,
+void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out,
                               float *scratch) {
 #if LGMS_HAVE_DIRECT
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, wp = w + 2;

@@ -14,11 +14,11 @@
 
 /* Whether the direct kernel takes this layer at width w (3x3, <= 32 outputs per group,
  * w a multiple of 16, and the CPU has AVX2 + FMA). */
-int lgms_conv3x3_direct_ok(const lgms_conv2d *c, int w);
+int lgms_conv3x3_direct_ok(const lgms_conv *c, int w);
 /* Floats of scratch for one thread. */
-size_t lgms_conv3x3_direct_scratch(const lgms_conv2d *c, int w);
+size_t lgms_conv3x3_direct_scratch(const lgms_conv *c, int w);
 /* Raw sums (no bias, no activation) of output rows [y0, y1), every channel. */
-void lgms_conv3x3_direct_rows(const lgms_conv2d *c, const float *in, int h, int w, int y0, int y1, float *out,
+void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out,
                               float *scratch);
 
 #endif

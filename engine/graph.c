@@ -46,19 +46,19 @@ static double now_s(void) {
 
 static float *alloc(lgms_state *st, size_t n) { return lgms_arena_alloc(&st->arena, n); }
 
-static double conv_flops(const lgms_conv2d *c, size_t plane) {
+static double conv_flops(const lgms_conv *c, size_t plane) {
     return 2.0 * c->cout * (c->cin / c->groups) * c->k * c->k * (double)plane;
 }
 
-static lgms_prof_class conv_class(const lgms_conv2d *c) {
+static lgms_prof_class conv_class(const lgms_conv *c) {
     if (c->groups > 1) return LGMS_PROF_CONV_GROUPED;
     return c->k == 1 ? LGMS_PROF_CONV1 : LGMS_PROF_CONV3;
 }
 
-static void run_conv(lgms_state *st, const lgms_conv2d *c, const float *in, int h, int w, float *out) {
+static void run_conv(lgms_state *st, const lgms_conv *c, const float *in, int h, int w, float *out) {
     size_t mark = lgms_arena_mark(&st->arena);
-    float *scratch = alloc(st, lgms_conv2d_scratch(c, h, w) * st->nthreads);
-    PROF(st, conv_class(c), conv_flops(c, (size_t)h * w), lgms_par_conv2d(st->team, c, in, h, w, out, scratch));
+    float *scratch = alloc(st, lgms_conv_scratch(c, 1, h, w) * st->nthreads);
+    PROF(st, conv_class(c), conv_flops(c, (size_t)h * w), lgms_par_conv(st->team, c, in, 1, h, w, out, scratch));
     lgms_arena_reset(&st->arena, mark);
 }
 
@@ -69,7 +69,7 @@ static void run_lms(lgms_state *st, const lgms_lms_block *L, const float *x, int
     for (int q = 0; q < 4; q++) {
         int k = 3 + 2 * q;
         PROF(st, LGMS_PROF_DEPTHWISE, 2.0 * g * k * k * (double)plane,
-             lgms_par_depthwise(st->team, x + (size_t)q * g * plane, g, h, w, k, L->dw_weight[q], L->dw_bias[q],
+             lgms_par_depthwise(st->team, x + (size_t)q * g * plane, g, 1, h, w, k, 1, L->dw_weight[q], L->dw_bias[q],
                                 m + (size_t)q * g * plane));
     }
     PROF(st, LGMS_PROF_ELEMENTWISE, 0,
@@ -164,7 +164,7 @@ static void run_gms(lgms_state *st, const lgms_gms_block *G, const float *x, int
     /* conv branch on channels a..c-1: t2 += bn2(s * ReLU(bn1(dw3x3(t2)))) */
     float *t2 = t + (size_t)G->a * plane, *r = t0;
     PROF(st, LGMS_PROF_DEPTHWISE, 2.0 * G->b * 9 * (double)plane,
-         lgms_par_depthwise(st->team, t2, G->b, h, w, 3, G->dw_weight, G->dw_bias, r));
+         lgms_par_depthwise(st->team, t2, G->b, 1, h, w, 3, 1, G->dw_weight, G->dw_bias, r));
     PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_activate(st->team, r, (size_t)G->b * plane, LGMS_ACT_RELU);
          lgms_par_channel_affine(st->team, r, G->b, plane, G->branch_scale, G->branch_shift, LGMS_ACT_NONE);
          lgms_par_add(st->team, t2, r, (size_t)G->b * plane));
@@ -177,10 +177,10 @@ static void run_gms(lgms_state *st, const lgms_gms_block *G, const float *x, int
     lgms_arena_reset(&st->arena, mark);
 }
 
-static void run_up(lgms_state *st, const lgms_conv2d *c, const float *x, int h, int w, float *out) {
+static void run_up(lgms_state *st, const lgms_conv *c, const float *x, int h, int w, float *out) {
     size_t mark = lgms_arena_mark(&st->arena);
     float *up = alloc(st, (size_t)c->cin * 4 * h * w);
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_upsample2x_bilinear(st->team, x, c->cin, h, w, up));
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_upsample2x(st->team, x, c->cin, 1, h, w, up));
     run_conv(st, c, up, 2 * h, 2 * w, out);
     lgms_arena_reset(&st->arena, mark);
 }
@@ -210,7 +210,7 @@ static void run_encoder(lgms_state *st, int e, const float *x, int h, int w, flo
 }
 
 static void maxpool(lgms_state *st, const float *x, int c, int h, int w, float *out) {
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_maxpool2x2(st->team, x, c, h, w, out));
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_maxpool2x(st->team, x, c, 1, h, w, out));
 }
 
 static void forward_one(lgms_state *st, const float *in, int h, int w, float *out) {

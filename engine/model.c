@@ -108,7 +108,7 @@ static void batchnorm(builder *b, const char *prefix, int c, const float **s_out
 }
 
 /* conv (prefix, optional bias) followed by BN (bn_prefix) folded into it: W' = sW, b' = s b + t. */
-static void conv_bn(builder *b, lgms_conv2d *c, const char *prefix, const char *bn_prefix, int cin, int cout, int k,
+static void conv_bn(builder *b, lgms_conv *c, const char *prefix, const char *bn_prefix, int cin, int cout, int k,
                     int groups, int has_bias, lgms_act act) {
     memset(c, 0, sizeof *c);
     c->cin = cin, c->cout = cout, c->k = k, c->groups = groups, c->act = act;
@@ -127,7 +127,7 @@ static void conv_bn(builder *b, lgms_conv2d *c, const char *prefix, const char *
 }
 
 /* conv with bias, activation, then a BN applied after the activation. */
-static void conv_act_bn(builder *b, lgms_conv2d *c, const char *prefix, const char *bn_prefix, int cin, int cout, int k,
+static void conv_act_bn(builder *b, lgms_conv *c, const char *prefix, const char *bn_prefix, int cin, int cout, int k,
                         int groups, lgms_act act) {
     memset(c, 0, sizeof *c);
     c->cin = cin, c->cout = cout, c->k = k, c->groups = groups, c->act = act;
@@ -139,7 +139,7 @@ static void conv_act_bn(builder *b, lgms_conv2d *c, const char *prefix, const ch
 static void join(char *dst, size_t cap, const char *a, const char *b) { snprintf(dst, cap, "%.100s.%.60s", a, b); }
 
 /* PBS / CBS at key prefix P: P.0 conv (no bias), P.1 BN, SiLU. */
-static void conv_bn_silu(builder *b, lgms_conv2d *c, const char *p, int cin, int cout, int k) {
+static void conv_bn_silu(builder *b, lgms_conv *c, const char *p, int cin, int cout, int k) {
     char conv[192], bn[192];
     join(conv, sizeof conv, p, "0");
     join(bn, sizeof bn, p, "1");
@@ -220,7 +220,7 @@ static void build_gms(builder *b, lgms_gms_block *G, const char *p, int cin, int
     conv_bn_silu(b, &G->conv4, key, c + cin, c, 3);
 }
 
-static void build_up(builder *b, lgms_conv2d *c, const char *p, int cin, int cout) {
+static void build_up(builder *b, lgms_conv *c, const char *p, int cin, int cout) {
     char conv[192], bn[192];
     join(conv, sizeof conv, p, "up.1");
     join(bn, sizeof bn, p, "up.2");

@@ -13,13 +13,13 @@ typedef struct {
     int c;
     const float *dw_weight[4], *dw_bias[4];
     const float *gn_gamma, *gn_beta;
-    lgms_conv2d pbs, cbs;
+    lgms_conv pbs, cbs;
 } lgms_lms_block;
 
 /* Global multiscale block (transformer depth 1, 4 heads of 8). */
 typedef struct {
     int cin, c, a, b, mlp;
-    lgms_conv2d conv1, conv2, conv3, conv4;
+    lgms_conv conv1, conv2, conv3, conv4;
     const float *dw_weight, *dw_bias;         /* dw3x3 with bn1 folded, then ReLU */
     const float *branch_scale, *branch_shift; /* dwconv1x1 scale with bn2 folded */
     const float *ln1_gamma, *ln1_beta, *w_qkv, *w_out, *b_out;
@@ -29,19 +29,19 @@ typedef struct {
 /* Decoder fusion: grouped 3x3 -> GELU -> BN, 1x1 -> GELU -> BN, 1x1 -> GELU -> BN
  * (each BN applied as the conv's post-activation affine). */
 typedef struct {
-    lgms_conv2d c0, c1, c2;
+    lgms_conv c0, c1, c2;
 } lgms_fuse_block;
 
 struct lgms_model {
     lgms_meta meta;
     float *weights; /* every folded tensor lives here */
-    lgms_conv2d stem;
+    lgms_conv stem;
     lgms_lms_block enc_lms[3][LGMS_MAX_DEPTH];
-    lgms_conv2d enc_pbs[3];
+    lgms_conv enc_pbs[3];
     lgms_gms_block enc4, enc5, dec5, dec4;
-    lgms_conv2d up5, up4, up3, up2;
+    lgms_conv up5, up4, up3, up2;
     lgms_fuse_block fuse4, fuse3, fuse2;
-    lgms_conv2d head;
+    lgms_conv head;
 };
 
 #endif

@@ -75,49 +75,52 @@ LGMS_HOT void lgms_add(float *dst, const float *src, size_t n) {
         dst[i] += src[i];
 }
 
-static int conv_tile_rows(const lgms_conv2d *c, int h, int w) {
-    size_t kk = (size_t)(c->cin / c->groups) * c->k * c->k;
+static int kdepth(const lgms_conv *c) { return c->kd > 1 ? c->kd : 1; }
+
+/* Output rows (z, y pairs) per im2col tile. */
+static int conv_tile_rows(const lgms_conv *c, int rows_total, int w) {
+    size_t kk = (size_t)(c->cin / c->groups) * kdepth(c) * c->k * c->k;
     size_t rows = LGMS_COL_TILE_FLOATS / (kk * (size_t)w);
     if (rows < 1) rows = 1;
-    if (rows > (size_t)h) rows = (size_t)h;
+    if (rows > (size_t)rows_total) rows = (size_t)rows_total;
     return (int)rows;
 }
 
-size_t lgms_conv2d_scratch(const lgms_conv2d *c, int h, int w) {
-    if (c->k == 1) return 0;
-    if (lgms_conv3x3_direct_ok(c, w)) return lgms_conv3x3_direct_scratch(c, w);
-    return (size_t)(c->cin / c->groups) * c->k * c->k * (size_t)conv_tile_rows(c, h, w) * w;
+size_t lgms_conv_scratch(const lgms_conv *c, int d, int h, int w) {
+    if (c->k == 1 && kdepth(c) == 1) return 0;
+    if (d == 1 && kdepth(c) == 1 && lgms_conv3x3_direct_ok(c, w)) return lgms_conv3x3_direct_scratch(c, w);
+    return (size_t)(c->cin / c->groups) * kdepth(c) * c->k * c->k * (size_t)conv_tile_rows(c, d * h, w) * w;
 }
 
-/* Rows y0..y1-1 of the im2col matrix: col[(ci*k+ky)*k+kx][(y-y0)*w + x]. */
-static void im2col_rows(const float *in, int cin, int h, int w, int k, int y0, int y1, float *col) {
-    int pad = k / 2, ncols = (y1 - y0) * w;
+/* Rows r0..r1-1 (row r = z*h + y) of the im2col matrix:
+ * col[((ci*kd + kz)*k + ky)*k + kx][(r - r0)*w + x]; zero padding kd/2, k/2. */
+static void im2col_rows(const float *in, int cin, int d, int h, int w, int k, int kd, int r0, int r1, float *col) {
+    int pad = k / 2, padd = kd / 2, ncols = (r1 - r0) * w;
     for (int ci = 0; ci < cin; ci++) {
-        const float *plane = in + (size_t)ci * h * w;
-        for (int ky = 0; ky < k; ky++) {
-            for (int kx = 0; kx < k; kx++) {
-                float *dst = col + (size_t)((ci * k + ky) * k + kx) * ncols;
-                int xlo = pad - kx > 0 ? pad - kx : 0;
-                int xhi = w + pad - kx < w ? w + pad - kx : w;
-                for (int y = y0; y < y1; y++, dst += w) {
-                    int sy = y + ky - pad;
-                    if (sy < 0 || sy >= h || xhi <= xlo) {
-                        memset(dst, 0, sizeof(float) * (size_t)w);
-                        continue;
+        const float *vol = in + (size_t)ci * d * h * w;
+        for (int kz = 0; kz < kd; kz++)
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    float *dst = col + (size_t)(((ci * kd + kz) * k + ky) * k + kx) * ncols;
+                    int xlo = pad - kx > 0 ? pad - kx : 0;
+                    int xhi = w + pad - kx < w ? w + pad - kx : w;
+                    for (int r = r0; r < r1; r++, dst += w) {
+                        int sz = r / h + kz - padd, sy = r % h + ky - pad;
+                        if (sz < 0 || sz >= d || sy < 0 || sy >= h || xhi <= xlo) {
+                            memset(dst, 0, sizeof(float) * (size_t)w);
+                            continue;
+                        }
+                        const float *src = vol + ((size_t)sz * h + sy) * w + (kx - pad);
+                        if (xlo > 0) memset(dst, 0, sizeof(float) * (size_t)xlo);
+                        memcpy(dst + xlo, src + xlo, sizeof(float) * (size_t)(xhi - xlo));
+                        if (xhi < w) memset(dst + xhi, 0, sizeof(float) * (size_t)(w - xhi));
                     }
-                    const float *src = plane + (size_t)sy * w + (kx - pad);
-                    if (xlo > 0) memset(dst, 0, sizeof(float) * (size_t)xlo);
-                    memcpy(dst + xlo, src + xlo, sizeof(float) * (size_t)(xhi - xlo));
-                    if (xhi < w) memset(dst + xhi, 0, sizeof(float) * (size_t)(w - xhi));
                 }
-            }
-        }
     }
 }
 
 /* Bias, activation and post-affine on channels o0..o0+n_out-1, columns col0..col0+ncols-1. */
-static void conv_epilogue(const lgms_conv2d *c, float *out, size_t plane, int o0, int n_out, size_t col0,
-                          size_t ncols) {
+static void conv_epilogue(const lgms_conv *c, float *out, size_t plane, int o0, int n_out, size_t col0, size_t ncols) {
     for (int o = o0; o < o0 + n_out; o++) {
         float *y = out + (size_t)o * plane + col0;
         float b = c->bias ? c->bias[o] : 0.0f;
@@ -128,14 +131,15 @@ static void conv_epilogue(const lgms_conv2d *c, float *out, size_t plane, int o0
     }
 }
 
-void lgms_conv2d_rows(const lgms_conv2d *c, const float *in, int h, int w, int y_begin, int y_end, float *out,
-                      float *scratch) {
-    size_t plane = (size_t)h * w;
-    int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups;
-    int kk = cin_g * c->k * c->k;
-    if (lgms_conv3x3_direct_ok(c, w)) { /* few outputs per group: direct kernel, then the epilogue row by row */
-        lgms_conv3x3_direct_rows(c, in, h, w, y_begin, y_end, out, scratch);
-        for (int y = y_begin; y < y_end; y++)
+void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
+                    float *scratch) {
+    size_t plane = (size_t)d * h * w;
+    int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, kd = kdepth(c);
+    int kk = cin_g * kd * c->k * c->k;
+    if (d == 1 && kd == 1 &&
+        lgms_conv3x3_direct_ok(c, w)) { /* few outputs per group: direct kernel, then the epilogue */
+        lgms_conv3x3_direct_rows(c, in, h, w, r_begin, r_end, out, scratch);
+        for (int y = r_begin; y < r_end; y++)
             conv_epilogue(c, out, plane, 0, c->cout, (size_t)y * w, (size_t)w);
         return;
     }
@@ -143,9 +147,9 @@ void lgms_conv2d_rows(const lgms_conv2d *c, const float *in, int h, int w, int y
         const float *x = in + (size_t)g * cin_g * plane;
         float *y = out + (size_t)g * cout_g * plane;
         const float *wt = c->weight + (size_t)g * cout_g * kk;
-        if (c->k == 1) {
-            size_t end = (size_t)y_end * w;
-            for (size_t col0 = (size_t)y_begin * w; col0 < end; col0 += LGMS_PW_TILE) {
+        if (c->k == 1 && kd == 1) {
+            size_t end = (size_t)r_end * w;
+            for (size_t col0 = (size_t)r_begin * w; col0 < end; col0 += LGMS_PW_TILE) {
                 size_t n = end - col0 < LGMS_PW_TILE ? end - col0 : LGMS_PW_TILE;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)n, cin_g, 1.0f, wt, kk, x + col0,
                             (int)plane, 0.0f, y + col0, (int)plane);
@@ -153,48 +157,54 @@ void lgms_conv2d_rows(const lgms_conv2d *c, const float *in, int h, int w, int y
             }
             continue;
         }
-        int rows = conv_tile_rows(c, h, w);
-        for (int y0 = y_begin; y0 < y_end; y0 += rows) {
-            int y1 = y0 + rows < y_end ? y0 + rows : y_end;
-            int n = (y1 - y0) * w;
-            im2col_rows(x, cin_g, h, w, c->k, y0, y1, scratch);
+        int rows = conv_tile_rows(c, d * h, w);
+        for (int r0 = r_begin; r0 < r_end; r0 += rows) {
+            int r1 = r0 + rows < r_end ? r0 + rows : r_end;
+            int n = (r1 - r0) * w;
+            im2col_rows(x, cin_g, d, h, w, c->k, kd, r0, r1, scratch);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, n, kk, 1.0f, wt, kk, scratch, n, 0.0f,
-                        y + (size_t)y0 * w, (int)plane);
-            conv_epilogue(c, out, plane, g * cout_g, cout_g, (size_t)y0 * w, (size_t)n);
+                        y + (size_t)r0 * w, (int)plane);
+            conv_epilogue(c, out, plane, g * cout_g, cout_g, (size_t)r0 * w, (size_t)n);
         }
     }
 }
 
-void lgms_conv2d_nchw(const lgms_conv2d *c, const float *in, int h, int w, float *out, float *scratch) {
-    lgms_conv2d_rows(c, in, h, w, 0, h, out, scratch);
+void lgms_conv_run(const lgms_conv *c, const float *in, int d, int h, int w, float *out, float *scratch) {
+    lgms_conv_rows(c, in, d, h, w, 0, d * h, out, scratch);
 }
 
-LGMS_HOT void lgms_depthwise_nchw(const float *in, int channels, int h, int w, int k, const float *weight,
-                                  const float *bias, float *out) {
-    int pad = k / 2;
+LGMS_HOT void lgms_depthwise(const float *in, int channels, int d, int h, int w, int k, int kd, const float *weight,
+                             const float *bias, float *out) {
+    int pad = k / 2, padd = kd / 2;
+    size_t plane = (size_t)h * w;
     for (int ch = 0; ch < channels; ch++) {
-        const float *src = in + (size_t)ch * h * w;
-        float *dst = out + (size_t)ch * h * w;
-        const float *wk = weight + (size_t)ch * k * k;
+        const float *src = in + (size_t)ch * d * plane;
+        float *dst = out + (size_t)ch * d * plane;
+        const float *wk = weight + (size_t)ch * kd * k * k;
         float b = bias ? bias[ch] : 0.0f;
-        for (int y = 0; y < h; y++) {
-            float *orow = dst + (size_t)y * w;
-            for (int x = 0; x < w; x++)
-                orow[x] = b;
-            for (int ky = 0; ky < k; ky++) {
-                int sy = y + ky - pad;
-                if (sy < 0 || sy >= h) continue;
-                const float *irow = src + (size_t)sy * w;
-                for (int kx = 0; kx < k; kx++) {
-                    float wv = wk[ky * k + kx];
-                    int off = kx - pad;
-                    int xlo = off < 0 ? -off : 0;
-                    int xhi = off > 0 ? w - off : w;
-                    for (int x = xlo; x < xhi; x++)
-                        orow[x] += wv * irow[x + off];
+        for (int z = 0; z < d; z++)
+            for (int y = 0; y < h; y++) {
+                float *orow = dst + (size_t)z * plane + (size_t)y * w;
+                for (int x = 0; x < w; x++)
+                    orow[x] = b;
+                for (int kz = 0; kz < kd; kz++) {
+                    int sz = z + kz - padd;
+                    if (sz < 0 || sz >= d) continue;
+                    for (int ky = 0; ky < k; ky++) {
+                        int sy = y + ky - pad;
+                        if (sy < 0 || sy >= h) continue;
+                        const float *irow = src + (size_t)sz * plane + (size_t)sy * w;
+                        for (int kx = 0; kx < k; kx++) {
+                            float wv = wk[(kz * k + ky) * k + kx];
+                            int off = kx - pad;
+                            int xlo = off < 0 ? -off : 0;
+                            int xhi = off > 0 ? w - off : w;
+                            for (int x = xlo; x < xhi; x++)
+                                orow[x] += wv * irow[x + off];
+                        }
+                    }
                 }
             }
-        }
     }
 }
 
@@ -220,8 +230,9 @@ LGMS_HOT void lgms_group_norm(float *x, int channels, size_t plane, int groups, 
         double inv = 1.0 / sqrt(sq / (double)n + LGMS_EPS);
         for (int c = 0; c < cg; c++) {
             int ch = g * cg + c;
-            float s = (float)(inv * gamma[ch]);
-            float t = (float)(beta[ch] - mu * inv * gamma[ch]);
+            double gm = gamma ? gamma[ch] : 1.0, bt = beta ? beta[ch] : 0.0;
+            float s = (float)(inv * gm);
+            float t = (float)(bt - mu * inv * gm);
             affine_act(p + (size_t)c * plane, plane, s, t, act);
         }
     }
@@ -244,21 +255,26 @@ LGMS_HOT void lgms_layer_norm(const float *x, int n, int d, const float *gamma, 
     }
 }
 
-LGMS_HOT void lgms_maxpool2x2(const float *in, int channels, int h, int w, float *out) {
-    int oh = h / 2, ow = w / 2;
-    for (int c = 0; c < channels; c++) {
-        const float *src = in + (size_t)c * h * w;
-        float *dst = out + (size_t)c * oh * ow;
-        for (int y = 0; y < oh; y++) {
-            const float *r0 = src + (size_t)(2 * y) * w, *r1 = r0 + w;
-            for (int x = 0; x < ow; x++) {
-                /* plain comparisons, not fmaxf: they vectorise (inputs are never NaN) */
-                float a = r0[2 * x] > r0[2 * x + 1] ? r0[2 * x] : r0[2 * x + 1];
-                float b = r1[2 * x] > r1[2 * x + 1] ? r1[2 * x] : r1[2 * x + 1];
-                dst[(size_t)y * ow + x] = a > b ? a : b;
+LGMS_HOT void lgms_maxpool2x(const float *in, int channels, int d, int h, int w, float *out) {
+    int oh = h / 2, ow = w / 2, od = d > 1 ? d / 2 : 1, zstep = d > 1 ? 2 : 1;
+    for (int c = 0; c < channels; c++)
+        for (int oz = 0; oz < od; oz++) {
+            float *dst = out + ((size_t)c * od + oz) * oh * ow;
+            for (int dz = 0; dz < zstep; dz++) {
+                const float *src = in + ((size_t)c * d + (size_t)oz * zstep + dz) * h * w;
+                for (int y = 0; y < oh; y++) {
+                    const float *r0 = src + (size_t)(2 * y) * w, *r1 = r0 + w;
+                    float *o = dst + (size_t)y * ow;
+                    for (int x = 0; x < ow; x++) {
+                        /* plain comparisons, not fmaxf: they vectorise (inputs are never NaN) */
+                        float a = r0[2 * x] > r0[2 * x + 1] ? r0[2 * x] : r0[2 * x + 1];
+                        float b = r1[2 * x] > r1[2 * x + 1] ? r1[2 * x] : r1[2 * x + 1];
+                        float m = a > b ? a : b;
+                        o[x] = dz == 0 || m > o[x] ? m : o[x];
+                    }
+                }
             }
         }
-    }
 }
 
 /* Source taps of output index o of a x2 half-pixel upsample along an axis of length len. */
@@ -271,22 +287,44 @@ static inline void up_taps(int o, int len, int *i0, int *i1, float *w0, float *w
     }
 }
 
-LGMS_HOT void lgms_upsample2x_bilinear(const float *in, int channels, int h, int w, float *out) {
-    int oh = 2 * h, ow = 2 * w;
+/* One output row of a 2-D bilinear x2 from input rows r0 (weight wy0) and r1 (wy1). */
+static inline void up_row(const float *r0, const float *r1, float wy0, float wy1, int w, float *orow) {
+    for (int ox = 0; ox < 2 * w; ox++) {
+        int x0, x1;
+        float wx0, wx1;
+        up_taps(ox, w, &x0, &x1, &wx0, &wx1);
+        orow[ox] = wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]);
+    }
+}
+
+LGMS_HOT void lgms_upsample2x(const float *in, int channels, int d, int h, int w, float *out) {
+    int oh = 2 * h, ow = 2 * w, od = d > 1 ? 2 * d : 1;
+    size_t plane = (size_t)h * w, oplane = (size_t)oh * ow;
     for (int c = 0; c < channels; c++) {
-        const float *src = in + (size_t)c * h * w;
-        float *dst = out + (size_t)c * oh * ow;
-        for (int oy = 0; oy < oh; oy++) {
-            int y0, y1;
-            float wy0, wy1;
-            up_taps(oy, h, &y0, &y1, &wy0, &wy1);
-            const float *r0 = src + (size_t)y0 * w, *r1 = src + (size_t)y1 * w;
-            float *orow = dst + (size_t)oy * ow;
-            for (int ox = 0; ox < ow; ox++) {
-                int x0, x1;
-                float wx0, wx1;
-                up_taps(ox, w, &x0, &x1, &wx0, &wx1);
-                orow[ox] = wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]);
+        const float *src = in + (size_t)c * d * plane;
+        for (int oz = 0; oz < od; oz++) {
+            int z0 = 0, z1 = 0;
+            float wz0 = 1.0f, wz1 = 0.0f;
+            if (d > 1) up_taps(oz, d, &z0, &z1, &wz0, &wz1);
+            float *dst = out + ((size_t)c * od + oz) * oplane;
+            for (int oy = 0; oy < oh; oy++) {
+                int y0, y1;
+                float wy0, wy1;
+                up_taps(oy, h, &y0, &y1, &wy0, &wy1);
+                float *orow = dst + (size_t)oy * ow;
+                const float *a = src + (size_t)z0 * plane, *b = src + (size_t)z1 * plane;
+                up_row(a + (size_t)y0 * w, a + (size_t)y1 * w, wy0, wy1, w, orow);
+                if (d > 1) { /* blend with the second depth tap */
+                    for (int ox = 0; ox < ow; ox++)
+                        orow[ox] *= wz0;
+                    for (int ox = 0; ox < ow; ox++) {
+                        int x0, x1;
+                        float wx0, wx1;
+                        up_taps(ox, w, &x0, &x1, &wx0, &wx1);
+                        const float *r0 = b + (size_t)y0 * w, *r1 = b + (size_t)y1 * w;
+                        orow[ox] += wz1 * (wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]));
+                    }
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
-/* ops.h - the compute kernels of the engine, on single-sample NCHW float32 planes.
- * Kernels take every buffer they use from the caller; none allocates. */
+/* ops.h - the compute kernels of the engine, on single-sample float32 tensors laid out
+ * C x D x H x W (W fastest); a 2-D tensor is the case D = 1, so one set of kernels serves
+ * LGMSNet and LGMSNet-3D. Kernels take every buffer they use from the caller; none allocates. */
 #ifndef LGMS_OPS_H
 #define LGMS_OPS_H
 
@@ -11,27 +12,31 @@ typedef enum { LGMS_ACT_NONE = 0, LGMS_ACT_RELU, LGMS_ACT_SILU, LGMS_ACT_GELU } 
  * when post_scale is set (a BatchNorm that follows the activation). Stride 1, zero padding k/2. */
 typedef struct {
     int cin, cout, k, groups;
-    const float *weight; /* [cout][cin/groups][k][k] */
+    int kd;              /* kernel depth: k for a 3-D convolution, 0 or 1 for 2-D */
+    const float *weight; /* [cout][cin/groups][kd][k][k] */
     const float *bias;   /* [cout] or NULL */
     const float *post_scale, *post_shift;
     lgms_act act;
-} lgms_conv2d;
+} lgms_conv;
 
-/* Floats of scratch lgms_conv2d_nchw needs for an input of width w. */
-size_t lgms_conv2d_scratch(const lgms_conv2d *c, int h, int w);
-void lgms_conv2d_nchw(const lgms_conv2d *c, const float *in, int h, int w, float *out, float *scratch);
-/* Output rows [y_begin, y_end) only (all channels); threads split a convolution this way. */
-void lgms_conv2d_rows(const lgms_conv2d *c, const float *in, int h, int w, int y_begin, int y_end, float *out,
-                      float *scratch);
+/* Floats of scratch lgms_conv_run needs for a d x h x w input. */
+size_t lgms_conv_scratch(const lgms_conv *c, int d, int h, int w);
+void lgms_conv_run(const lgms_conv *c, const float *in, int d, int h, int w, float *out, float *scratch);
+/* Output rows [r_begin, r_end) of the d*h rows (row r = z*h + y), all channels; threads
+ * split a convolution this way. */
+void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
+                    float *scratch);
 
-/* Depthwise k x k (one filter per channel) with bias, zero padding k/2. */
-void lgms_depthwise_nchw(const float *in, int channels, int h, int w, int k, const float *weight, const float *bias,
-                         float *out);
+/* Depthwise kd x k x k (one filter per channel; kd = 1 in 2-D) with bias, zero padding
+ * kd/2, k/2. */
+void lgms_depthwise(const float *in, int channels, int d, int h, int w, int k, int kd, const float *weight,
+                    const float *bias, float *out);
 
 /* In place: y = act(x * scale[c] + shift[c]) per channel (scale NULL = 1). */
 void lgms_channel_affine(float *x, int channels, size_t plane, const float *scale, const float *shift, lgms_act act);
 
-/* In place GroupNorm (biased variance, eps 1e-5) with affine, then the activation. */
+/* In place GroupNorm (biased variance, eps 1e-5) with affine (gamma, beta NULL: none),
+ * then the activation. groups = channels is InstanceNorm. */
 void lgms_group_norm(float *x, int channels, size_t plane, int groups, const float *gamma, const float *beta,
                      lgms_act act);
 
@@ -41,9 +46,10 @@ void lgms_layer_norm(const float *x, int n, int d, const float *gamma, const flo
 void lgms_activate(float *x, size_t n, lgms_act act);
 void lgms_add(float *dst, const float *src, size_t n);
 
-void lgms_maxpool2x2(const float *in, int channels, int h, int w, float *out);
-/* Bilinear x2, align_corners=False (half-pixel centres, clamped borders). */
-void lgms_upsample2x_bilinear(const float *in, int channels, int h, int w, float *out);
+/* 2x2 max-pool (2x2x2 when d > 1). */
+void lgms_maxpool2x(const float *in, int channels, int d, int h, int w, float *out);
+/* Bilinear x2 (trilinear when d > 1), align_corners=False (half-pixel centres, clamped borders). */
+void lgms_upsample2x(const float *in, int channels, int d, int h, int w, float *out);
 
 /* Linear layer on n tokens: out[n][dout] = x[n][din] W^T + b (b may be NULL).
  * accumulate != 0 adds to out instead of overwriting it. */

@@ -3,9 +3,9 @@
 #include "parallel_ops.h"
 
 typedef struct {
-    const lgms_conv2d *c;
+    const lgms_conv *c;
     const float *in;
-    int h, w;
+    int d, h, w;
     float *out, *scratch;
     size_t scratch_each;
 } conv_job;
@@ -13,34 +13,35 @@ typedef struct {
 static void conv_task(void *p, int i, int n) {
     conv_job *j = p;
     size_t b, e;
-    lgms_split((size_t)j->h, i, n, &b, &e);
-    if (b < e) lgms_conv2d_rows(j->c, j->in, j->h, j->w, (int)b, (int)e, j->out, j->scratch + i * j->scratch_each);
+    lgms_split((size_t)j->d * j->h, i, n, &b, &e);
+    if (b < e) lgms_conv_rows(j->c, j->in, j->d, j->h, j->w, (int)b, (int)e, j->out, j->scratch + i * j->scratch_each);
 }
 
-void lgms_par_conv2d(lgms_threads *t, const lgms_conv2d *c, const float *in, int h, int w, float *out, float *scratch) {
-    conv_job j = {c, in, h, w, out, scratch, lgms_conv2d_scratch(c, h, w)};
+void lgms_par_conv(lgms_threads *t, const lgms_conv *c, const float *in, int d, int h, int w, float *out,
+                   float *scratch) {
+    conv_job j = {c, in, d, h, w, out, scratch, lgms_conv_scratch(c, d, h, w)};
     lgms_threads_run(t, conv_task, &j);
 }
 
 typedef struct {
     const float *in;
-    int channels, h, w, k;
+    int channels, d, h, w, k, kd;
     const float *weight, *bias;
     float *out;
 } dw_job;
 
 static void dw_task(void *p, int i, int n) {
     dw_job *j = p;
-    size_t b, e, plane = (size_t)j->h * j->w;
+    size_t b, e, vol = (size_t)j->d * j->h * j->w;
     lgms_split((size_t)j->channels, i, n, &b, &e);
     if (b < e)
-        lgms_depthwise_nchw(j->in + b * plane, (int)(e - b), j->h, j->w, j->k, j->weight + b * j->k * j->k,
-                            j->bias ? j->bias + b : NULL, j->out + b * plane);
+        lgms_depthwise(j->in + b * vol, (int)(e - b), j->d, j->h, j->w, j->k, j->kd,
+                       j->weight + b * j->kd * j->k * j->k, j->bias ? j->bias + b : NULL, j->out + b * vol);
 }
 
-void lgms_par_depthwise(lgms_threads *t, const float *in, int channels, int h, int w, int k, const float *weight,
-                        const float *bias, float *out) {
-    dw_job j = {in, channels, h, w, k, weight, bias, out};
+void lgms_par_depthwise(lgms_threads *t, const float *in, int channels, int d, int h, int w, int k, int kd,
+                        const float *weight, const float *bias, float *out) {
+    dw_job j = {in, channels, d, h, w, k, kd, weight, bias, out};
     lgms_threads_run(t, dw_task, &j);
 }
 
@@ -183,30 +184,33 @@ void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int heads, int
 
 typedef struct {
     const float *in;
-    int channels, h, w;
+    int channels, d, h, w;
     float *out;
 } resample_job;
 
+/* Output voxels per input voxel: 4 (or 1/4) in 2-D, 8 (or 1/8) in 3-D. */
+static size_t factor(const resample_job *j) { return j->d > 1 ? 8 : 4; }
+
 static void pool_task(void *p, int i, int n) {
     resample_job *j = p;
-    size_t b, e, plane = (size_t)j->h * j->w;
+    size_t b, e, vol = (size_t)j->d * j->h * j->w;
     lgms_split((size_t)j->channels, i, n, &b, &e);
-    if (b < e) lgms_maxpool2x2(j->in + b * plane, (int)(e - b), j->h, j->w, j->out + b * (plane / 4));
+    if (b < e) lgms_maxpool2x(j->in + b * vol, (int)(e - b), j->d, j->h, j->w, j->out + b * (vol / factor(j)));
 }
 
-void lgms_par_maxpool2x2(lgms_threads *t, const float *in, int channels, int h, int w, float *out) {
-    resample_job j = {in, channels, h, w, out};
+void lgms_par_maxpool2x(lgms_threads *t, const float *in, int channels, int d, int h, int w, float *out) {
+    resample_job j = {in, channels, d, h, w, out};
     lgms_threads_run(t, pool_task, &j);
 }
 
 static void up_task(void *p, int i, int n) {
     resample_job *j = p;
-    size_t b, e, plane = (size_t)j->h * j->w;
+    size_t b, e, vol = (size_t)j->d * j->h * j->w;
     lgms_split((size_t)j->channels, i, n, &b, &e);
-    if (b < e) lgms_upsample2x_bilinear(j->in + b * plane, (int)(e - b), j->h, j->w, j->out + b * plane * 4);
+    if (b < e) lgms_upsample2x(j->in + b * vol, (int)(e - b), j->d, j->h, j->w, j->out + b * vol * factor(j));
 }
 
-void lgms_par_upsample2x_bilinear(lgms_threads *t, const float *in, int channels, int h, int w, float *out) {
-    resample_job j = {in, channels, h, w, out};
+void lgms_par_upsample2x(lgms_threads *t, const float *in, int channels, int d, int h, int w, float *out) {
+    resample_job j = {in, channels, d, h, w, out};
     lgms_threads_run(t, up_task, &j);
 }

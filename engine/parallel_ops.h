@@ -10,9 +10,10 @@
 #include "ops.h"
 #include "threads.h"
 
-void lgms_par_conv2d(lgms_threads *t, const lgms_conv2d *c, const float *in, int h, int w, float *out, float *scratch);
-void lgms_par_depthwise(lgms_threads *t, const float *in, int channels, int h, int w, int k, const float *weight,
-                        const float *bias, float *out);
+void lgms_par_conv(lgms_threads *t, const lgms_conv *c, const float *in, int d, int h, int w, float *out,
+                   float *scratch);
+void lgms_par_depthwise(lgms_threads *t, const float *in, int channels, int d, int h, int w, int k, int kd,
+                        const float *weight, const float *bias, float *out);
 /* dst += src over n floats. */
 void lgms_par_add(lgms_threads *t, float *dst, const float *src, size_t n);
 void lgms_par_activate(lgms_threads *t, float *x, size_t n, lgms_act act);
@@ -27,7 +28,7 @@ void lgms_par_linear(lgms_threads *t, const float *x, int n, int din, const floa
                      float *out, int accumulate);
 void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int heads, int dh, float scale, float *out,
                         float *scratch);
-void lgms_par_maxpool2x2(lgms_threads *t, const float *in, int channels, int h, int w, float *out);
-void lgms_par_upsample2x_bilinear(lgms_threads *t, const float *in, int channels, int h, int w, float *out);
+void lgms_par_maxpool2x(lgms_threads *t, const float *in, int channels, int d, int h, int w, float *out);
+void lgms_par_upsample2x(lgms_threads *t, const float *in, int channels, int d, int h, int w, float *out);
 
 #endif

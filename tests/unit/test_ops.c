@@ -33,7 +33,7 @@ static float act_ref(float v, lgms_act act) {
 }
 
 /* y = post(act(conv(x) + b)), zero padding, in double. */
-static void conv_ref(const lgms_conv2d *c, const float *x, int h, int w, float *y) {
+static void conv_ref(const lgms_conv *c, const float *x, int h, int w, float *y) {
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, p = c->k / 2;
     for (int o = 0; o < c->cout; o++) {
         int g = o / cout_g;
@@ -56,17 +56,17 @@ static void conv_ref(const lgms_conv2d *c, const float *x, int h, int w, float *
 }
 
 static double conv_error(int cin, int cout, int k, int groups, int h, int w, lgms_act act, int post, int threads) {
-    lgms_conv2d c = {.cin = cin, .cout = cout, .k = k, .groups = groups, .act = act};
+    lgms_conv c = {.cin = cin, .cout = cout, .k = k, .groups = groups, .act = act};
     size_t wn = (size_t)cout * (cin / groups) * k * k;
     float *wt = random_floats(wn, 1), *b = random_floats((size_t)cout, 2), *s = random_floats((size_t)cout, 3);
     float *t = random_floats((size_t)cout, 4), *x = random_floats((size_t)cin * h * w, 5);
     c.weight = wt, c.bias = b;
     if (post) c.post_scale = s, c.post_shift = t;
     float *want = malloc(sizeof(float) * cout * h * w), *got = malloc(sizeof(float) * cout * h * w);
-    float *scratch = malloc(sizeof(float) * (lgms_conv2d_scratch(&c, h, w) * threads + 1));
+    float *scratch = malloc(sizeof(float) * (lgms_conv_scratch(&c, 1, h, w) * threads + 1));
     conv_ref(&c, x, h, w, want);
     lgms_threads *team = lgms_threads_new(threads);
-    lgms_par_conv2d(team, &c, x, h, w, got, scratch);
+    lgms_par_conv(team, &c, x, 1, h, w, got, scratch);
     lgms_threads_free(team);
     double e = 0;
     for (size_t i = 0; i < (size_t)cout * h * w; i++)
@@ -97,7 +97,7 @@ Test(ops, conv3x3_direct_and_im2col_paths_match_a_naive_convolution) {
 }
 
 Test(ops, direct_kernel_is_chosen_only_where_it_applies) {
-    lgms_conv2d c = {.cin = 32, .cout = 16, .k = 3, .groups = 1};
+    lgms_conv c = {.cin = 32, .cout = 16, .k = 3, .groups = 1};
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     cr_assert_eq(lgms_conv3x3_direct_ok(&c, 256), avx2);
     cr_assert_eq(lgms_conv3x3_direct_ok(&c, 24), 0, "width not a multiple of 16");
@@ -198,4 +198,135 @@ Test(threads, a_team_that_slept_wakes_for_the_next_run) {
     lgms_threads_run(team, probe_task, &u);
     cr_assert_eq(atomic_load(&u.calls), 3);
     lgms_threads_free(team);
+}
+
+/* ---- the same kernels on 3-D tensors (C x D x H x W) ---- */
+
+static void conv3_ref(const lgms_conv *c, const float *x, int d, int h, int w, float *y) {
+    int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, p = c->k / 2, k = c->k;
+    for (int o = 0; o < c->cout; o++)
+        for (int z = 0; z < d; z++)
+            for (int yy = 0; yy < h; yy++)
+                for (int xx = 0; xx < w; xx++) {
+                    double s = c->bias ? c->bias[o] : 0;
+                    for (int ci = 0; ci < cin_g; ci++)
+                        for (int kz = 0; kz < k; kz++)
+                            for (int ky = 0; ky < k; ky++)
+                                for (int kx = 0; kx < k; kx++) {
+                                    int sz = z + kz - p, sy = yy + ky - p, sx = xx + kx - p;
+                                    if (sz < 0 || sz >= d || sy < 0 || sy >= h || sx < 0 || sx >= w) continue;
+                                    s += (double)c->weight[(((o * cin_g + ci) * k + kz) * k + ky) * k + kx] *
+                                         x[(((size_t)(o / cout_g * cin_g + ci) * d + sz) * h + sy) * w + sx];
+                                }
+                    y[(((size_t)o * d + z) * h + yy) * w + xx] = act_ref((float)s, c->act);
+                }
+}
+
+Test(ops3d, conv3d_matches_a_naive_convolution) {
+    struct {
+        int cin, cout, k, groups, d, h, w;
+    } cases[] = {{1, 6, 3, 1, 5, 6, 7}, {8, 8, 3, 2, 4, 5, 16}, {6, 4, 1, 1, 3, 4, 5}, {16, 8, 3, 1, 6, 6, 6}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            int cin = cases[i].cin, cout = cases[i].cout, k = cases[i].k, g = cases[i].groups;
+            int d = cases[i].d, h = cases[i].h, w = cases[i].w;
+            lgms_conv c = {.cin = cin, .cout = cout, .k = k, .kd = k, .groups = g, .act = LGMS_ACT_SILU};
+            float *wt = random_floats((size_t)cout * (cin / g) * k * k * k, 11), *b = random_floats((size_t)cout, 12);
+            float *x = random_floats((size_t)cin * d * h * w, 13);
+            c.weight = wt, c.bias = b;
+            size_t n = (size_t)cout * d * h * w;
+            float *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+            float *scratch = malloc(sizeof(float) * (lgms_conv_scratch(&c, d, h, w) * threads + 1));
+            conv3_ref(&c, x, d, h, w, want);
+            lgms_threads *team = lgms_threads_new(threads);
+            lgms_par_conv(team, &c, x, d, h, w, got, scratch);
+            lgms_threads_free(team);
+            for (size_t j = 0; j < n; j++)
+                cr_assert_leq(fabs((double)got[j] - want[j]), 2e-5, "case %zu, %d threads, element %zu", i, threads, j);
+            free(wt), free(b), free(x), free(want), free(got), free(scratch);
+        }
+}
+
+Test(ops3d, depthwise_cubes_match_the_dense_reference) {
+    int d = 6, h = 7, w = 9, ch = 3;
+    for (int k = 3; k <= 9; k += 2) {
+        float *wt = random_floats((size_t)ch * k * k * k, 20 + k), *b = random_floats((size_t)ch, 30 + k);
+        float *x = random_floats((size_t)ch * d * h * w, 40 + k);
+        float *got = malloc(sizeof(float) * ch * d * h * w), *want = malloc(sizeof(float) * ch * d * h * w);
+        lgms_depthwise(x, ch, d, h, w, k, k, wt, b, got);
+        lgms_conv c = {.cin = ch, .cout = ch, .k = k, .kd = k, .groups = ch, .weight = wt, .bias = b};
+        conv3_ref(&c, x, d, h, w, want); /* a grouped conv with one channel per group */
+        for (int i = 0; i < ch * d * h * w; i++)
+            cr_assert_leq(fabsf(got[i] - want[i]), 2e-5f, "k %d element %d", k, i);
+        free(wt), free(b), free(x), free(got), free(want);
+    }
+}
+
+/* PyTorch's half-pixel trilinear rule: source (o + 0.5) / 2 - 0.5 per axis, clamped at 0. */
+static float tri_ref(const float *v, int d, int h, int w, int oz, int oy, int ox) {
+    double sz = (oz + 0.5) / 2 - 0.5, sy = (oy + 0.5) / 2 - 0.5, sx = (ox + 0.5) / 2 - 0.5;
+    sz = sz < 0 ? 0 : sz, sy = sy < 0 ? 0 : sy, sx = sx < 0 ? 0 : sx;
+    int z0 = (int)sz, y0 = (int)sy, x0 = (int)sx;
+    int z1 = z0 + 1 < d ? z0 + 1 : d - 1, y1 = y0 + 1 < h ? y0 + 1 : h - 1, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+    double fz = sz - z0, fy = sy - y0, fx = sx - x0, s = 0;
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++)
+            for (int c = 0; c < 2; c++)
+                s += (a ? fz : 1 - fz) * (b ? fy : 1 - fy) * (c ? fx : 1 - fx) *
+                     v[((size_t)(a ? z1 : z0) * h + (b ? y1 : y0)) * w + (c ? x1 : x0)];
+    return (float)s;
+}
+
+Test(ops3d, trilinear_upsample_and_2x2x2_maxpool) {
+    int d = 3, h = 4, w = 5, ch = 2;
+    float *x = random_floats((size_t)ch * d * h * w, 50);
+    float *up = malloc(sizeof(float) * ch * 8 * d * h * w);
+    lgms_upsample2x(x, ch, d, h, w, up);
+    for (int c = 0; c < ch; c++)
+        for (int z = 0; z < 2 * d; z++)
+            for (int y = 0; y < 2 * h; y++)
+                for (int xx = 0; xx < 2 * w; xx++) {
+                    float want = tri_ref(x + (size_t)c * d * h * w, d, h, w, z, y, xx);
+                    float got = up[(((size_t)c * 2 * d + z) * 2 * h + y) * 2 * w + xx];
+                    cr_assert_leq(fabsf(got - want), 1e-6f, "(%d,%d,%d,%d)", c, z, y, xx);
+                }
+    /* pooling the 2x upsampled tensor: each 2x2x2 block's maximum */
+    float *pool = malloc(sizeof(float) * ch * d * h * w);
+    lgms_maxpool2x(up, ch, 2 * d, 2 * h, 2 * w, pool);
+    for (int c = 0; c < ch; c++)
+        for (int z = 0; z < d; z++)
+            for (int y = 0; y < h; y++)
+                for (int xx = 0; xx < w; xx++) {
+                    float m = -INFINITY;
+                    for (int k = 0; k < 8; k++) {
+                        float v = up[(((size_t)c * 2 * d + 2 * z + k / 4) * 2 * h + 2 * y + (k / 2) % 2) * 2 * w +
+                                     2 * xx + k % 2];
+                        m = v > m ? v : m;
+                    }
+                    cr_assert_eq(pool[(((size_t)c * d + z) * h + y) * w + xx], m);
+                }
+    free(x), free(up), free(pool);
+}
+
+Test(ops3d, instance_norm_is_group_norm_with_one_channel_per_group) {
+    int ch = 3;
+    size_t n = 4 * 5 * 6;
+    float *x = random_floats(ch * n, 60);
+    for (size_t i = 0; i < n; i++)
+        x[n + i] = x[n + i] * 7.0f + 3.0f; /* a channel far from zero mean, unit variance */
+    float *y = malloc(sizeof(float) * ch * n);
+    memcpy(y, x, sizeof(float) * ch * n);
+    lgms_group_norm(y, ch, n, ch, NULL, NULL, LGMS_ACT_NONE);
+    for (int c = 0; c < ch; c++) {
+        double mu = 0, var = 0;
+        for (size_t i = 0; i < n; i++)
+            mu += x[c * n + i];
+        mu /= n;
+        for (size_t i = 0; i < n; i++)
+            var += (x[c * n + i] - mu) * (x[c * n + i] - mu);
+        var /= n; /* biased */
+        for (size_t i = 0; i < n; i++)
+            cr_assert_leq(fabs(y[c * n + i] - (x[c * n + i] - mu) / sqrt(var + 1e-5)), 1e-5);
+    }
+    free(x), free(y);
 }
