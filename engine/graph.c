@@ -47,7 +47,7 @@ static double now_s(void) {
 static float *alloc(lgms_state *st, size_t n) { return lgms_arena_alloc(&st->arena, n); }
 
 static double conv_flops(const lgms_conv *c, size_t plane) {
-    return 2.0 * c->cout * (c->cin / c->groups) * c->k * c->k * (double)plane;
+    return 2.0 * c->cout * (c->cin / c->groups) * (c->kd > 1 ? c->kd : 1) * c->k * c->k * (double)plane;
 }
 
 static lgms_prof_class conv_class(const lgms_conv *c) {
@@ -55,89 +55,93 @@ static lgms_prof_class conv_class(const lgms_conv *c) {
     return c->k == 1 ? LGMS_PROF_CONV1 : LGMS_PROF_CONV3;
 }
 
-static void run_conv(lgms_state *st, const lgms_conv *c, const float *in, int h, int w, float *out) {
-    size_t mark = lgms_arena_mark(&st->arena);
-    float *scratch = alloc(st, lgms_conv_scratch(c, 1, h, w) * st->nthreads);
-    PROF(st, conv_class(c), conv_flops(c, (size_t)h * w), lgms_par_conv(st->team, c, in, 1, h, w, out, scratch));
+/* Tensors are C x D x H x W; a 2-D network runs with D = 1 throughout. */
+static int is3d(const lgms_state *st) { return st->m->meta.spatial_dims == 3; }
+
+/* Depth of a kernel of side k in this network. */
+static int kdepth(const lgms_state *st, int k) { return is3d(st) ? k : 1; }
+
+static void run_conv(lgms_state *st, const lgms_conv *c, const float *in, int d, int h, int w, float *out) {
+    size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)d * h * w;
+    float *scratch = alloc(st, lgms_conv_scratch(c, d, h, w) * st->nthreads);
+    PROF(st, conv_class(c), conv_flops(c, plane), lgms_par_conv(st->team, c, in, d, h, w, out, scratch));
+    if (c->inorm) /* 3-D: InstanceNorm with this patch's statistics, before or after the activation */
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0,
+             lgms_par_add_group_norm(st->team, out, NULL, c->cout, plane, c->cout, NULL, NULL,
+                                     c->inorm == LGMS_INORM_BEFORE_ACT ? c->act : LGMS_ACT_NONE));
     lgms_arena_reset(&st->arena, mark);
 }
 
-static void run_lms(lgms_state *st, const lgms_lms_block *L, const float *x, int h, int w, float *out) {
-    size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)h * w;
+static void run_lms(lgms_state *st, const lgms_lms_block *L, const float *x, int d, int h, int w, float *out) {
+    size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)d * h * w;
     int c = L->c, g = c / 4;
     float *m = alloc(st, (size_t)c * plane);
     for (int q = 0; q < 4; q++) {
-        int k = 3 + 2 * q;
-        PROF(st, LGMS_PROF_DEPTHWISE, 2.0 * g * k * k * (double)plane,
-             lgms_par_depthwise(st->team, x + (size_t)q * g * plane, g, 1, h, w, k, 1, L->dw_weight[q], L->dw_bias[q],
+        int k = 3 + 2 * q, kd = kdepth(st, k);
+        PROF(st, LGMS_PROF_DEPTHWISE, 2.0 * g * kd * k * k * (double)plane,
+             lgms_par_depthwise(st->team, x + (size_t)q * g * plane, g, d, h, w, k, kd, L->dw_weight[q], L->dw_bias[q],
                                 m + (size_t)q * g * plane));
     }
     PROF(st, LGMS_PROF_ELEMENTWISE, 0,
          lgms_par_add_group_norm(st->team, m, x, c, plane, 4, L->gn_gamma, L->gn_beta, LGMS_ACT_GELU));
     float *b = alloc(st, (size_t)g * plane);
-    run_conv(st, &L->pbs, m, h, w, b);
-    run_conv(st, &L->cbs, b, h, w, out);
+    run_conv(st, &L->pbs, m, d, h, w, b);
+    run_conv(st, &L->cbs, b, d, h, w, out);
     PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_add(st->team, out, x, (size_t)c * plane));
     lgms_arena_reset(&st->arena, mark);
 }
 
-/* Gather (group p) tokens of t1 [a][h][w] into x [n][a], or scatter them back; token
- * rows [i0, i1) of the h/2 x w/2 grid. */
-static void tokens_gather(const float *t1, int a, int h, int w, int p, int i0, int i1, float *x) {
-    int py = p / 2, px = p % 2, hw = w / 2;
-    size_t plane = (size_t)h * w;
-    for (int i = i0; i < i1; i++)
+/* Token group p of t1 [a][d][h][w]: the elements whose coordinate parities are the bits of p
+ * (d: 4, h: 2, w: 1; 2-D uses h and w only), as a (d/2 or 1) x h/2 x w/2 grid of tokens.
+ * Gather them into x [n][a], or scatter them back; token rows [r0, r1) of the grid
+ * (a row = one (z, i) pair). */
+static void tokens_move_rows(float *t1, float *x, int a, int d, int h, int w, int p, int r0, int r1, int scatter) {
+    int pz = d > 1 ? p >> 2 : 0, py = (p >> 1) & 1, px = p & 1, hh = h / 2, hw = w / 2;
+    size_t vol = (size_t)d * h * w;
+    for (int r = r0; r < r1; r++) {
+        int z = r / hh, i = r % hh;
         for (int j = 0; j < hw; j++) {
-            const float *src = t1 + (size_t)(2 * i + py) * w + 2 * j + px;
-            float *dst = x + ((size_t)i * hw + j) * a;
-            for (int f = 0; f < a; f++)
-                dst[f] = src[f * plane];
+            float *e = t1 + ((size_t)(d > 1 ? 2 * z + pz : 0) * h + 2 * i + py) * w + 2 * j + px;
+            float *tok = x + ((size_t)r * hw + j) * a;
+            if (scatter)
+                for (int f = 0; f < a; f++)
+                    e[f * vol] = tok[f];
+            else
+                for (int f = 0; f < a; f++)
+                    tok[f] = e[f * vol];
         }
-}
-
-static void tokens_scatter(const float *x, int a, int h, int w, int p, int i0, int i1, float *t1) {
-    int py = p / 2, px = p % 2, hw = w / 2;
-    size_t plane = (size_t)h * w;
-    for (int i = i0; i < i1; i++)
-        for (int j = 0; j < hw; j++) {
-            float *dst = t1 + (size_t)(2 * i + py) * w + 2 * j + px;
-            const float *src = x + ((size_t)i * hw + j) * a;
-            for (int f = 0; f < a; f++)
-                dst[f * plane] = src[f];
-        }
+    }
 }
 
 typedef struct {
     float *t1, *x;
-    int a, h, w, p, scatter;
+    int a, d, h, w, p, scatter;
 } tokens_job;
 
 static void tokens_task(void *arg, int i, int n) {
     tokens_job *j = arg;
     size_t b, e;
-    lgms_split((size_t)(j->h / 2), i, n, &b, &e);
-    if (j->scatter)
-        tokens_scatter(j->x, j->a, j->h, j->w, j->p, (int)b, (int)e, j->t1);
-    else
-        tokens_gather(j->t1, j->a, j->h, j->w, j->p, (int)b, (int)e, j->x);
+    lgms_split((size_t)(j->d > 1 ? j->d / 2 : 1) * (j->h / 2), i, n, &b, &e);
+    tokens_move_rows(j->t1, j->x, j->a, j->d, j->h, j->w, j->p, (int)b, (int)e, j->scatter);
 }
 
-static void tokens_move(lgms_state *st, float *t1, int a, int h, int w, int p, float *x, int scatter) {
-    tokens_job j = {t1, x, a, h, w, p, scatter};
+static void tokens_move(lgms_state *st, float *t1, int a, int d, int h, int w, int p, float *x, int scatter) {
+    tokens_job j = {t1, x, a, d, h, w, p, scatter};
     lgms_threads_run(st->team, tokens_task, &j);
 }
 
 /* The transformer (depth 1) on the first a channels of t, in place, one token group at a time. */
-static void run_transformer(lgms_state *st, const lgms_gms_block *G, float *t1, int h, int w) {
+static void run_transformer(lgms_state *st, const lgms_gms_block *G, float *t1, int d, int h, int w) {
     size_t mark = lgms_arena_mark(&st->arena);
-    int a = G->a, n = (h / 2) * (w / 2), inner = LGMS_HEADS * LGMS_HEAD_DIM;
+    int groups = d > 1 ? 8 : 4, a = G->a, n = (d > 1 ? d / 2 : 1) * (h / 2) * (w / 2);
+    int inner = LGMS_HEADS * LGMS_HEAD_DIM;
     float *x = alloc(st, (size_t)n * a), *z = alloc(st, (size_t)n * a);
     float *qkv = alloc(st, (size_t)n * 3 * inner), *o = alloc(st, (size_t)n * inner);
     float *hid = alloc(st, (size_t)n * G->mlp), *scores = alloc(st, lgms_attention_scratch(n) * st->nthreads);
     const float scale = 1.0f / sqrtf((float)LGMS_HEAD_DIM);
     double attn_flops = 2.0 * 2.0 * n * (double)n * inner; /* QK^T and AV of one group, all heads */
-    for (int p = 0; p < 4; p++) {
-        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_move(st, t1, a, h, w, p, x, 0);
+    for (int p = 0; p < groups; p++) {
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_move(st, t1, a, d, h, w, p, x, 0);
              lgms_par_layer_norm(st->team, x, n, a, G->ln1_gamma, G->ln1_beta, z));
         PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * 3 * inner,
              lgms_par_linear(st->team, z, n, a, G->w_qkv, NULL, 3 * inner, qkv, 0));
@@ -151,124 +155,131 @@ static void run_transformer(lgms_state *st, const lgms_gms_block *G, float *t1, 
         PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_activate(st->team, hid, (size_t)n * G->mlp, LGMS_ACT_SILU));
         PROF(st, LGMS_PROF_LINEAR, 2.0 * n * G->mlp * a,
              lgms_par_linear(st->team, hid, n, G->mlp, G->w_fc2, G->b_fc2, a, x, 1));
-        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_move(st, t1, a, h, w, p, x, 1));
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_move(st, t1, a, d, h, w, p, x, 1));
     }
     lgms_arena_reset(&st->arena, mark);
 }
 
-static void run_gms(lgms_state *st, const lgms_gms_block *G, const float *x, int h, int w, float *out) {
-    size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)h * w;
+static void run_gms(lgms_state *st, const lgms_gms_block *G, const float *x, int d, int h, int w, float *out) {
+    size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)d * h * w;
     float *t0 = alloc(st, (size_t)G->c * plane), *t = alloc(st, (size_t)G->c * plane);
-    run_conv(st, &G->conv1, x, h, w, t0);
-    run_conv(st, &G->conv2, t0, h, w, t);
+    run_conv(st, &G->conv1, x, d, h, w, t0);
+    run_conv(st, &G->conv2, t0, d, h, w, t);
     /* conv branch on channels a..c-1: t2 += bn2(s * ReLU(bn1(dw3x3(t2)))) */
     float *t2 = t + (size_t)G->a * plane, *r = t0;
-    PROF(st, LGMS_PROF_DEPTHWISE, 2.0 * G->b * 9 * (double)plane,
-         lgms_par_depthwise(st->team, t2, G->b, 1, h, w, 3, 1, G->dw_weight, G->dw_bias, r));
+    int kd = kdepth(st, 3);
+    PROF(st, LGMS_PROF_DEPTHWISE, 2.0 * G->b * 9 * kd * (double)plane,
+         lgms_par_depthwise(st->team, t2, G->b, d, h, w, 3, kd, G->dw_weight, G->dw_bias, r));
     PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_activate(st->team, r, (size_t)G->b * plane, LGMS_ACT_RELU);
          lgms_par_channel_affine(st->team, r, G->b, plane, G->branch_scale, G->branch_shift, LGMS_ACT_NONE);
          lgms_par_add(st->team, t2, r, (size_t)G->b * plane));
-    run_transformer(st, G, t, h, w);
+    run_transformer(st, G, t, d, h, w);
     /* u = conv3(t1 | t2); out = conv4(u | x) */
     float *cat = alloc(st, (size_t)(G->c + G->cin) * plane);
-    run_conv(st, &G->conv3, t, h, w, cat);
+    run_conv(st, &G->conv3, t, d, h, w, cat);
     memcpy(cat + (size_t)G->c * plane, x, sizeof(float) * G->cin * plane);
-    run_conv(st, &G->conv4, cat, h, w, out);
+    run_conv(st, &G->conv4, cat, d, h, w, out);
     lgms_arena_reset(&st->arena, mark);
 }
 
-static void run_up(lgms_state *st, const lgms_conv *c, const float *x, int h, int w, float *out) {
+static void run_up(lgms_state *st, const lgms_conv *c, const float *x, int d, int h, int w, float *out) {
     size_t mark = lgms_arena_mark(&st->arena);
-    float *up = alloc(st, (size_t)c->cin * 4 * h * w);
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_upsample2x(st->team, x, c->cin, 1, h, w, up));
-    run_conv(st, c, up, 2 * h, 2 * w, out);
+    int od = d > 1 ? 2 * d : 1;
+    float *up = alloc(st, (size_t)c->cin * od * 4 * h * w);
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_upsample2x(st->team, x, c->cin, d, h, w, up));
+    run_conv(st, c, up, od, 2 * h, 2 * w, out);
     lgms_arena_reset(&st->arena, mark);
 }
 
-static void run_fuse(lgms_state *st, const lgms_fuse_block *F, const float *x, int h, int w, float *out) {
-    size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)h * w;
+static void run_fuse(lgms_state *st, const lgms_fuse_block *F, const float *x, int d, int h, int w, float *out) {
+    size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)d * h * w;
     float *a = alloc(st, (size_t)F->c0.cout * plane);
-    run_conv(st, &F->c0, x, h, w, a);
+    run_conv(st, &F->c0, x, d, h, w, a);
     float *b = alloc(st, (size_t)F->c1.cout * plane);
-    run_conv(st, &F->c1, a, h, w, b);
-    run_conv(st, &F->c2, b, h, w, out);
+    run_conv(st, &F->c1, a, d, h, w, b);
+    run_conv(st, &F->c2, b, d, h, w, out);
     lgms_arena_reset(&st->arena, mark);
 }
 
 /* Encoder stage: LMS blocks (ping-pong) then the trailing PBS into dst. */
-static void run_encoder(lgms_state *st, int e, const float *x, int h, int w, float *dst) {
+static void run_encoder(lgms_state *st, int e, const float *x, int d, int h, int w, float *dst) {
     const lgms_model *m = st->m;
     size_t mark = lgms_arena_mark(&st->arena);
     const float *cur = x;
     for (int i = 0; i < m->meta.depths[e]; i++) {
-        float *next = alloc(st, (size_t)m->enc_lms[e][i].c * h * w);
-        run_lms(st, &m->enc_lms[e][i], cur, h, w, next);
+        float *next = alloc(st, (size_t)m->enc_lms[e][i].c * d * h * w);
+        run_lms(st, &m->enc_lms[e][i], cur, d, h, w, next);
         cur = next;
     }
-    run_conv(st, &m->enc_pbs[e], cur, h, w, dst);
+    run_conv(st, &m->enc_pbs[e], cur, d, h, w, dst);
     lgms_arena_reset(&st->arena, mark);
 }
 
-static void maxpool(lgms_state *st, const float *x, int c, int h, int w, float *out) {
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_maxpool2x(st->team, x, c, 1, h, w, out));
+static void maxpool(lgms_state *st, const float *x, int c, int d, int h, int w, float *out) {
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_maxpool2x(st->team, x, c, d, h, w, out));
 }
 
-static void forward_one(lgms_state *st, const float *in, int h, int w, float *out) {
+/* One sample, D x H x W (D = 1 in 2-D). Level l has sides >> l (depth too in 3-D). */
+static void forward_one(lgms_state *st, const float *in, int d, int h, int w, float *out) {
     const lgms_model *m = st->m;
-    const int *d = m->meta.dims;
-    size_t s0 = (size_t)h * w, s1 = s0 / 4, s2 = s1 / 4, s3 = s2 / 4, s4 = s3 / 4;
-    int h1 = h / 2, w1 = w / 2, h2 = h / 4, w2 = w / 4, h3 = h / 8, w3 = w / 8, h4 = h / 16, w4 = w / 16;
+    const int *c = m->meta.dims;
+    int D[5], H[5], W[5];
+    size_t s[5];
+    for (int l = 0; l < 5; l++) {
+        D[l] = is3d(st) ? d >> l : 1, H[l] = h >> l, W[l] = w >> l;
+        s[l] = (size_t)D[l] * H[l] * W[l];
+    }
     lgms_arena *ar = &st->arena;
-    float *cat2 = alloc(st, 2 * d[0] * s0), *cat3 = alloc(st, 2 * d[1] * s1);
-    float *cat4 = alloc(st, 2 * d[2] * s2), *cat5 = alloc(st, 2 * d[3] * s3);
+    float *cat2 = alloc(st, 2 * c[0] * s[0]), *cat3 = alloc(st, 2 * c[1] * s[1]);
+    float *cat4 = alloc(st, 2 * c[2] * s[2]), *cat5 = alloc(st, 2 * c[3] * s[3]);
     size_t mark = lgms_arena_mark(ar);
 
-    float *t = alloc(st, d[0] * s0);
-    run_conv(st, &m->stem, in, h, w, t);
-    run_encoder(st, 0, t, h, w, cat2); /* x1 */
+    float *t = alloc(st, c[0] * s[0]);
+    run_conv(st, &m->stem, in, D[0], H[0], W[0], t);
+    run_encoder(st, 0, t, D[0], H[0], W[0], cat2); /* x1 */
     lgms_arena_reset(ar, mark);
 
-    t = alloc(st, d[0] * s1);
-    maxpool(st, cat2, d[0], h, w, t);
-    run_encoder(st, 1, t, h1, w1, cat3); /* x2 */
+    t = alloc(st, c[0] * s[1]);
+    maxpool(st, cat2, c[0], D[0], H[0], W[0], t);
+    run_encoder(st, 1, t, D[1], H[1], W[1], cat3); /* x2 */
     lgms_arena_reset(ar, mark);
 
-    t = alloc(st, d[1] * s2);
-    maxpool(st, cat3, d[1], h1, w1, t);
-    run_encoder(st, 2, t, h2, w2, cat4); /* x3 */
+    t = alloc(st, c[1] * s[2]);
+    maxpool(st, cat3, c[1], D[1], H[1], W[1], t);
+    run_encoder(st, 2, t, D[2], H[2], W[2], cat4); /* x3 */
     lgms_arena_reset(ar, mark);
 
-    t = alloc(st, d[2] * s3);
-    maxpool(st, cat4, d[2], h2, w2, t);
-    run_gms(st, &m->enc4, t, h3, w3, cat5); /* x4 */
+    t = alloc(st, c[2] * s[3]);
+    maxpool(st, cat4, c[2], D[2], H[2], W[2], t);
+    run_gms(st, &m->enc4, t, D[3], H[3], W[3], cat5); /* x4 */
     lgms_arena_reset(ar, mark);
 
-    t = alloc(st, d[3] * s4);
-    maxpool(st, cat5, d[3], h3, w3, t);
-    float *x5 = alloc(st, d[4] * s4);
-    run_gms(st, &m->enc5, t, h4, w4, x5);
-    run_up(st, &m->up5, x5, h4, w4, cat5 + d[3] * s3);
+    t = alloc(st, c[3] * s[4]);
+    maxpool(st, cat5, c[3], D[3], H[3], W[3], t);
+    float *x5 = alloc(st, c[4] * s[4]);
+    run_gms(st, &m->enc5, t, D[4], H[4], W[4], x5);
+    run_up(st, &m->up5, x5, D[4], H[4], W[4], cat5 + c[3] * s[3]);
     lgms_arena_reset(ar, mark);
 
-    float *d5 = alloc(st, d[3] * s3);
-    run_gms(st, &m->dec5, cat5, h3, w3, d5);
-    run_up(st, &m->up4, d5, h3, w3, cat4 + d[2] * s2);
+    float *d5 = alloc(st, c[3] * s[3]);
+    run_gms(st, &m->dec5, cat5, D[3], H[3], W[3], d5);
+    run_up(st, &m->up4, d5, D[3], H[3], W[3], cat4 + c[2] * s[2]);
     lgms_arena_reset(ar, mark);
 
-    float *f = alloc(st, d[2] * s2), *d4 = alloc(st, d[2] * s2);
-    run_fuse(st, &m->fuse4, cat4, h2, w2, f);
-    run_gms(st, &m->dec4, f, h2, w2, d4);
-    run_up(st, &m->up3, d4, h2, w2, cat3 + d[1] * s1);
+    float *f = alloc(st, c[2] * s[2]), *d4 = alloc(st, c[2] * s[2]);
+    run_fuse(st, &m->fuse4, cat4, D[2], H[2], W[2], f);
+    run_gms(st, &m->dec4, f, D[2], H[2], W[2], d4);
+    run_up(st, &m->up3, d4, D[2], H[2], W[2], cat3 + c[1] * s[1]);
     lgms_arena_reset(ar, mark);
 
-    f = alloc(st, d[1] * s1);
-    run_fuse(st, &m->fuse3, cat3, h1, w1, f);
-    run_up(st, &m->up2, f, h1, w1, cat2 + d[0] * s0);
+    f = alloc(st, c[1] * s[1]);
+    run_fuse(st, &m->fuse3, cat3, D[1], H[1], W[1], f);
+    run_up(st, &m->up2, f, D[1], H[1], W[1], cat2 + c[0] * s[0]);
     lgms_arena_reset(ar, mark);
 
-    f = alloc(st, d[0] * s0);
-    run_fuse(st, &m->fuse2, cat2, h, w, f);
-    run_conv(st, &m->head, f, h, w, out);
+    f = alloc(st, c[0] * s[0]);
+    run_fuse(st, &m->fuse2, cat2, D[0], H[0], W[0], f);
+    run_conv(st, &m->head, f, D[0], H[0], W[0], out);
     lgms_arena_reset(ar, 0);
 }
 
@@ -309,12 +320,19 @@ const char *lgms_prof_class_name(lgms_prof_class c) {
     return c < LGMS_PROF_COUNT ? names[c] : "?";
 }
 
-lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w, float *output, char *err,
-                         size_t errlen) {
+/* Run n samples of d x h x w (d = 1 for a 2-D model). */
+static lgms_status forward(lgms_state *st, const float *input, int n, int d, int h, int w, float *output, char *err,
+                           size_t errlen) {
     const lgms_meta *mt = &st->m->meta;
-    if (n < 1 || h < 32 || w < 32 || h % 32 || w % 32 || h > LGMS_MAX_SIDE || w > LGMS_MAX_SIDE) {
-        snprintf(err, errlen, "input size %dx%dx%d is illegal: height and width must be multiples of 32 (32..%d)", n, h,
-                 w, LGMS_MAX_SIDE);
+    int bad_d = mt->spatial_dims == 3 ? (d < 32 || d % 32 || d > LGMS_MAX_SIDE) : d != 1;
+    if (n < 1 || bad_d || h < 32 || w < 32 || h % 32 || w % 32 || h > LGMS_MAX_SIDE || w > LGMS_MAX_SIDE) {
+        if (mt->spatial_dims == 3)
+            snprintf(err, errlen,
+                     "input size %dx%dx%dx%d is illegal: depth, height and width must be multiples of 32 (32..%d)", n,
+                     d, h, w, LGMS_MAX_SIDE);
+        else
+            snprintf(err, errlen, "input size %dx%dx%d is illegal: height and width must be multiples of 32 (32..%d)",
+                     n, h, w, LGMS_MAX_SIDE);
         return LGMS_ERR_ARG;
     }
     if (lgms_arena_reserve(&st->arena)) {
@@ -323,32 +341,54 @@ lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w
     }
     if (setjmp(st->oom)) {
         lgms_arena_reset(&st->arena, 0);
-        snprintf(err, errlen, "out of memory running the network at %dx%d (scratch reservation exhausted)", h, w);
+        snprintf(err, errlen, "out of memory running the network at %dx%dx%d (scratch reservation exhausted)", d, h, w);
         return LGMS_ERR_NOMEM;
     }
     st->arena.on_oom = &st->oom;
     memset(&st->prof, 0, sizeof st->prof);
-    size_t in_plane = (size_t)mt->in_channels * h * w, out_plane = (size_t)mt->num_classes * h * w;
+    size_t vol = (size_t)d * h * w, in_size = (size_t)mt->in_channels * vol, out_size = (size_t)mt->num_classes * vol;
     for (int i = 0; i < n; i++)
-        forward_one(st, input + i * in_plane, h, w, output + i * out_plane);
+        forward_one(st, input + i * in_size, d, h, w, output + i * out_size);
     st->arena.on_oom = NULL;
     return LGMS_OK;
 }
 
-/* FLOPs of the convolutions, linears and attention matmuls at h x w (what benchmarks divide by). */
-double lgms_model_flops(const lgms_model *m, int h, int w) {
+lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w, float *output, char *err,
+                         size_t errlen) {
+    if (st->m->meta.spatial_dims == 3) {
+        snprintf(err, errlen, "model %s is 3-D: run it with lgms_forward3d on N x C x D x H x W", st->m->meta.name);
+        return LGMS_ERR_ARG;
+    }
+    return forward(st, input, n, 1, h, w, output, err, errlen);
+}
+
+lgms_status lgms_forward3d(lgms_state *st, const float *input, int n, int d, int h, int w, float *output, char *err,
+                           size_t errlen) {
+    if (st->m->meta.spatial_dims != 3) {
+        snprintf(err, errlen, "model %s is 2-D: run it with lgms_forward on N x C x H x W", st->m->meta.name);
+        return LGMS_ERR_ARG;
+    }
+    return forward(st, input, n, d, h, w, output, err, errlen);
+}
+
+/* FLOPs of the convolutions, linears and attention matmuls at d x h x w (d = 1 in 2-D;
+ * what benchmarks divide by). */
+static double model_flops(const lgms_model *m, int d, int h, int w) {
     const lgms_meta *mt = &m->meta;
+    int nd3 = mt->spatial_dims == 3, groups = nd3 ? 8 : 4;
     double total = 0;
     size_t s[5];
     for (int i = 0; i < 5; i++)
-        s[i] = (size_t)(h >> i) * (size_t)(w >> i);
+        s[i] = (size_t)(nd3 ? d >> i : 1) * (size_t)(h >> i) * (size_t)(w >> i);
     total += conv_flops(&m->stem, s[0]);
     for (int e = 0; e < 3; e++) {
         for (int i = 0; i < mt->depths[e]; i++) {
             const lgms_lms_block *L = &m->enc_lms[e][i];
             total += conv_flops(&L->pbs, s[e]) + conv_flops(&L->cbs, s[e]);
-            for (int q = 0; q < 4; q++)
-                total += 2.0 * (L->c / 4) * (3 + 2 * q) * (3 + 2 * q) * (double)s[e];
+            for (int q = 0; q < 4; q++) {
+                int k = 3 + 2 * q;
+                total += 2.0 * (L->c / 4) * k * k * (nd3 ? k : 1) * (double)s[e];
+            }
         }
         total += conv_flops(&m->enc_pbs[e], s[e]);
     }
@@ -357,11 +397,11 @@ double lgms_model_flops(const lgms_model *m, int h, int w) {
     for (int i = 0; i < 4; i++) {
         const lgms_gms_block *G = gms[i];
         size_t p = s[at[i]];
-        double n = (double)p / 4, inner = LGMS_HEADS * LGMS_HEAD_DIM;
+        double n = (double)p / groups, inner = LGMS_HEADS * LGMS_HEAD_DIM;
         total += conv_flops(&G->conv1, p) + conv_flops(&G->conv2, p) + conv_flops(&G->conv3, p) +
-                 conv_flops(&G->conv4, p) + 2.0 * G->b * 9 * (double)p;
-        total += 4 * 2.0 * n * (G->a * 3 * inner + inner * G->a + 2.0 * G->a * G->mlp); /* linears */
-        total += 4 * 2.0 * 2.0 * n * n * inner;                                         /* QK^T and AV */
+                 conv_flops(&G->conv4, p) + 2.0 * G->b * 9 * (nd3 ? 3 : 1) * (double)p;
+        total += groups * 2.0 * n * (G->a * 3 * inner + inner * G->a + 2.0 * G->a * G->mlp); /* linears */
+        total += groups * 2.0 * 2.0 * n * n * inner;                                         /* QK^T and AV */
     }
     total +=
         conv_flops(&m->up5, s[3]) + conv_flops(&m->up4, s[2]) + conv_flops(&m->up3, s[1]) + conv_flops(&m->up2, s[0]);
@@ -371,3 +411,7 @@ double lgms_model_flops(const lgms_model *m, int h, int w) {
     total += conv_flops(&m->head, s[0]);
     return total;
 }
+
+double lgms_model_flops(const lgms_model *m, int h, int w) { return model_flops(m, 1, h, w); }
+
+double lgms_model_flops3d(const lgms_model *m, int d, int h, int w) { return model_flops(m, d, h, w); }

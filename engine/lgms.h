@@ -35,13 +35,19 @@ typedef enum { LGMS_RESIZE_BILINEAR = 0, LGMS_RESIZE_LANCZOS4 = 1, LGMS_RESIZE_N
 /* What the model file says about the network and how to feed it. */
 typedef struct {
     char name[LGMS_NAME_MAX];
-    char arch[32]; /* "lgmsnet2d" */
+    char arch[32];    /* "lgmsnet2d" or "lgmsnet3d" */
+    int spatial_dims; /* 2 or 3 */
     int in_channels;
     int num_classes; /* network outputs: 1 = sigmoid head, >1 = softmax/argmax head */
     int dims[5];
     int splits[4][2];
     int depths[3];
     int input_width, input_height;
+    int input_depth; /* 3-D: the patch (roi) is input_depth x input_height x input_width */
+    /* 3-D preprocessing: resample to spacing (mm, along x y z), CT window [a_min, a_max] ->
+     * [0, 1], sliding window with overlap, blending constant (0) or Gaussian (1) */
+    float spacing[3], a_min, a_max, overlap;
+    int blend_gaussian;
     lgms_channel_order channel_order;
     lgms_resize_filter resize;
     float mean[3], std[3]; /* on the 0..1 scale, applied as (v/255 - mean)/std */
@@ -65,6 +71,7 @@ const lgms_meta *lgms_model_meta(const lgms_model *m);
 
 /* FLOPs (2 per multiply-add) of one forward pass at h x w, convolutions and matmuls. */
 double lgms_model_flops(const lgms_model *m, int h, int w);
+double lgms_model_flops3d(const lgms_model *m, int d, int h, int w);
 
 lgms_state *lgms_state_new(const lgms_model *m);
 void lgms_state_free(lgms_state *st);
@@ -80,6 +87,11 @@ size_t lgms_state_scratch_bytes(const lgms_state *st);
  * logits. h and w must be positive multiples of 32. */
 lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w, float *output, char *err,
                          size_t errlen);
+/* The same for a 3-D model: input n x in_channels x d x h x w, output n x num_classes x d x
+ * h x w; d, h and w multiples of 32. (lgms_forward on a 3-D model is an error, and this on a
+ * 2-D model.) */
+lgms_status lgms_forward3d(lgms_state *st, const float *input, int n, int d, int h, int w, float *output, char *err,
+                           size_t errlen);
 
 /* Per-op-class time accounting of the last forward (for benchmarks). */
 typedef enum {

@@ -1,9 +1,11 @@
-/* model.c - build the in-memory LGMSNet-2D from a parsed model file.
+/* model.c - build the in-memory LGMSNet (2-D) or LGMSNet-3D from a parsed model file.
  *
  * Every tensor the architecture needs is looked up by its official state_dict key and
  * its shape checked; a missing, mis-shaped or unused tensor is an error naming the key.
  * BatchNorm is folded where that is exact (conv -> BN); where BN follows an activation
- * (the fusion blocks) it stays a per-channel affine applied after the activation. */
+ * (the fusion blocks) it stays a per-channel affine applied after the activation. In 3-D
+ * those BatchNorms are InstanceNorms without parameters: nothing to fold, the conv is
+ * marked and the graph normalises with each patch's own statistics. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -22,6 +24,7 @@
 
 typedef struct {
     lgms_file *f;
+    int nd; /* spatial dimensions: 2 or 3 */
     float *pool;
     size_t pool_used, pool_cap;
     lgms_status st;
@@ -107,9 +110,28 @@ static void batchnorm(builder *b, const char *prefix, int c, const float **s_out
     *s_out = w, *t_out = bias;
 }
 
+/* A conv weight: [cout][cin_g][k][k], or [cout][cin_g][k][k][k] in 3-D. */
+static float *conv_weight(builder *b, const char *prefix, int cout, int cin_g, int k) {
+    if (b->nd == 3) return tensor(b, prefix, "weight", 5, cout, cin_g, k, k, k);
+    return tensor(b, prefix, "weight", 4, cout, cin_g, k, k);
+}
+
+/* 3-D: conv (optional bias) whose norm is an InstanceNorm, before or after act. */
+static void conv_inorm(builder *b, lgms_conv *c, const char *prefix, int cin, int cout, int k, int groups, int has_bias,
+                       lgms_act act, lgms_inorm where) {
+    memset(c, 0, sizeof *c);
+    c->cin = cin, c->cout = cout, c->k = k, c->kd = k, c->groups = groups, c->act = act, c->inorm = where;
+    c->weight = conv_weight(b, prefix, cout, cin / groups, k);
+    c->bias = has_bias ? tensor(b, prefix, "bias", 1, cout) : NULL;
+}
+
 /* conv (prefix, optional bias) followed by BN (bn_prefix) folded into it: W' = sW, b' = s b + t. */
 static void conv_bn(builder *b, lgms_conv *c, const char *prefix, const char *bn_prefix, int cin, int cout, int k,
                     int groups, int has_bias, lgms_act act) {
+    if (b->nd == 3) {
+        conv_inorm(b, c, prefix, cin, cout, k, groups, has_bias, act, LGMS_INORM_BEFORE_ACT);
+        return;
+    }
     memset(c, 0, sizeof *c);
     c->cin = cin, c->cout = cout, c->k = k, c->groups = groups, c->act = act;
     float *w = tensor(b, prefix, "weight", 4, cout, cin / groups, k, k);
@@ -129,6 +151,10 @@ static void conv_bn(builder *b, lgms_conv *c, const char *prefix, const char *bn
 /* conv with bias, activation, then a BN applied after the activation. */
 static void conv_act_bn(builder *b, lgms_conv *c, const char *prefix, const char *bn_prefix, int cin, int cout, int k,
                         int groups, lgms_act act) {
+    if (b->nd == 3) {
+        conv_inorm(b, c, prefix, cin, cout, k, groups, 1, act, LGMS_INORM_AFTER_ACT);
+        return;
+    }
     memset(c, 0, sizeof *c);
     c->cin = cin, c->cout = cout, c->k = k, c->groups = groups, c->act = act;
     c->weight = tensor(b, prefix, "weight", 4, cout, cin / groups, k, k);
@@ -156,7 +182,9 @@ static void build_lms(builder *b, lgms_lms_block *L, const char *p, int c) {
     L->gn_beta = tensor(b, key, "bias", 1, c);
     for (int q = 0; q < 4; q++) {
         join(key, sizeof key, p, dw[q]);
-        L->dw_weight[q] = tensor(b, key, "weight", 4, g, 1, 3 + 2 * q, 3 + 2 * q);
+        int k = 3 + 2 * q;
+        L->dw_weight[q] =
+            b->nd == 3 ? tensor(b, key, "weight", 5, g, 1, k, k, k) : tensor(b, key, "weight", 4, g, 1, k, k);
         L->dw_bias[q] = tensor(b, key, "bias", 1, g);
     }
     join(key, sizeof key, p, "conv_1x1_bn");
@@ -178,21 +206,22 @@ static void build_gms(builder *b, lgms_gms_block *G, const char *p, int cin, int
     join(key, sizeof key, p, "conv2");
     conv_bn_silu(b, &G->conv2, key, c, c, 1);
     /* conv branch: ReLU(bn1(dw3x3(x))) then bn2(scale * r) */
-    join(key, sizeof key, p, "conv_spilt.dwconv3x3");
-    float *dw = tensor(b, key, "weight", 4, bb, 1, 3, 3);
+    int taps = b->nd == 3 ? 27 : 9;
+    join(key, sizeof key, p, b->nd == 3 ? "conv_spilt.dwconv3x3x3" : "conv_spilt.dwconv3x3");
+    float *dw = conv_weight(b, key, bb, 1, 3);
     float *dwb = pool_take(b, (size_t)bb);
     const float *s1, *t1, *s2, *t2;
     join(bn, sizeof bn, p, "conv_spilt.bn1");
     batchnorm(b, bn, bb, &s1, &t1);
-    join(key, sizeof key, p, "conv_spilt.dwconv1x1");
-    float *scale = tensor(b, key, "weight", 4, bb, 1, 1, 1);
+    join(key, sizeof key, p, b->nd == 3 ? "conv_spilt.dwconv1x1x1" : "conv_spilt.dwconv1x1");
+    float *scale = conv_weight(b, key, bb, 1, 1);
     join(bn, sizeof bn, p, "conv_spilt.bn2");
     batchnorm(b, bn, bb, &s2, &t2);
     if (!b->st) {
         float *shift = pool_take(b, (size_t)bb);
         for (int i = 0; i < bb && shift; i++) {
-            for (int j = 0; j < 9; j++)
-                dw[i * 9 + j] *= s1[i];
+            for (int j = 0; j < taps; j++)
+                dw[i * taps + j] *= s1[i];
             dwb[i] = t1[i];
             scale[i] *= s2[i];
             shift[i] = t2[i];
@@ -267,7 +296,8 @@ static void build_network(builder *b, lgms_model *m) {
     build_fuse(b, &m->fuse2, "Up_conv2", d[0]);
     memset(&m->head, 0, sizeof m->head);
     m->head.cin = d[0], m->head.cout = mt->num_classes, m->head.k = 1, m->head.groups = 1;
-    m->head.weight = tensor(b, "Conv_1x1", "weight", 4, mt->num_classes, d[0], 1, 1);
+    m->head.kd = b->nd == 3 ? 1 : 0;
+    m->head.weight = conv_weight(b, "Conv_1x1", mt->num_classes, d[0], 1);
     m->head.bias = tensor(b, "Conv_1x1", "bias", 1, mt->num_classes);
 }
 
@@ -293,7 +323,7 @@ lgms_status lgms_model_load_mem(const void *data, size_t size, lgms_model **out,
     }
     m->meta = f.meta;
     m->weights = pool;
-    builder b = {.f = &f, .pool = pool, .pool_cap = cap, .err = err, .errlen = errlen};
+    builder b = {.f = &f, .nd = f.meta.spatial_dims, .pool = pool, .pool_cap = cap, .err = err, .errlen = errlen};
     build_network(&b, m);
     for (int i = 0; !b.st && i < f.n_tensors; i++)
         if (!f.tensors[i].used)

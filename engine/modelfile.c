@@ -162,6 +162,31 @@ static int meta_set(lgms_meta *m, const char *key, const char *v, unsigned *seen
         if (!rc && !(m->threshold > 0 && m->threshold < 1)) rc = -1;
     } else if (!strcmp(key, "classes")) {
         rc = parse_class_names(m, v);
+    } else if (!strcmp(key, "roi")) { /* DxHxW */
+        char buf[64];
+        copy_str(buf, sizeof buf, v);
+        for (char *p = buf; *p; p++)
+            if (*p == 'x') *p = ',';
+        int dhw[3];
+        rc = parse_ints(buf, dhw, 3);
+        m->input_depth = dhw[0], m->input_height = dhw[1], m->input_width = dhw[2];
+    } else if (!strcmp(key, "spacing")) {
+        rc = parse_floats(v, m->spacing, 3);
+    } else if (!strcmp(key, "intensity_window")) {
+        float ab[2];
+        rc = parse_floats(v, ab, 2);
+        m->a_min = ab[0], m->a_max = ab[1];
+        if (!rc && !(ab[1] > ab[0])) rc = -1;
+    } else if (!strcmp(key, "overlap")) {
+        rc = parse_floats(v, &m->overlap, 1);
+        if (!rc && !(m->overlap >= 0 && m->overlap < 1)) rc = -1;
+    } else if (!strcmp(key, "blend")) {
+        if (!strcmp(v, "constant"))
+            m->blend_gaussian = 0;
+        else if (!strcmp(v, "gaussian"))
+            m->blend_gaussian = 1;
+        else
+            rc = -1;
     }
     return rc;
 }
@@ -180,6 +205,9 @@ static void meta_defaults(lgms_meta *m) {
     m->std[0] = 0.229f, m->std[1] = 0.224f, m->std[2] = 0.225f;
     m->extra_scale = 1.0f;
     m->threshold = 0.5f;
+    m->input_depth = 1;
+    m->spacing[0] = 1.5f, m->spacing[1] = 1.5f, m->spacing[2] = 2.0f;
+    m->a_min = -175.0f, m->a_max = 250.0f, m->overlap = 0.5f;
     copy_str(m->name, sizeof m->name, "model");
 }
 
@@ -210,9 +238,15 @@ static lgms_status parse_meta(const char *text, size_t len, lgms_meta *m, char *
     if ((seen & 31) != 31)
         return fail(err, errlen, LGMS_ERR_FORMAT,
                     "metadata lacks one of the required keys arch, in_channels, num_classes, dims, splits");
-    if (strcmp(m->arch, "lgmsnet2d"))
-        return fail(err, errlen, LGMS_ERR_FORMAT, "unsupported architecture '%s' (this engine runs lgmsnet2d)",
-                    m->arch);
+    if (!strcmp(m->arch, "lgmsnet2d"))
+        m->spatial_dims = 2, m->input_depth = 1;
+    else if (!strcmp(m->arch, "lgmsnet3d"))
+        m->spatial_dims = 3;
+    else
+        return fail(err, errlen, LGMS_ERR_FORMAT,
+                    "unsupported architecture '%s' (this engine runs lgmsnet2d and lgmsnet3d)", m->arch);
+    if (m->spatial_dims == 3 && (m->input_depth < 32 || m->input_depth % 32 || m->input_depth > 1024))
+        return fail(err, errlen, LGMS_ERR_FORMAT, "roi depth %d must be a multiple of 32 (32..1024)", m->input_depth);
     if (m->in_channels < 1 || m->in_channels > 4 || m->num_classes < 1 || m->num_classes > LGMS_MAX_CLASSES)
         return fail(err, errlen, LGMS_ERR_FORMAT, "in_channels %d or num_classes %d out of range", m->in_channels,
                     m->num_classes);

@@ -121,13 +121,14 @@ static void im2col_rows(const float *in, int cin, int d, int h, int w, int k, in
 
 /* Bias, activation and post-affine on channels o0..o0+n_out-1, columns col0..col0+ncols-1. */
 static void conv_epilogue(const lgms_conv *c, float *out, size_t plane, int o0, int n_out, size_t col0, size_t ncols) {
+    lgms_act act = c->inorm == LGMS_INORM_BEFORE_ACT ? LGMS_ACT_NONE : c->act; /* the norm comes first */
     for (int o = o0; o < o0 + n_out; o++) {
         float *y = out + (size_t)o * plane + col0;
         float b = c->bias ? c->bias[o] : 0.0f;
         if (c->post_scale)
-            act_affine(y, ncols, b, c->act, c->post_scale[o], c->post_shift[o]);
+            act_affine(y, ncols, b, act, c->post_scale[o], c->post_shift[o]);
         else
-            affine_act(y, ncols, 1.0f, b, c->act);
+            affine_act(y, ncols, 1.0f, b, act);
     }
 }
 

@@ -10,9 +10,14 @@ typedef enum { LGMS_ACT_NONE = 0, LGMS_ACT_RELU, LGMS_ACT_SILU, LGMS_ACT_GELU } 
 
 /* A convolution with its epilogue: y = act(W x + bias), then y = y * post_scale + post_shift
  * when post_scale is set (a BatchNorm that follows the activation). Stride 1, zero padding k/2. */
+/* Where an InstanceNorm (no affine; LGMSNet-3D's stand-in for BatchNorm) sits: the op
+ * leaves it to the caller, so with BEFORE_ACT the op applies bias only. */
+typedef enum { LGMS_INORM_NONE = 0, LGMS_INORM_BEFORE_ACT, LGMS_INORM_AFTER_ACT } lgms_inorm;
+
 typedef struct {
     int cin, cout, k, groups;
-    int kd;              /* kernel depth: k for a 3-D convolution, 0 or 1 for 2-D */
+    int kd; /* kernel depth: k for a 3-D convolution, 0 or 1 for 2-D */
+    lgms_inorm inorm;
     const float *weight; /* [cout][cin/groups][kd][k][k] */
     const float *bias;   /* [cout] or NULL */
     const float *post_scale, *post_shift;

@@ -116,7 +116,8 @@ static void gn_task(void *p, int i, int n) {
     if (b >= e) return;
     float *x = j->x + b * cg * j->plane;
     if (j->add) lgms_add(x, j->add + b * cg * j->plane, (e - b) * cg * j->plane);
-    lgms_group_norm(x, (int)((e - b) * cg), j->plane, (int)(e - b), j->scale + b * cg, j->shift + b * cg, j->act);
+    lgms_group_norm(x, (int)((e - b) * cg), j->plane, (int)(e - b), j->scale ? j->scale + b * cg : NULL,
+                    j->shift ? j->shift + b * cg : NULL, j->act);
 }
 
 void lgms_par_add_group_norm(lgms_threads *t, float *x, const float *add, int channels, size_t plane, int groups,

@@ -17,7 +17,8 @@ static int cmp_double(const void *a, const void *b) {
 static void usage(FILE *f) {
     fprintf(f, "usage: lgmsd tensor --model FILE --input in.npy --output out.npy [--threads T] [--blas-threads B] "
                "[--repeat N] [--profile] [--verbose]\n"
-               "Runs the network on a float32 N x C x H x W array (H, W multiples of 32) and writes the logits.\n"
+               "Runs the network on a float32 N x C x H x W array (N x C x D x H x W for a 3-D model; sides\n"
+               "multiples of 32) and writes the logits in the same layout.\n"
                "T engine threads split every op (default 1); B OpenBLAS threads inside each (default 1).\n"
                "Timing (median of N runs; --verbose: every run) goes to stderr.\n");
 }
@@ -69,13 +70,15 @@ int cmd_tensor(int argc, char **argv) {
     lgms_state *st = lgms_state_new(m);
     float *out = NULL;
     double *times = calloc((size_t)repeat, sizeof *times);
-    if (in.ndim != 4 || (int)in.shape[1] != meta->in_channels) {
-        fprintf(stderr, "lgmsd tensor: input must be N x %d x H x W float32, got %d dimensions\n", meta->in_channels,
-                in.ndim);
+    int nd = meta->spatial_dims;
+    if (in.ndim != nd + 2 || (int)in.shape[1] != meta->in_channels) {
+        fprintf(stderr, "lgmsd tensor: input must be N x %d x %sH x W float32 for this %d-D model, got %d dimensions\n",
+                meta->in_channels, nd == 3 ? "D x " : "", nd, in.ndim);
         goto done;
     }
-    int n = (int)in.shape[0], h = (int)in.shape[2], w = (int)in.shape[3];
-    size_t out_numel = (size_t)n * meta->num_classes * h * w;
+    int n = (int)in.shape[0], d = nd == 3 ? (int)in.shape[2] : 1;
+    int h = (int)in.shape[nd], w = (int)in.shape[nd + 1];
+    size_t out_numel = (size_t)n * meta->num_classes * d * h * w;
     out = malloc(out_numel * sizeof *out);
     if (!st || !out || !times || lgms_state_set_threads(st, threads)) {
         fprintf(stderr, "lgmsd tensor: out of memory\n");
@@ -84,7 +87,9 @@ int cmd_tensor(int argc, char **argv) {
     lgms_state_set_profiling(st, profile);
     for (int r = 0; r < repeat; r++) {
         double t0 = lgmsd_now();
-        if (lgms_forward(st, in.data, n, h, w, out, err, sizeof err)) {
+        lgms_status fs = nd == 3 ? lgms_forward3d(st, in.data, n, d, h, w, out, err, sizeof err)
+                                 : lgms_forward(st, in.data, n, h, w, out, err, sizeof err);
+        if (fs) {
             fprintf(stderr, "lgmsd tensor: %s\n", err);
             goto done;
         }
@@ -92,10 +97,14 @@ int cmd_tensor(int argc, char **argv) {
         if (verbose) fprintf(stderr, "run %d: %.2f ms\n", r + 1, 1e3 * times[r]);
     }
     qsort(times, (size_t)repeat, sizeof *times, cmp_double);
-    double flops = lgms_model_flops(m, h, w) * n;
-    fprintf(stderr,
-            "lgmsd tensor: %dx%dx%dx%d, %d thread(s), median %.2f ms over %d run(s), %.1f GFLOP/s, scratch %.1f MiB\n",
-            n, meta->in_channels, h, w, threads, 1e3 * times[repeat / 2], repeat, flops / times[repeat / 2] / 1e9,
+    double flops = (nd == 3 ? lgms_model_flops3d(m, d, h, w) : lgms_model_flops(m, h, w)) * n;
+    char shape[64];
+    if (nd == 3)
+        snprintf(shape, sizeof shape, "%dx%dx%dx%dx%d", n, meta->in_channels, d, h, w);
+    else
+        snprintf(shape, sizeof shape, "%dx%dx%dx%d", n, meta->in_channels, h, w);
+    fprintf(stderr, "lgmsd tensor: %s, %d thread(s), median %.2f ms over %d run(s), %.1f GFLOP/s, scratch %.1f MiB\n",
+            shape, threads, 1e3 * times[repeat / 2], repeat, flops / times[repeat / 2] / 1e9,
             lgms_state_scratch_bytes(st) / 1048576.0);
     if (profile) {
         lgms_profile p;
@@ -105,10 +114,10 @@ int cmd_tensor(int argc, char **argv) {
                     p.flops[k] / 1e9, p.seconds[k] > 0 ? p.flops[k] / p.seconds[k] / 1e9 : 0.0);
     }
     if (out_path) {
-        npy_array o = {.ndim = 4,
-                       .shape = {(size_t)n, (size_t)meta->num_classes, (size_t)h, (size_t)w},
-                       .numel = out_numel,
-                       .data = out};
+        npy_array o = {.ndim = nd + 2, .numel = out_numel, .data = out};
+        size_t dims3[5] = {(size_t)n, (size_t)meta->num_classes, (size_t)d, (size_t)h, (size_t)w};
+        size_t dims2[4] = {(size_t)n, (size_t)meta->num_classes, (size_t)h, (size_t)w};
+        memcpy(o.shape, nd == 3 ? dims3 : dims2, sizeof(size_t) * (size_t)(nd + 2));
         if (npy_write(out_path, &o, err, sizeof err)) {
             fprintf(stderr, "lgmsd tensor: %s\n", err);
             goto done;

@@ -56,15 +56,17 @@ def unwrap(obj):
     return out
 
 
-def infer_hparams(sd):
+def infer_hparams(sd, nd=2):
     def shape(key):
         if key not in sd:
-            raise ConvertError("checkpoint lacks tensor %s (is this an LGMSNet-2D checkpoint?)" % key)
+            raise ConvertError("checkpoint lacks tensor %s (is this an LGMSNet-%dD checkpoint?)" % (key, nd))
         return tuple(sd[key].shape)
 
     stem = shape("stem.conv.0.weight")
-    if len(stem) != 4:
-        raise ConvertError("stem.conv.0.weight has %d dimensions; a 2D checkpoint has 4 (use --arch 3d?)" % len(stem))
+    if len(stem) != nd + 2:
+        other = "3d" if len(stem) == 5 else "2d"
+        raise ConvertError("stem.conv.0.weight has %d dimensions; a %dD checkpoint has %d (use --arch %s?)"
+                           % (len(stem), nd, nd + 2, other))
     depths = []
     for e in (1, 2, 3):
         d = 0
@@ -81,16 +83,16 @@ def infer_hparams(sd):
     splits = []
     for p in ("encoder4.0", "encoder5.0", "Up_conv5", "Up_conv4.1"):
         a = shape(p + ".transformer.layers.0.0.norm.weight")[0]
-        b = shape(p + ".conv_spilt.dwconv3x3.weight")[0]
+        b = shape(p + (".conv_spilt.dwconv3x3.weight" if nd == 2 else ".conv_spilt.dwconv3x3x3.weight"))[0]
         splits.append([a, b])
     return dict(
         in_channels=stem[1], num_classes=shape("Conv_1x1.weight")[0], dims=dims, splits=splits, depths=depths
     )
 
 
-def check_against_port(sd, hp):
+def check_against_port(sd, hp, nd=2):
     """Compare keys and shapes with the port built from the same hyper-parameters."""
-    ref = lgmsnet.LGMSNet(**hp).state_dict()
+    ref = lgmsnet.LGMSNet(**hp, spatial_dims=nd).state_dict()
     for k, v in ref.items():
         if k not in sd:
             raise ConvertError("checkpoint lacks tensor %s (shape %s)" % (k, tuple(v.shape)))
@@ -98,7 +100,33 @@ def check_against_port(sd, hp):
             raise ConvertError("tensor %s has shape %s, the architecture needs %s" % (k, tuple(sd[k].shape), tuple(v.shape)))
     for k in sd:
         if k not in ref:
-            raise ConvertError("checkpoint has tensor %s, which LGMSNet-2D does not use" % k)
+            raise ConvertError("checkpoint has tensor %s, which LGMSNet-%dD does not use" % (k, nd))
+
+
+def metadata_text_3d(hp, args):
+    """3-D models: the patch size and the volume preprocessing of the official main3d.py."""
+    num_classes = hp["num_classes"]
+    names = args.classes.split(",") if args.classes else ["class%d" % i for i in range(1, max(num_classes, 2))]
+    want = 1 if num_classes == 1 else num_classes - 1
+    if len(names) != want:
+        raise ConvertError("--classes names %d classes; a %d-output head needs %d (background is implicit)" % (len(names), num_classes, want))
+    lines = [
+        ("arch", "lgmsnet3d"),
+        ("name", args.name or os.path.splitext(os.path.basename(args.output))[0]),
+        ("in_channels", hp["in_channels"]),
+        ("num_classes", num_classes),
+        ("dims", ",".join(map(str, hp["dims"]))),
+        ("splits", ";".join("%d,%d" % tuple(s) for s in hp["splits"])),
+        ("depths", ",".join(map(str, hp["depths"]))),
+        ("roi", "x".join(map(str, args.roi))),
+        ("spacing", ",".join(repr(float(v)) for v in args.spacing)),
+        ("intensity_window", "%r,%r" % (float(args.a_min), float(args.a_max))),
+        ("overlap", repr(float(args.overlap))),
+        ("blend", args.blend),
+        ("classes", ",".join(names)),
+        ("source", (args.source or os.path.basename(args.checkpoint)).replace("\n", " ")),
+    ]
+    return "".join("%s=%s\n" % (k, v) for k, v in lines).encode("utf-8")
 
 
 def metadata_text(hp, pre, args):
@@ -201,7 +229,8 @@ def load_port(path):
         splits=[[int(v) for v in s.split(",")] for s in meta["splits"].split(";")],
         depths=[int(v) for v in meta.get("depths", "1,1,1").split(",")],
     )
-    model = lgmsnet.LGMSNet(**hp).eval()
+    nd = 3 if meta.get("arch") == "lgmsnet3d" else 2
+    model = lgmsnet.LGMSNet(**hp, spatial_dims=nd).eval()
     sd = model.state_dict()
     sd.update({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
     model.load_state_dict(sd)
@@ -212,7 +241,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", help="PyTorch checkpoint (.pth)")
     ap.add_argument("-o", "--output", required=True, help="model file to write (.lgms)")
-    ap.add_argument("--arch", default="2d", choices=["2d"], help="network variant (2d)")
+    ap.add_argument("--arch", default="2d", choices=["2d", "3d"], help="network variant: 2d (main.py) or 3d (main3d.py)")
+    ap.add_argument("--roi", default="96x96x96", help="3d: DxHxW patch the network runs on (multiples of 32)")
+    ap.add_argument("--spacing", default="1.5,1.5,2.0", help="3d: voxel spacing in mm (x,y,z) the model was trained at")
+    ap.add_argument("--a-min", type=float, default=-175.0, help="3d: CT intensity mapped to 0")
+    ap.add_argument("--a-max", type=float, default=250.0, help="3d: CT intensity mapped to 1")
+    ap.add_argument("--overlap", type=float, default=0.5, help="3d: sliding-window overlap in [0, 1)")
+    ap.add_argument("--blend", default="constant", choices=["constant", "gaussian"], help="3d: sliding-window blending")
     ap.add_argument("--preset", default="busi", choices=sorted(preprocess.PRESETS), help="preprocessing of the official pipeline the checkpoint was trained with (default busi = official main.py)")
     ap.add_argument("--channel-order", choices=["rgb", "bgr"])
     ap.add_argument("--resize", choices=["bilinear", "lanczos4", "nearest"])
@@ -235,6 +270,16 @@ def main(argv=None):
         ap.error("--input-size must be WxH, multiples of 32")
     if not 0 < args.threshold < 1:
         ap.error("--threshold must be in (0, 1)")
+    nd = 3 if args.arch == "3d" else 2
+    try:
+        args.roi = [int(v) for v in args.roi.lower().split("x")]
+        args.spacing = [float(v) for v in args.spacing.split(",")]
+        if len(args.roi) != 3 or any(v <= 0 or v % 32 for v in args.roi) or len(args.spacing) != 3:
+            raise ValueError
+    except ValueError:
+        ap.error("--roi must be DxHxW (multiples of 32) and --spacing three numbers")
+    if not 0 <= args.overlap < 1 or not args.a_max > args.a_min:
+        ap.error("--overlap must be in [0, 1) and --a-max above --a-min")
     pre = dict(preprocess.PRESETS[args.preset])
     for key in ("channel_order", "resize"):
         if getattr(args, key):
@@ -249,10 +294,11 @@ def main(argv=None):
         pre["extra_scale"] = args.extra_scale
     try:
         sd = unwrap(torch.load(args.checkpoint, map_location="cpu"))
-        hp = infer_hparams(sd)
-        check_against_port(sd, hp)
+        hp = infer_hparams(sd, nd)
+        check_against_port(sd, hp, nd)
         tensors = [(k, v.detach().float().numpy()) for k, v in sd.items() if not k.endswith("num_batches_tracked")]
-        write_model(args.output, tensors, metadata_text(hp, pre, args), fp16=args.fp16)
+        meta = metadata_text_3d(hp, args) if nd == 3 else metadata_text(hp, pre, args)
+        write_model(args.output, tensors, meta, fp16=args.fp16)
     except (ConvertError, OSError, RuntimeError) as e:
         print("convert: error: %s" % e, file=sys.stderr)
         return 1

@@ -83,3 +83,42 @@ class Port3DTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Engine3DTest(unittest.TestCase):
+    """Official LGMSNet-3D dimensions through the converter (official checkpoint layout) and
+    the C engine, against the port in float64."""
+
+    def test_official_dims_converted_and_run_by_the_engine(self):
+        import subprocess
+        import tempfile
+
+        import numpy as np
+
+        sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+        import convert  # noqa: E402
+
+        lgmsd = os.path.abspath(os.environ.get("LGMSD_BIN", os.path.join(HERE, "..", "..", "build", "lgmsd")))
+        model = lgmsnet.randomize_(lgmsnet.LGMSNet(**lgmsnet.DEFAULT_3D, spatial_dims=3), seed=11).eval()
+        with torch.no_grad():
+            model.Conv_1x1.weight.mul_(0.25)  # logits near +-4, where float32 keeps 1e-4 (see make_fixtures.py)
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt, out = os.path.join(tmp, "best.pth"), os.path.join(tmp, "btcv.lgms")
+            # the official main3d.py layout: {"state_dict": ...} with DataParallel's "module." prefix
+            torch.save({"state_dict": {"module." + k: v for k, v in model.state_dict().items()}, "epoch": 7}, ckpt)
+            self.assertEqual(convert.main([ckpt, "-o", out, "--arch", "3d", "--classes", ",".join(
+                "organ%d" % i for i in range(1, 14))]), 0)
+            # a 2-D conversion of it names the right flag
+            self.assertEqual(convert.main([ckpt, "-o", os.path.join(tmp, "x.lgms")]), 1)
+            x = torch.randn(1, 1, 32, 64, 64, generator=torch.Generator().manual_seed(5))
+            np.save(os.path.join(tmp, "in.npy"), x.numpy())
+            r = subprocess.run([lgmsd, "tensor", "--model", out, "--input", os.path.join(tmp, "in.npy"), "--output",
+                                os.path.join(tmp, "out.npy"), "--threads", "2"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got = np.load(os.path.join(tmp, "out.npy"))
+            with torch.no_grad():
+                want = model.double()(x.double()).numpy()
+        self.assertEqual(got.shape, (1, 14, 32, 64, 64))
+        err = float(np.abs(got - want).max())
+        print("LGMSNet-3D official dims, 1x1x32x64x64: max abs error %.3g" % err, file=sys.stderr)
+        self.assertLessEqual(err, 1e-4)

@@ -25,6 +25,14 @@ static void *slurp(const char *path, size_t *len) {
     return buf;
 }
 
+/* One forward of a 4-D (2-D model) or 5-D (3-D model) .npy input. */
+static lgms_status run_npy(lgms_state *st, const npy_array *in, float *out, char *err, size_t errlen) {
+    if (in->ndim == 5)
+        return lgms_forward3d(st, in->data, (int)in->shape[0], (int)in->shape[2], (int)in->shape[3], (int)in->shape[4],
+                              out, err, errlen);
+    return lgms_forward(st, in->data, (int)in->shape[0], (int)in->shape[2], (int)in->shape[3], out, err, errlen);
+}
+
 /* Max abs error of the engine on threads threads against the reference output. */
 static double parity_on(const char *model, const char *in_npy, const char *out_npy, int threads) {
     lgms_model *m;
@@ -33,20 +41,16 @@ static double parity_on(const char *model, const char *in_npy, const char *out_n
     npy_array in, want;
     cr_assert_eq(npy_read(in_npy, &in, err, sizeof err), 0, "%s", err);
     cr_assert_eq(npy_read(out_npy, &want, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(in.ndim, 4);
     float *got = malloc(want.numel * sizeof(float));
     lgms_state *st = lgms_state_new(m);
     cr_assert_eq(lgms_state_set_threads(st, threads), LGMS_OK);
-    cr_assert_eq(lgms_forward(st, in.data, (int)in.shape[0], (int)in.shape[2], (int)in.shape[3], got, err, sizeof err),
-                 LGMS_OK, "%s", err);
+    cr_assert_eq(run_npy(st, &in, got, err, sizeof err), LGMS_OK, "%s", err);
     double maxerr = 0;
     for (size_t i = 0; i < want.numel; i++)
         maxerr = fmax(maxerr, fabs((double)got[i] - want.data[i]));
     /* a second run on the same state must give the same bits (scratch reuse is clean) */
     float *again = malloc(want.numel * sizeof(float));
-    cr_assert_eq(
-        lgms_forward(st, in.data, (int)in.shape[0], (int)in.shape[2], (int)in.shape[3], again, err, sizeof err),
-        LGMS_OK);
+    cr_assert_eq(run_npy(st, &in, again, err, sizeof err), LGMS_OK);
     cr_assert_eq(memcmp(got, again, want.numel * sizeof(float)), 0, "second run differs");
     free(got), free(again);
     npy_free(&in), npy_free(&want);
@@ -88,6 +92,37 @@ Test(engine, parity_with_thread_teams) {
     cr_assert_leq(e, 1e-4, "3 threads: max abs error %g", e);
     e = parity_on(FIX "small-3class.lgms", FIX "small-3class-b2-in.npy", FIX "small-3class-b2-out.npy", 5);
     cr_assert_leq(e, 1e-4, "5 threads: max abs error %g", e);
+}
+
+/* LGMSNet-3D: InstanceNorm, cubic kernels, trilinear upsampling, 8 token groups; random
+ * weights and random BatchNorm statistics in the depthwise branch (tools/make_fixtures.py). */
+Test(engine, parity_3d_14_classes) {
+    for (int threads = 1; threads <= 3; threads += 2) {
+        double e = parity_on(FIX "small3d-14class.lgms", FIX "small3d-14class-d32-in.npy",
+                             FIX "small3d-14class-d32-out.npy", threads);
+        cr_log_info("3-D max abs error at 1x1x32x64x64, %d thread(s): %g", threads, e);
+        cr_assert_leq(e, 1e-4, "%d thread(s): max abs error %g", threads, e);
+    }
+}
+
+Test(engine, a_3d_model_refuses_2d_calls_and_vice_versa) {
+    lgms_model *m3, *m2;
+    char err[256];
+    cr_assert_eq(lgms_model_load(FIX "small3d-14class.lgms", &m3, err, sizeof err), LGMS_OK, "%s", err);
+    cr_assert_eq(lgms_model_meta(m3)->spatial_dims, 3);
+    cr_assert_eq(lgms_model_meta(m3)->input_depth, 96);
+    cr_assert_float_eq(lgms_model_meta(m3)->a_min, -175.0f, 1e-6);
+    cr_assert_eq(lgms_model_load(FIX "small-3class.lgms", &m2, err, sizeof err), LGMS_OK, "%s", err);
+    lgms_state *s3 = lgms_state_new(m3), *s2 = lgms_state_new(m2);
+    float *buf = calloc(32 * 32 * 32 * 14, sizeof(float)), *out = calloc(32 * 32 * 32 * 14, sizeof(float));
+    cr_assert_eq(lgms_forward(s3, buf, 1, 32, 32, out, err, sizeof err), LGMS_ERR_ARG);
+    cr_assert(strstr(err, "lgms_forward3d"), "%s", err);
+    cr_assert_eq(lgms_forward3d(s2, buf, 1, 32, 32, 32, out, err, sizeof err), LGMS_ERR_ARG);
+    cr_assert_eq(lgms_forward3d(s3, buf, 1, 48, 32, 32, out, err, sizeof err), LGMS_ERR_ARG, "depth 48");
+    cr_assert_eq(lgms_forward3d(s3, buf, 1, 32, 32, 32, out, err, sizeof err), LGMS_OK, "%s", err);
+    free(buf), free(out);
+    lgms_state_free(s3), lgms_state_free(s2);
+    lgms_model_free(m3), lgms_model_free(m2);
 }
 
 Test(engine, illegal_sizes_are_errors) {
