@@ -14,6 +14,8 @@
 #define LGMS_EPS 1e-5
 /* im2col tiles are kept near 1 MiB so they stay in cache between im2col and sgemm. */
 #define LGMS_COL_TILE_FLOATS (1u << 18)
+/* Widest row the depthwise kernel pads on the stack (wider rows take the tap-by-tap path). */
+#define LGMS_DW_MAX_W 2048
 /* Columns per 1x1-conv tile, so the epilogue runs on cache-hot output. */
 #define LGMS_PW_TILE 2048
 
@@ -174,10 +176,24 @@ void lgms_conv_run(const lgms_conv *c, const float *in, int d, int h, int w, flo
     lgms_conv_rows(c, in, d, h, w, 0, d * h, out, scratch);
 }
 
+/* orow[x] += sum_kx wrow[kx] * prow[x + kx] over w outputs, prow zero-padded by k/2 each
+ * side. With k a constant the tap loop unrolls and the x loop vectorises: one load and one
+ * store of orow per input row instead of per tap. */
+static inline __attribute__((always_inline)) void dw_row(const float *prow, const float *wrow, float *orow, int w,
+                                                         const int k) {
+    for (int x = 0; x < w; x++) {
+        float s = 0.0f;
+        for (int kx = 0; kx < k; kx++)
+            s += wrow[kx] * prow[x + kx];
+        orow[x] += s;
+    }
+}
+
 LGMS_HOT void lgms_depthwise(const float *in, int channels, int d, int h, int w, int k, int kd, const float *weight,
                              const float *bias, float *out) {
     int pad = k / 2, padd = kd / 2;
     size_t plane = (size_t)h * w;
+    float prow[LGMS_DW_MAX_W + 16]; /* one input row with k/2 zeros each side */
     for (int ch = 0; ch < channels; ch++) {
         const float *src = in + (size_t)ch * d * plane;
         float *dst = out + (size_t)ch * d * plane;
@@ -195,13 +211,24 @@ LGMS_HOT void lgms_depthwise(const float *in, int channels, int d, int h, int w,
                         int sy = y + ky - pad;
                         if (sy < 0 || sy >= h) continue;
                         const float *irow = src + (size_t)sz * plane + (size_t)sy * w;
-                        for (int kx = 0; kx < k; kx++) {
-                            float wv = wk[(kz * k + ky) * k + kx];
-                            int off = kx - pad;
-                            int xlo = off < 0 ? -off : 0;
-                            int xhi = off > 0 ? w - off : w;
-                            for (int x = xlo; x < xhi; x++)
-                                orow[x] += wv * irow[x + off];
+                        const float *wrow = wk + (kz * k + ky) * k;
+                        if (w > LGMS_DW_MAX_W || k > 9) { /* wider than the row buffer: tap by tap */
+                            for (int kx = 0; kx < k; kx++) {
+                                int off = kx - pad, xlo = off < 0 ? -off : 0, xhi = off > 0 ? w - off : w;
+                                for (int x = xlo; x < xhi; x++)
+                                    orow[x] += wrow[kx] * irow[x + off];
+                            }
+                            continue;
+                        }
+                        for (int i = 0; i < pad; i++)
+                            prow[i] = prow[pad + w + i] = 0.0f;
+                        memcpy(prow + pad, irow, sizeof(float) * (size_t)w);
+                        switch (k) {
+                        case 3: dw_row(prow, wrow, orow, w, 3); break;
+                        case 5: dw_row(prow, wrow, orow, w, 5); break;
+                        case 7: dw_row(prow, wrow, orow, w, 7); break;
+                        case 9: dw_row(prow, wrow, orow, w, 9); break;
+                        default: dw_row(prow, wrow, orow, w, k); break;
                         }
                     }
                 }
@@ -214,21 +241,41 @@ void lgms_channel_affine(float *x, int channels, size_t plane, const float *scal
         affine_act(x + (size_t)c * plane, plane, scale ? scale[c] : 1.0f, shift ? shift[c] : 0.0f, act);
 }
 
+/* Sum of p[i] - shift (and of its square when sq is set) over n floats: 8 float lanes per
+ * block of 4096 (vectorised), blocks added in double, so the error stays that of a
+ * 4096-long float sum however large the plane (a 96^3 patch has 884736 voxels). */
+LGMS_HOT static double block_sum(const float *p, size_t n, float shift, int sq) {
+    double total = 0.0;
+    for (size_t i0 = 0; i0 < n; i0 += 4096) {
+        size_t m = n - i0 < 4096 ? n - i0 : 4096, mv = m / 8 * 8;
+        float lane[8] = {0};
+        const float *q = p + i0;
+        for (size_t i = 0; i < mv; i += 8)
+            for (int l = 0; l < 8; l++) {
+                float v = q[i + l] - shift;
+                lane[l] += sq ? v * v : v;
+            }
+        double part = 0.0;
+        for (size_t i = mv; i < m; i++) {
+            float v = q[i] - shift;
+            part += sq ? v * v : v;
+        }
+        for (int l = 0; l < 8; l++)
+            part += lane[l];
+        total += part;
+    }
+    return total;
+}
+
 LGMS_HOT void lgms_group_norm(float *x, int channels, size_t plane, int groups, const float *gamma, const float *beta,
                               lgms_act act) {
     int cg = channels / groups;
     for (int g = 0; g < groups; g++) {
         float *p = x + (size_t)g * cg * plane;
         size_t n = (size_t)cg * plane;
-        double sum = 0.0, sq = 0.0;
-        for (size_t i = 0; i < n; i++)
-            sum += p[i];
-        double mu = sum / (double)n;
-        for (size_t i = 0; i < n; i++) {
-            double d = p[i] - mu;
-            sq += d * d;
-        }
-        double inv = 1.0 / sqrt(sq / (double)n + LGMS_EPS);
+        double mu = block_sum(p, n, 0.0f, 0) / (double)n;
+        double var = block_sum(p, n, (float)mu, 1) / (double)n; /* two passes: no cancellation */
+        double inv = 1.0 / sqrt(var + LGMS_EPS);
         for (int c = 0; c < cg; c++) {
             int ch = g * cg + c;
             double gm = gamma ? gamma[ch] : 1.0, bt = beta ? beta[ch] : 0.0;

@@ -107,6 +107,7 @@ def main():
     ap.add_argument("--torch-repeat", type=int, default=10)
     ap.add_argument("--ort-dir", default=os.path.join(ROOT, "build", "ort"), help="where onnxruntime-node is installed")
     ap.add_argument("--no-ort", action="store_true", help="skip the ONNX Runtime peer")
+    ap.add_argument("--patch3d", type=int, default=96, help="side of the LGMSNet-3D patch to time (0: skip)")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     meta, _ = convert.read_model(args.model)
@@ -140,6 +141,39 @@ def main():
             print("\nlgmsd per op class, %d thread(s), last run:" % t)
             for line in prof:
                 print("  " + line)
+        if args.patch3d:
+            bench_3d(args, d)
+
+
+BUILD_3D = r"""
+import sys, numpy as np, torch
+sys.path.insert(0, %(tools)r)
+import convert, lgmsnet
+m = lgmsnet.randomize_(lgmsnet.LGMSNet(**lgmsnet.DEFAULT_3D, spatial_dims=3), seed=1)
+torch.save(m.state_dict(), %(ckpt)r)
+assert convert.main([%(ckpt)r, "-o", %(model)r, "--arch", "3d"]) == 0
+np.save(%(input)r, np.random.default_rng(0).standard_normal((1, 1, %(s)d, %(s)d, %(s)d)).astype(np.float32))
+"""
+
+
+def bench_3d(args, d):
+    """One LGMSNet-3D patch (official dims, random weights) with lgmsd and PyTorch."""
+    s = args.patch3d
+    model, inp, ckpt = os.path.join(d, "m3d.lgms"), os.path.join(d, "in3d.npy"), os.path.join(d, "m3d.pth")
+    run_measured(["/usr/bin/python3", "-c", BUILD_3D % dict(tools=HERE, ckpt=ckpt, model=model, input=inp, s=s)])
+    print("\nLGMSNet-3D (official dims, 14 classes), one 1x1x%dx%dx%d patch:" % (s, s, s))
+    print("%-8s %10s %11s %9s %9s %10s %10s" % ("threads", "lgmsd ms", "PyTorch ms", "lg/PT", "GFLOP/s", "lgmsd RSS",
+                                               "torch RSS"))
+    profiles = {}
+    for t in [int(v) for v in args.threads.split(",")]:
+        ms, gflops, rss, prof = bench_lgmsd(args.lgmsd, model, inp, t, 3)
+        tms, trss = bench_torch(model, inp, t, 2, warmup=1)
+        profiles[t] = prof
+        print("%-8d %10.0f %11.0f %9.3f %9.1f %6.0f MiB %6.0f MiB" % (t, ms, tms, ms / tms, gflops, rss, trss))
+    for t, prof in profiles.items():
+        print("\nlgmsd 3-D per op class, %d thread(s), last run:" % t)
+        for line in prof:
+            print("  " + line)
 
 
 def cpu_name():
