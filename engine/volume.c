@@ -12,6 +12,67 @@ void lgms_intensity_window(float *v, size_t n, float a_min, float a_max) {
     }
 }
 
+int lgms_resampled_size(int n, double s_in, double s_out) {
+    double v = floor(n * s_in / s_out + 0.5);
+    return v < 1 ? 1 : (int)v;
+}
+
+/* Source index pair and weight of the second for output index o of an axis n -> on. */
+static void linear_tap(int o, int n, int on, int *i0, int *i1, float *f) {
+    double x = (o + 0.5) * (double)n / on - 0.5;
+    if (x < 0) x = 0;
+    if (x > n - 1) x = n - 1;
+    *i0 = (int)x;
+    *i1 = *i0 + 1 < n ? *i0 + 1 : n - 1;
+    *f = (float)(x - *i0);
+}
+
+void lgms_resample_linear(const float *in, int c, int d, int h, int w, float *out, int od, int oh, int ow) {
+    for (int ch = 0; ch < c; ch++) {
+        const float *src = in + (size_t)ch * d * h * w;
+        float *dst = out + (size_t)ch * od * oh * ow;
+        for (int z = 0; z < od; z++) {
+            int z0, z1;
+            float fz;
+            linear_tap(z, d, od, &z0, &z1, &fz);
+            for (int y = 0; y < oh; y++) {
+                int y0, y1;
+                float fy;
+                linear_tap(y, h, oh, &y0, &y1, &fy);
+                const float *r00 = src + ((size_t)z0 * h + y0) * w, *r01 = src + ((size_t)z0 * h + y1) * w;
+                const float *r10 = src + ((size_t)z1 * h + y0) * w, *r11 = src + ((size_t)z1 * h + y1) * w;
+                float *o = dst + ((size_t)z * oh + y) * ow;
+                for (int x = 0; x < ow; x++) {
+                    int x0, x1;
+                    float fx;
+                    linear_tap(x, w, ow, &x0, &x1, &fx);
+                    float a = r00[x0] + fx * (r00[x1] - r00[x0]), b = r01[x0] + fx * (r01[x1] - r01[x0]);
+                    float e = r10[x0] + fx * (r10[x1] - r10[x0]), g = r11[x0] + fx * (r11[x1] - r11[x0]);
+                    float p = a + fy * (b - a), q = e + fy * (g - e);
+                    o[x] = p + fz * (q - p);
+                }
+            }
+        }
+    }
+}
+
+static int nearest_tap(int o, int n, int on) {
+    int i = (int)floor((o + 0.5) * (double)n / on);
+    return i < n ? i : n - 1;
+}
+
+void lgms_resample_nearest(const uint8_t *in, int d, int h, int w, uint8_t *out, int od, int oh, int ow) {
+    for (int z = 0; z < od; z++) {
+        int sz = nearest_tap(z, d, od);
+        for (int y = 0; y < oh; y++) {
+            const uint8_t *row = in + ((size_t)sz * h + nearest_tap(y, h, oh)) * w;
+            uint8_t *o = out + ((size_t)z * oh + y) * ow;
+            for (int x = 0; x < ow; x++)
+                o[x] = row[nearest_tap(x, w, ow)];
+        }
+    }
+}
+
 int lgms_window_starts(int size, int roi, float overlap, int *starts, int max) {
     if (size <= roi) {
         if (max < 1) return 0;

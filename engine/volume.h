@@ -7,9 +7,18 @@
 #define LGMS_VOLUME_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* In place: v = clamp((v - a_min) / (a_max - a_min), 0, 1) (ScaleIntensityRange, clip on). */
 void lgms_intensity_window(float *v, size_t n, float a_min, float a_max);
+
+/* The size an axis of n voxels of spacing s_in gets at spacing s_out: round(n s_in / s_out), >= 1. */
+int lgms_resampled_size(int n, double s_in, double s_out);
+/* Resample a C x D x H x W volume to C x od x oh x ow, trilinear, voxel centres aligned
+ * (source coordinate (o + 0.5) * n / on - 0.5, clamped to the edge voxels). */
+void lgms_resample_linear(const float *in, int c, int d, int h, int w, float *out, int od, int oh, int ow);
+/* The same for a label volume, nearest voxel (no new label values). */
+void lgms_resample_nearest(const uint8_t *in, int d, int h, int w, uint8_t *out, int od, int oh, int ow);
 
 /* Patch origins along an axis of `size` for patches of `roi` with `overlap` in [0, 1):
  * stride max(1, floor(roi * (1 - overlap))), the last patch flush with the end, one patch

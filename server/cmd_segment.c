@@ -1,21 +1,26 @@
-/* cmd_segment.c - `lgmsd segment IMAGE...`: the served pipeline on files; writes
- * NAME_mask.png and NAME_overlay.png into --out and prints per-class pixel counts. */
+/* cmd_segment.c - `lgmsd segment FILE...`: the served pipeline on files. Images (2-D
+ * model): NAME_mask.png and NAME_overlay.png and per-class pixel counts. NIfTI volumes
+ * (3-D model): NAME_labels.nii.gz and NAME_montage.png, per-class volumes, a progress bar. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../api/image.h"
 #include "../api/render.h"
 #include "../api/segment.h"
+#include "../api/volseg.h"
 #include "cli.h"
 #include "cpus.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: lgmsd segment IMAGE... [--model FILE] [--out DIR] [--threshold T] [--alpha A]\n"
-               "Segments PNG/JPEG files with the model (default: the shipped demo model) and writes\n"
-               "DIR/NAME_mask.png and DIR/NAME_overlay.png (DIR defaults to the current folder).\n");
+    fprintf(f, "usage: lgmsd segment FILE... [--model FILE] [--out DIR] [--threshold T] [--alpha A]\n"
+               "Segments PNG/JPEG files with a 2-D model (default: the shipped demo model) and writes\n"
+               "DIR/NAME_mask.png and DIR/NAME_overlay.png; with a 3-D model (--model), NIfTI volumes\n"
+               "(.nii, .nii.gz) and writes DIR/NAME_labels.nii.gz and DIR/NAME_montage.png.\n"
+               "DIR defaults to the current folder.\n");
 }
 
 static int write_png(const char *dir, const char *stem, const char *suffix, const uint8_t *px, int w, int h, int ch) {
@@ -73,6 +78,64 @@ out:
     return rc;
 }
 
+/* The file name without folder and extension(s): scan.nii.gz -> scan. */
+static void file_stem(const char *path, char *stem, size_t cap) {
+    const char *base = strrchr(path, '/');
+    snprintf(stem, cap, "%s", base ? base + 1 : path);
+    size_t n = strlen(stem);
+    if (n > 7 && !strcmp(stem + n - 7, ".nii.gz"))
+        stem[n - 7] = 0;
+    else {
+        char *dot = strrchr(stem, '.');
+        if (dot && dot != stem) *dot = 0;
+    }
+}
+
+static int show_progress(void *arg, int done, int total) {
+    const char *name = arg;
+    int width = 30, filled = total ? done * width / total : width;
+    fprintf(stderr, "\r%s [%.*s%*s] %d/%d patches", name, filled, "##############################", width - filled, "",
+            done, total);
+    if (done == total) fprintf(stderr, "\n");
+    return 0;
+}
+
+static int segment_volume(lgms_state *st, const lgms_model *m, const char *path, const char *out) {
+    const lgms_meta *mt = lgms_model_meta(m);
+    char err[900], stem[1024], dst[4096];
+    uint8_t *bytes;
+    size_t len;
+    if (lgmsd_read_file(path, (size_t)4 << 30, &bytes, &len, err, sizeof err)) {
+        fprintf(stderr, "lgmsd segment: %s\n", err);
+        return -1;
+    }
+    file_stem(path, stem, sizeof stem);
+    api_volume_result r;
+    int st_code = api_volume_segment(st, m, bytes, len, (size_t)1 << 31, isatty(2) ? show_progress : NULL, stem, &r,
+                                     err, sizeof err);
+    free(bytes);
+    if (st_code) {
+        fprintf(stderr, "lgmsd segment: %s: %s\n", path, err);
+        return -1;
+    }
+    int rc = 0;
+    snprintf(dst, sizeof dst, "%s/%s_labels.nii.gz", out, stem);
+    if (lgmsd_write_file(dst, r.nifti, r.nifti_len, err, sizeof err)) rc = -1;
+    snprintf(dst, sizeof dst, "%s/%s_montage.png", out, stem);
+    if (!rc && lgmsd_write_file(dst, r.montage, r.montage_len, err, sizeof err)) rc = -1;
+    if (rc)
+        fprintf(stderr, "lgmsd segment: %s\n", err);
+    else {
+        printf("%s: %dx%dx%d voxels (%.3gx%.3gx%.3g mm), %d patches in %.1f s", path, r.nx, r.ny, r.nz, r.spacing[0],
+               r.spacing[1], r.spacing[2], r.patches, r.seconds);
+        for (int c = 1; c < r.n_labels; c++)
+            printf(", %s %.1f mL", mt->class_names[c - 1], r.ml[c]);
+        printf("\n");
+    }
+    api_volume_result_free(&r);
+    return rc;
+}
+
 int cmd_segment(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"out", required_argument, 0, 'o'},
@@ -105,6 +168,15 @@ int cmd_segment(int argc, char **argv) {
     lgms_model *m = lgmsd_load_model_or_report(model_path);
     if (!m) return 1;
     const lgms_meta *mt = lgms_model_meta(m);
+    if (mt->spatial_dims == 3) {
+        lgms_state *st = lgms_state_new(m);
+        int failures = !st || lgms_state_set_threads(st, lgmsd_available_cpus(NULL));
+        for (int i = optind; !failures && i < argc; i++)
+            failures += segment_volume(st, m, argv[i], out) != 0;
+        lgms_state_free(st);
+        lgms_model_free(m);
+        return failures ? 1 : 0;
+    }
     api_segment_ctx *ctx = api_segment_ctx_new(m, lgmsd_available_cpus(NULL));
     int failures = 0;
     for (int i = optind; ctx && i < argc; i++)

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../engine/volume.h"
 
@@ -93,4 +94,30 @@ Test(volume, a_failing_patch_stops_the_run) {
     cr_assert_eq(lgms_sliding_run(&sw, vol, 20, 20, 20, out, scratch), -1);
     cr_assert_eq(f.calls, 3);
     free(vol), free(out), free(scratch);
+}
+
+Test(volume, resampling_keeps_linear_ramps_and_labels) {
+    cr_assert_eq(lgms_resampled_size(256, 0.957, 1.5), 163);
+    cr_assert_eq(lgms_resampled_size(108, 1.5, 2.0), 81);
+    cr_assert_eq(lgms_resampled_size(1, 0.5, 4.0), 1);
+    /* a ramp along x is kept exactly where no clamping happens */
+    int d = 4, h = 3, w = 10, ow = 20;
+    float in[4 * 3 * 10], out[4 * 3 * 20];
+    for (int i = 0; i < d * h * w; i++)
+        in[i] = (float)(i % w);
+    lgms_resample_linear(in, 1, d, h, w, out, d, h, ow);
+    for (int x = 1; x < ow - 1; x++)
+        cr_assert_float_eq(out[x], (x + 0.5f) * w / ow - 0.5f, 1e-5, "x %d", x);
+    cr_assert_float_eq(out[0], 0.0f, 1e-6, "clamped at the edge");
+    /* identity size: the same volume */
+    lgms_resample_linear(in, 1, d, h, w, out, d, h, w);
+    for (int i = 0; i < d * h * w; i++)
+        cr_assert_float_eq(out[i], in[i], 1e-6);
+    /* labels: nearest, round trip down and up keeps a block's label */
+    uint8_t lab[8 * 8 * 8], small[4 * 4 * 4], back[8 * 8 * 8];
+    for (int i = 0; i < 512; i++)
+        lab[i] = (uint8_t)((i / 64 >= 4) * 2 + ((i % 8) >= 4));
+    lgms_resample_nearest(lab, 8, 8, 8, small, 4, 4, 4);
+    lgms_resample_nearest(small, 4, 4, 4, back, 8, 8, 8);
+    cr_assert_eq(memcmp(lab, back, 512), 0);
 }

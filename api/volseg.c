@@ -1,0 +1,191 @@
+/* volseg.c - the volume pipeline (see volseg.h). Memory per job: the input volume as
+ * float, the resampled volume, K logit volumes at the model grid (the largest part:
+ * K x voxels x 4 bytes), the label volumes and one engine state for 96^3 patches. */
+#include "volseg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../engine/volume.h"
+#include "image.h"
+#include "nifti.h"
+#include "render.h"
+
+typedef struct {
+    lgms_state *st;
+    const lgms_meta *mt;
+    api_volume_progress progress;
+    void *arg;
+    int cancelled, failed;
+    char *err;
+    size_t errlen;
+} patch_ctx;
+
+static int run_patch(void *p, const float *in, float *out) {
+    patch_ctx *c = p;
+    if (lgms_forward3d(c->st, in, 1, c->mt->input_depth, c->mt->input_height, c->mt->input_width, out, c->err,
+                       c->errlen)) {
+        c->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static void on_patch(void *p, int done, int total) {
+    patch_ctx *c = p;
+    if (c->progress && c->progress(c->arg, done, total)) c->cancelled = 1;
+}
+
+static int run_patch_checked(void *p, const float *in, float *out) {
+    patch_ctx *c = p;
+    if (c->cancelled) return -1;
+    return run_patch(p, in, out);
+}
+
+/* 2 x 2 montage of the axial slices with the most foreground, one per quarter of the
+ * volume's depth, CT shown with the model's window, labels coloured. */
+static int render_montage(const api_volume *v, const uint8_t *labels, float a_min, float a_max, uint8_t **png,
+                          size_t *png_len) {
+    int w = v->nx, h = v->ny, d = v->nz;
+    size_t plane = (size_t)w * h;
+    uint8_t *grey = malloc(plane), *tile = malloc(plane * 3), *img = malloc(plane * 12);
+    int rc = -1;
+    if (!grey || !tile || !img) goto out;
+    memset(img, 0, plane * 12);
+    for (int q = 0; q < 4; q++) {
+        int z0 = d * q / 4, z1 = d * (q + 1) / 4, best = z0 < d ? z0 : d - 1;
+        size_t best_n = 0;
+        for (int z = z0; z < z1; z++) {
+            size_t n = 0;
+            for (size_t i = 0; i < plane; i++)
+                n += labels[(size_t)z * plane + i] != 0;
+            if (n > best_n) best_n = n, best = z;
+        }
+        if (z1 <= z0) best = (z0 + z1) / 2 < d ? (z0 + z1) / 2 : d - 1;
+        for (size_t i = 0; i < plane; i++) {
+            float t = (v->data[(size_t)best * plane + i] - a_min) / (a_max - a_min);
+            grey[i] = (uint8_t)(t < 0 ? 0 : t > 1 ? 255 : t * 255.0f + 0.5f);
+        }
+        /* NIfTI rows run along +y; flip so the image is upright in the usual radiological view */
+        uint8_t *lab = malloc(plane);
+        if (!lab) goto out;
+        for (int y = 0; y < h; y++) {
+            memcpy(lab + (size_t)y * w, labels + (size_t)best * plane + (size_t)(h - 1 - y) * w, (size_t)w);
+            uint8_t *row = grey + (size_t)y * w;
+            if (y < h / 2) {
+                uint8_t *other = grey + (size_t)(h - 1 - y) * w;
+                for (int x = 0; x < w; x++) {
+                    uint8_t t = row[x];
+                    row[x] = other[x], other[x] = t;
+                }
+            }
+        }
+        api_render_overlay(grey, 1, lab, w, h, 0.4f, tile);
+        free(lab);
+        int ox = (q % 2) * w, oy = (q / 2) * h;
+        for (int y = 0; y < h; y++)
+            memcpy(img + (((size_t)(oy + y) * 2 * w) + ox) * 3, tile + (size_t)y * w * 3, (size_t)w * 3);
+    }
+    rc = api_png_encode(img, 2 * w, 2 * h, 3, png, png_len);
+out:
+    free(grey), free(tile), free(img);
+    return rc;
+}
+
+int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes, size_t len, size_t max_voxels,
+                       api_volume_progress progress, void *progress_arg, api_volume_result *out, char *err,
+                       size_t errlen) {
+    memset(out, 0, sizeof *out);
+    const lgms_meta *mt = lgms_model_meta(m);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (mt->spatial_dims != 3) {
+        snprintf(err, errlen, "model %s is 2-D; volumes need a 3-D model", mt->name);
+        return 422;
+    }
+    api_volume v;
+    int status = api_nifti_read(bytes, len, max_voxels, &v, err, errlen);
+    if (status) return status;
+    int od = lgms_resampled_size(v.nz, v.spacing[2] > 0 ? v.spacing[2] : 1.0, mt->spacing[2]);
+    int oh = lgms_resampled_size(v.ny, v.spacing[1] > 0 ? v.spacing[1] : 1.0, mt->spacing[1]);
+    int ow = lgms_resampled_size(v.nx, v.spacing[0] > 0 ? v.spacing[0] : 1.0, mt->spacing[0]);
+    size_t grid = (size_t)od * oh * ow, vox = (size_t)v.nx * v.ny * v.nz;
+    int k = mt->num_classes;
+    lgms_sliding_window sw = {.channels = 1,
+                              .classes = k,
+                              .rd = mt->input_depth,
+                              .rh = mt->input_height,
+                              .rw = mt->input_width,
+                              .overlap = mt->overlap,
+                              .gaussian = mt->blend_gaussian};
+    patch_ctx pc = {st, mt, progress, progress_arg, 0, 0, err, errlen};
+    sw.run = run_patch_checked, sw.progress = on_patch, sw.ctx = &pc;
+    float *x = malloc(sizeof(float) * grid), *logits = malloc(sizeof(float) * grid * (size_t)k);
+    float *scratch = malloc(sizeof(float) * lgms_sliding_scratch(&sw, od, oh, ow));
+    uint8_t *lab_grid = malloc(grid), *labels = malloc(vox);
+    if (mt->in_channels != 1) {
+        snprintf(err, errlen, "model %s takes %d channels; a CT volume has one", mt->name, mt->in_channels);
+        status = 422;
+        goto out;
+    }
+    if (!x || !logits || !scratch || !lab_grid || !labels) {
+        snprintf(err, errlen, "out of memory for a %dx%dx%d volume (%d classes)", ow, oh, od, k);
+        status = 500;
+        goto out;
+    }
+    lgms_resample_linear(v.data, 1, v.nz, v.ny, v.nx, x, od, oh, ow);
+    lgms_intensity_window(x, grid, mt->a_min, mt->a_max);
+    out->patches = lgms_sliding_patches(&sw, od, oh, ow);
+    if (lgms_sliding_run(&sw, x, od, oh, ow, logits, scratch)) {
+        if (pc.cancelled) {
+            snprintf(err, errlen, "cancelled");
+            status = 499;
+        } else {
+            status = 500;
+        }
+        goto out;
+    }
+    for (size_t i = 0; i < grid; i++) { /* argmax (a one-output head: sigmoid > threshold) */
+        int best = 0;
+        if (k == 1)
+            best = logits[i] > 0.0f;
+        else
+            for (int c = 1; c < k; c++)
+                if (logits[(size_t)c * grid + i] > logits[(size_t)best * grid + i]) best = c;
+        lab_grid[i] = (uint8_t)best;
+    }
+    free(logits), logits = NULL;
+    lgms_resample_nearest(lab_grid, od, oh, ow, labels, v.nz, v.ny, v.nx);
+    out->n_labels = k == 1 ? 2 : k;
+    for (size_t i = 0; i < vox; i++)
+        out->voxels[labels[i] < out->n_labels ? labels[i] : 0]++;
+    double voxel_ml = v.spacing[0] * v.spacing[1] * v.spacing[2] / 1000.0;
+    for (int c = 0; c < out->n_labels; c++)
+        out->ml[c] = (double)out->voxels[c] * voxel_ml;
+    status = api_nifti_write_labels(&v, labels, &out->nifti, &out->nifti_len, err, errlen);
+    if (status) goto out;
+    if (render_montage(&v, labels, mt->a_min, mt->a_max, &out->montage, &out->montage_len)) {
+        snprintf(err, errlen, "cannot render the montage");
+        status = 500;
+        goto out;
+    }
+    out->nx = v.nx, out->ny = v.ny, out->nz = v.nz;
+    memcpy(out->spacing, v.spacing, sizeof out->spacing);
+    out->model_grid[0] = ow, out->model_grid[1] = oh, out->model_grid[2] = od;
+out:
+    free(x), free(logits), free(scratch), free(lab_grid), free(labels);
+    api_volume_free(&v);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (status) api_volume_result_free(out);
+    return status;
+}
+
+void api_volume_result_free(api_volume_result *r) {
+    free(r->nifti);
+    free(r->montage);
+    r->nifti = r->montage = NULL;
+    r->nifti_len = r->montage_len = 0;
+}

@@ -1,0 +1,38 @@
+/* volseg.h - one CT volume segmented start to finish: NIfTI in, resampled to the model's
+ * spacing, CT window, sliding-window inference with the 3-D network, argmax, labels back
+ * on the input grid, NIfTI out, per-class volumes and an axial overlay montage. Runs on a
+ * worker (or the CLI); progress is reported after every patch and may cancel the job. */
+#ifndef LGMS_API_VOLSEG_H
+#define LGMS_API_VOLSEG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../engine/lgms.h"
+
+typedef struct {
+    int nx, ny, nz;                        /* the input grid */
+    double spacing[3];                     /* mm */
+    int model_grid[3];                     /* x, y, z voxels the network saw after resampling */
+    int patches;                           /* sliding-window patches run */
+    int n_labels;                          /* background + classes */
+    uint64_t voxels[LGMS_MAX_CLASSES + 1]; /* per label, on the input grid */
+    double ml[LGMS_MAX_CLASSES + 1];       /* voxels x voxel volume */
+    uint8_t *nifti;                        /* the label volume, NIfTI-1 .nii.gz */
+    size_t nifti_len;
+    uint8_t *montage; /* PNG: four axial slices with the most foreground, 2 x 2 */
+    size_t montage_len;
+    double seconds;
+} api_volume_result;
+
+/* After each patch: (done, total). Return nonzero to cancel. May be NULL. */
+typedef int (*api_volume_progress)(void *arg, int done, int total);
+
+/* 0, or an HTTP status with err set: 413 (max_voxels), 422 (not a readable volume), 499
+ * (cancelled), 500 (out of memory or an engine failure). The model must be 3-D. */
+int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes, size_t len, size_t max_voxels,
+                       api_volume_progress progress, void *progress_arg, api_volume_result *out, char *err,
+                       size_t errlen);
+void api_volume_result_free(api_volume_result *r);
+
+#endif
