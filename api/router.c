@@ -26,6 +26,7 @@ void api_route_match(const char *method, const char *path, api_route *out) {
                  {"/healthz", API_ROUTE_HEALTHZ, 0},    {"/readyz", API_ROUTE_READYZ, 0},
                  {"/metrics", API_ROUTE_METRICS, 0},    {"/openapi.json", API_ROUTE_OPENAPI, 0}};
     out->model[0] = 0;
+    out->job[0] = 0;
     out->allow = NULL;
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         if (strcmp(path, fixed[i].path)) continue;
@@ -34,21 +35,36 @@ void api_route_match(const char *method, const char *path, api_route *out) {
         out->allow = fixed[i].post ? "POST" : "GET, HEAD";
         return;
     }
-    static const char prefix[] = "/v1/models/", suffix[] = "/segment";
-    size_t n = strlen(path), pl = sizeof prefix - 1, sl = sizeof suffix - 1;
-    if (n > pl + sl && !strncmp(path, prefix, pl) && !strcmp(path + n - sl, suffix) &&
-        valid_model_name(path + pl, n - pl - sl)) {
-        memcpy(out->model, path + pl, n - pl - sl);
-        out->model[n - pl - sl] = 0;
-        out->id = strcmp(method, "POST") ? API_ROUTE_METHOD_NOT_ALLOWED : API_ROUTE_SEGMENT;
-        out->allow = "POST";
+    static const char prefix[] = "/v1/models/";
+    static const struct {
+        const char *suffix;
+        api_route_id id;
+    } per_model[] = {{"/segment", API_ROUTE_SEGMENT}, {"/volumes", API_ROUTE_VOLUMES}};
+    size_t n = strlen(path), pl = sizeof prefix - 1;
+    for (size_t i = 0; i < sizeof per_model / sizeof per_model[0]; i++) {
+        size_t sl = strlen(per_model[i].suffix);
+        if (n > pl + sl && !strncmp(path, prefix, pl) && !strcmp(path + n - sl, per_model[i].suffix) &&
+            valid_model_name(path + pl, n - pl - sl)) {
+            memcpy(out->model, path + pl, n - pl - sl);
+            out->model[n - pl - sl] = 0;
+            out->id = strcmp(method, "POST") ? API_ROUTE_METHOD_NOT_ALLOWED : per_model[i].id;
+            out->allow = "POST";
+            return;
+        }
+    }
+    static const char jobs[] = "/v1/jobs/";
+    size_t jl = sizeof jobs - 1;
+    if (n > jl && n - jl < sizeof out->job && !strncmp(path, jobs, jl) && valid_model_name(path + jl, n - jl)) {
+        memcpy(out->job, path + jl, n - jl + 1);
+        out->id = is_get(method) || !strcmp(method, "DELETE") ? API_ROUTE_JOB : API_ROUTE_METHOD_NOT_ALLOWED;
+        out->allow = "GET, HEAD, DELETE";
         return;
     }
     out->id = API_ROUTE_NOT_FOUND;
 }
 
 const char *api_route_label(api_route_id id) {
-    static const char *labels[API_ROUTE_COUNT] = {"segment", "models",  "healthz",  "readyz",
-                                                  "metrics", "openapi", "notfound", "badmethod"};
+    static const char *labels[API_ROUTE_COUNT] = {"segment", "models",  "healthz", "readyz",   "metrics",
+                                                  "openapi", "volumes", "job",     "notfound", "badmethod"};
     return id < API_ROUTE_COUNT ? labels[id] : "unknown";
 }

@@ -11,6 +11,8 @@ typedef enum {
     API_ROUTE_READYZ,
     API_ROUTE_METRICS,
     API_ROUTE_OPENAPI,
+    API_ROUTE_VOLUMES, /* POST /v1/models/{name}/volumes: start a volume job */
+    API_ROUTE_JOB,     /* GET or DELETE /v1/jobs/{id} */
     API_ROUTE_NOT_FOUND,
     API_ROUTE_METHOD_NOT_ALLOWED,
     API_ROUTE_COUNT
@@ -18,7 +20,8 @@ typedef enum {
 
 typedef struct {
     api_route_id id;
-    char model[128];   /* the {name} of /v1/models/{name}/segment, or "" for the default model */
+    char model[128];   /* the {name} of /v1/models/{name}/..., or "" for the default model */
+    char job[40];      /* the {id} of /v1/jobs/{id} */
     const char *allow; /* Allow header value for 405 */
 } api_route;
 

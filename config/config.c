@@ -35,6 +35,10 @@ static const setting settings[] = {
     {"queue", T_INT, F(queue), 1, 100000, "32", "requests waiting for a worker before 503 + Retry-After"},
     {"max_body_bytes", T_U64, F(max_body_bytes), 1024, 1LL << 40, "67108864", "largest request body (413 past it)"},
     {"max_pixels", T_U64, F(max_pixels), 1, 1LL << 40, "26214400", "largest image, width x height (413 past it)"},
+    {"max_voxels", T_U64, F(max_voxels), 1, 1LL << 40, "134217728", "largest CT volume, voxels (413 past it)"},
+    {"max_jobs", T_INT, F(max_jobs), 1, 100000, "4",
+     "volume jobs held at once: queued, running or finished (503 past it)"},
+    {"job_ttl", T_INT, F(job_ttl), 1, 604800, "600", "seconds a finished volume job's result is kept"},
     {"max_connections", T_INT, F(max_connections), 1, 1000000, "1024", "open connections at once"},
     {"connection_timeout", T_INT, F(connection_timeout), 1, 86400, "30", "seconds a connection may stay idle"},
     {"read_timeout", T_INT, F(read_timeout), 1, 86400, "60",
@@ -58,6 +62,9 @@ void lgmsd_config_defaults(lgmsd_config *c) {
     c->queue = 32;
     c->max_body_bytes = 64ull << 20;
     c->max_pixels = 25ull << 20;
+    c->max_voxels = 128ull << 20;
+    c->max_jobs = 4;
+    c->job_ttl = 600;
     c->max_connections = 1024;
     c->connection_timeout = 30;
     c->read_timeout = 60;

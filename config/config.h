@@ -30,6 +30,9 @@ typedef struct {
     int queue;          /* bounded job queue capacity */
     uint64_t max_body_bytes;
     uint64_t max_pixels;
+    uint64_t max_voxels; /* largest NIfTI volume, voxels */
+    int max_jobs;        /* volume jobs kept at once (queued, running or finished) */
+    int job_ttl;         /* seconds a finished job's result is kept */
     int max_connections;
     int connection_timeout; /* seconds a connection may stay idle */
     int read_timeout;       /* seconds to receive a whole request, from connection or previous reply */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "../api/segment.h"
 #include "auth.h"
 #include "cpus.h"
+#include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -63,7 +65,8 @@ typedef struct {
 } request;
 
 typedef struct {
-    api_segment_ctx *ctx[LGMSD_MAX_MODELS];
+    api_segment_ctx *ctx[LGMSD_MAX_MODELS]; /* 2-D models */
+    lgms_state *vol[LGMSD_MAX_MODELS];      /* 3-D models: engine states for volume patches */
 } worker_local;
 
 /* One open connection, for the read deadline: MHD's own timeout only closes a connection
@@ -88,6 +91,7 @@ struct server {
     struct MHD_Daemon *mhd;
     int listen_fd;
     lgmsd_pool *pool;
+    lgmsd_jobs jobs;
     lgmsd_keys keys;
     char *models_json;
     size_t models_json_len;
@@ -288,6 +292,7 @@ static void on_async(uv_async_t *a) {
     server *s = a->data;
     for (lgmsd_task *t = lgmsd_pool_take_done(s->pool), *next; t; t = next) {
         next = t->next;
+        if (t->long_running) continue; /* a volume job: clients poll it, nothing to resume */
         request *r = (request *)t;
         r->state = REQ_DONE;
         MHD_resume_connection(r->conn);
@@ -296,6 +301,70 @@ static void on_async(uv_async_t *a) {
 }
 
 static void notify_loop(void *arg) { uv_async_send(&((server *)arg)->async); }
+
+/* ---------------------------------------------------------------- volume jobs */
+
+static void run_job_task(lgmsd_task *t, void *local) {
+    lgmsd_job *job = (lgmsd_job *)t;
+    worker_local *w = local;
+    lgmsd_job_run(job, w->vol[job->model_index], local);
+}
+
+static enum MHD_Result submit_job(server *s, request *r) {
+    if (s->draining) return reply_unavailable(r, "the server is shutting down; retry on another replica");
+    lgmsd_job *job = lgmsd_jobs_add(&s->jobs, now_s());
+    if (!job) {
+        char detail[200];
+        snprintf(detail, sizeof detail,
+                 "the job table is full (max_jobs = %d; finished jobs are kept job_ttl = %d s; set LGMSD_MAX_JOBS)",
+                 s->cfg->max_jobs, s->cfg->job_ttl);
+        return reply_unavailable(r, detail);
+    }
+    job->model_index = r->model_index;
+    job->model = s->models[r->model_index].model;
+    snprintf(job->model_name, sizeof job->model_name, "%s", s->models[r->model_index].name);
+    job->upload = r->image, job->upload_len = r->image_len;
+    r->image = NULL, r->image_len = 0;
+    job->max_voxels = s->cfg->max_voxels;
+    job->pool = s->pool;
+    job->task.run = run_job_task;
+    job->task.long_running = 1;
+    job->task.enqueued_at = now_s();
+    if (lgmsd_pool_submit(s->pool, &job->task)) {
+        lgmsd_jobs_forget(job);
+        lgmsd_metrics_reject(LGMSD_REJECT_QUEUE_FULL);
+        return reply_unavailable(r, "all workers are busy and the queue is full (set LGMSD_QUEUE or --queue)");
+    }
+    char location[80];
+    snprintf(location, sizeof location, "/v1/jobs/%s", job->id);
+    size_t len;
+    char *body = lgmsd_job_json(job, now_s(), &len);
+    if (!body) return MHD_NO;
+    return reply(r, 202, "application/json", body, len, 1, MHD_HTTP_HEADER_LOCATION, location);
+}
+
+static enum MHD_Result answer_job(server *s, request *r, const char *method) {
+    lgmsd_job *job = lgmsd_jobs_find(&s->jobs, r->route.job);
+    if (!job) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "no job %.40s (finished jobs are kept job_ttl = %d s)", r->route.job,
+                 s->cfg->job_ttl);
+        return reply_problem(r, 404, detail);
+    }
+    int state = atomic_load(&job->state);
+    if (!strcmp(method, "DELETE")) {
+        if (state == LGMSD_JOB_QUEUED || state == LGMSD_JOB_RUNNING) {
+            atomic_store(&job->cancel, 1); /* the worker stops after the current patch */
+        } else {
+            lgmsd_jobs_forget(job);
+            return reply(r, 204, "application/json", (char *)"", 0, 0, NULL, NULL);
+        }
+    }
+    size_t len;
+    char *body = lgmsd_job_json(job, now_s(), &len);
+    if (!body) return MHD_NO;
+    return reply(r, strcmp(method, "DELETE") ? 200 : 202, "application/json", body, len, 1, NULL, NULL);
+}
 
 /* ---------------------------------------------------------------- the access handler */
 
@@ -313,7 +382,14 @@ static enum MHD_Result on_first_call(server *s, request *r, struct MHD_Connectio
         snprintf(detail, sizeof detail, "%.10s is not allowed on %.120s (allowed: %s)", method, url, r->route.allow);
         return reply_problem_h(r, 405, detail, MHD_HTTP_HEADER_ALLOW, r->route.allow);
     }
-    case API_ROUTE_SEGMENT: break;
+    case API_ROUTE_SEGMENT:
+    case API_ROUTE_VOLUMES: break;
+    case API_ROUTE_JOB:
+        if (s->keys.n &&
+            !lgmsd_keys_check(&s->keys, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")))
+            return reply_problem_h(r, 401, "a valid API key is required: Authorization: Bearer <key>",
+                                   MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        return answer_job(s, r, method);
     default:
         if (r->route.id == API_ROUTE_MODELS && s->keys.n &&
             !lgmsd_keys_check(&s->keys, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")))
@@ -339,8 +415,18 @@ static enum MHD_Result on_first_call(server *s, request *r, struct MHD_Connectio
             return reply_problem(r, 404, detail);
         }
     }
+    int is3d = lgms_model_meta(s->models[r->model_index].model)->spatial_dims == 3;
+    if (is3d != (r->route.id == API_ROUTE_VOLUMES)) {
+        char detail[240];
+        snprintf(detail, sizeof detail,
+                 is3d ? "model '%s' is 3-D: POST volumes to /v1/models/%s/volumes"
+                      : "model '%s' is 2-D: POST images to /v1/models/%s/segment",
+                 s->models[r->model_index].name, s->models[r->model_index].name);
+        return reply_problem(r, 422, detail);
+    }
     const char *ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     r->form = form_of(ctype);
+    if (is3d && r->form == FORM_JSON) r->form = FORM_NONE; /* volumes come raw or as a multipart file */
     if (r->form == FORM_NONE) {
         char detail[240];
         snprintf(detail, sizeof detail,
@@ -391,6 +477,7 @@ static enum MHD_Result on_body_complete(server *s, request *r) {
         r->image = img, r->image_len = img_len;
     }
     if (!r->image_len) return reply_problem(r, 400, "the request carries no image bytes");
+    if (r->route.id == API_ROUTE_VOLUMES) return submit_job(s, r);
     return submit_segment(s, r);
 }
 
@@ -484,6 +571,14 @@ static void *worker_init(int index, void *arg) {
     worker_local *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     for (int i = 0; i < s->n_models; i++) {
+        if (lgms_model_meta(s->models[i].model)->spatial_dims == 3) { /* volumes: an engine state, sized by use */
+            w->vol[i] = lgms_state_new(s->models[i].model);
+            if (!w->vol[i] || lgms_state_set_threads(w->vol[i], s->engine_threads)) {
+                lgmsd_log(LGMSD_LOG_ERROR, "worker %d: out of memory for model %s", index, s->models[i].name);
+                goto fail;
+            }
+            continue;
+        }
         w->ctx[i] = api_segment_ctx_new(s->models[i].model, s->engine_threads);
         if (!w->ctx[i]) {
             lgmsd_log(LGMSD_LOG_ERROR, "worker %d: out of memory for model %s", index, s->models[i].name);
@@ -505,7 +600,7 @@ static void *worker_init(int index, void *arg) {
     return w;
 fail:
     for (int i = 0; i < s->n_models; i++)
-        api_segment_ctx_free(w->ctx[i]);
+        api_segment_ctx_free(w->ctx[i]), lgms_state_free(w->vol[i]);
     free(w);
     return NULL;
 }
@@ -515,7 +610,7 @@ static void worker_fini(void *local, void *arg) {
     worker_local *w = local;
     if (!w) return;
     for (int i = 0; i < s->n_models; i++)
-        api_segment_ctx_free(w->ctx[i]);
+        api_segment_ctx_free(w->ctx[i]), lgms_state_free(w->vol[i]);
     free(w);
 }
 
@@ -551,6 +646,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 static void on_read_tick(uv_timer_t *t) {
     server *s = t->data;
     double now = now_s();
+    lgmsd_jobs_expire(&s->jobs, now); /* finished volume results past job_ttl */
     int closed = 0;
     for (conn_track *ct = s->conns; ct; ct = ct->next) {
         if (ct->req && ct->req->state != REQ_RECEIVING) continue;
@@ -612,6 +708,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
         _exit(1);
     }
     s->draining = 1;
+    lgmsd_jobs_cancel_all(&s->jobs); /* volume jobs stop after their current patch */
     lgmsd_metrics_set_ready(0);
     lgmsd_log(LGMSD_LOG_INFO, "signal %d: draining %ld request(s), up to %d s", signum, s->inflight,
               s->cfg->drain_timeout);
@@ -750,6 +847,7 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
                             .worker_fini = worker_fini,
                             .notify = notify_loop,
                             .arg = s};
+    if (lgmsd_jobs_init(&s->jobs, cfg->max_jobs, cfg->job_ttl)) goto out_loop;
     s->pool = lgmsd_pool_start(&pc);
     if (!s->pool) {
         lgmsd_log(LGMSD_LOG_ERROR, "cannot start %d worker threads", s->workers);
@@ -806,6 +904,7 @@ out_loop:
     }
     uv_loop_close(&s->loop);
 out:
+    lgmsd_jobs_free(&s->jobs); /* the pool has stopped: no worker holds a job */
     lgmsd_keys_free(&s->keys);
     free(s->models_json);
     free(tls_cert);

@@ -20,6 +20,22 @@ typedef struct {
     int index;
 } worker_arg;
 
+/* Hand a finished task back to the loop and wake it. */
+static void complete(lgmsd_pool *p, lgmsd_task *t) {
+    t->next = NULL;
+    pthread_mutex_lock(&p->done_lock);
+    if (p->done_tail)
+        p->done_tail->next = t;
+    else
+        p->done_head = t;
+    p->done_tail = t;
+    pthread_mutex_unlock(&p->done_lock);
+    pthread_mutex_lock(&p->lock);
+    p->busy--;
+    pthread_mutex_unlock(&p->lock);
+    if (p->cfg.notify) p->cfg.notify(p->cfg.arg);
+}
+
 static void *worker_main(void *argp) {
     worker_arg wa = *(worker_arg *)argp;
     free(argp);
@@ -47,19 +63,7 @@ static void *worker_main(void *argp) {
         pthread_mutex_unlock(&p->lock);
 
         t->run(t, local);
-
-        t->next = NULL;
-        pthread_mutex_lock(&p->done_lock);
-        if (p->done_tail)
-            p->done_tail->next = t;
-        else
-            p->done_head = t;
-        p->done_tail = t;
-        pthread_mutex_unlock(&p->done_lock);
-        pthread_mutex_lock(&p->lock);
-        p->busy--;
-        pthread_mutex_unlock(&p->lock);
-        if (p->cfg.notify) p->cfg.notify(p->cfg.arg);
+        complete(p, t);
     }
     if (p->cfg.worker_fini) p->cfg.worker_fini(local, p->cfg.arg);
     return NULL;
@@ -106,6 +110,26 @@ int lgmsd_pool_submit(lgmsd_pool *p, lgmsd_task *t) {
     pthread_cond_signal(&p->nonempty);
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+int lgmsd_pool_help(lgmsd_pool *p, void *worker_local) {
+    pthread_mutex_lock(&p->lock);
+    int found = -1;
+    for (int i = 0; i < p->count && found < 0; i++)
+        if (!p->ring[(p->head + i) % p->cfg.capacity]->long_running) found = i;
+    if (found < 0) {
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
+    lgmsd_task *t = p->ring[(p->head + found) % p->cfg.capacity];
+    for (int i = found; i < p->count - 1; i++) /* close the gap, keeping FIFO order */
+        p->ring[(p->head + i) % p->cfg.capacity] = p->ring[(p->head + i + 1) % p->cfg.capacity];
+    p->count--;
+    p->busy++;
+    pthread_mutex_unlock(&p->lock);
+    t->run(t, worker_local);
+    complete(p, t);
+    return 1;
 }
 
 lgmsd_task *lgmsd_pool_take_done(lgmsd_pool *p) {

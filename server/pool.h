@@ -10,6 +10,7 @@ typedef struct lgmsd_task {
     struct lgmsd_task *next;
     void (*run)(struct lgmsd_task *t, void *worker_local);
     double enqueued_at;
+    int long_running; /* a volume job: calls lgmsd_pool_help between its steps */
 } lgmsd_task;
 
 typedef struct {
@@ -28,6 +29,11 @@ lgmsd_pool *lgmsd_pool_start(const lgmsd_pool_config *cfg);
 int lgmsd_pool_submit(lgmsd_pool *p, lgmsd_task *t);
 /* Completed tasks since the last call (oldest first), or NULL. */
 lgmsd_task *lgmsd_pool_take_done(lgmsd_pool *p);
+/* From inside a long-running task, between two of its steps: run the oldest queued
+ * short task (a 2-D request) on this worker, as if a free worker had taken it. 1 if one
+ * ran, 0 if none was waiting. This is how a volume never holds 2-D requests back for
+ * longer than one of its patches, even on a single worker. */
+int lgmsd_pool_help(lgmsd_pool *p, void *worker_local);
 /* Workers whose init finished (-1 for a failed init), and current load. */
 int lgmsd_pool_ready_workers(lgmsd_pool *p, int *failed);
 void lgmsd_pool_load(lgmsd_pool *p, int *queued, int *busy);
