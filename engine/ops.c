@@ -14,6 +14,8 @@
 #define LGMS_EPS 1e-5
 /* im2col tiles are kept near 1 MiB so they stay in cache between im2col and sgemm. */
 #define LGMS_COL_TILE_FLOATS (1u << 18)
+/* Input row length the upsampler blends in one piece on the stack. */
+#define LGMS_UP_MAX_W 4096
 /* Widest row the depthwise kernel pads on the stack (wider rows take the tap-by-tap path). */
 #define LGMS_DW_MAX_W 2048
 /* Columns per 1x1-conv tile, so the epilogue runs on cache-hot output. */
@@ -335,19 +337,20 @@ static inline void up_taps(int o, int len, int *i0, int *i1, float *w0, float *w
     }
 }
 
-/* One output row of a 2-D bilinear x2 from input rows r0 (weight wy0) and r1 (wy1). */
-static inline void up_row(const float *r0, const float *r1, float wy0, float wy1, int w, float *orow) {
-    for (int ox = 0; ox < 2 * w; ox++) {
-        int x0, x1;
-        float wx0, wx1;
-        up_taps(ox, w, &x0, &x1, &wx0, &wx1);
-        orow[ox] = wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]);
+/* The horizontal x2 of one blended input row r (w values) into 2w outputs. */
+static inline void up_expand(const float *r, int w, float *orow) {
+    orow[0] = r[0]; /* 0.25 r[-1 -> 0] + 0.75 r[0] */
+    for (int k = 1; k < w; k++) {
+        orow[2 * k - 1] = 0.75f * r[k - 1] + 0.25f * r[k];
+        orow[2 * k] = 0.25f * r[k - 1] + 0.75f * r[k];
     }
+    orow[2 * w - 1] = r[w - 1];
 }
 
 LGMS_HOT void lgms_upsample2x(const float *in, int channels, int d, int h, int w, float *out) {
     int oh = 2 * h, ow = 2 * w, od = d > 1 ? 2 * d : 1;
     size_t plane = (size_t)h * w, oplane = (size_t)oh * ow;
+    float r[LGMS_UP_MAX_W]; /* one input row blended over depth and height */
     for (int c = 0; c < channels; c++) {
         const float *src = in + (size_t)c * d * plane;
         for (int oz = 0; oz < od; oz++) {
@@ -359,18 +362,33 @@ LGMS_HOT void lgms_upsample2x(const float *in, int channels, int d, int h, int w
                 int y0, y1;
                 float wy0, wy1;
                 up_taps(oy, h, &y0, &y1, &wy0, &wy1);
+                const float *a0 = src + (size_t)z0 * plane + (size_t)y0 * w,
+                            *a1 = src + (size_t)z0 * plane + (size_t)y1 * w;
+                const float *b0 = src + (size_t)z1 * plane + (size_t)y0 * w,
+                            *b1 = src + (size_t)z1 * plane + (size_t)y1 * w;
                 float *orow = dst + (size_t)oy * ow;
-                const float *a = src + (size_t)z0 * plane, *b = src + (size_t)z1 * plane;
-                up_row(a + (size_t)y0 * w, a + (size_t)y1 * w, wy0, wy1, w, orow);
-                if (d > 1) { /* blend with the second depth tap */
-                    for (int ox = 0; ox < ow; ox++)
-                        orow[ox] *= wz0;
-                    for (int ox = 0; ox < ow; ox++) {
-                        int x0, x1;
-                        float wx0, wx1;
-                        up_taps(ox, w, &x0, &x1, &wx0, &wx1);
-                        const float *r0 = b + (size_t)y0 * w, *r1 = b + (size_t)y1 * w;
-                        orow[ox] += wz1 * (wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]));
+                for (int x0 = 0; x0 < w; x0 += LGMS_UP_MAX_W) { /* rows wider than the buffer: in pieces */
+                    int n = w - x0 < LGMS_UP_MAX_W ? w - x0 : LGMS_UP_MAX_W;
+                    if (d > 1)
+                        for (int x = 0; x < n; x++)
+                            r[x] = wz0 * (wy0 * a0[x0 + x] + wy1 * a1[x0 + x]) +
+                                   wz1 * (wy0 * b0[x0 + x] + wy1 * b1[x0 + x]);
+                    else
+                        for (int x = 0; x < n; x++)
+                            r[x] = wy0 * a0[x0 + x] + wy1 * a1[x0 + x];
+                    if (n == w) {
+                        up_expand(r, w, orow);
+                        continue;
+                    }
+                    /* a piece: its edges take the neighbouring input column, not a clamp */
+                    for (int x = 0; x < n; x++) {
+                        int k = x0 + x, km = k > 0 ? k - 1 : 0, kp = k + 1 < w ? k + 1 : w - 1;
+                        float rm = d > 1 ? wz0 * (wy0 * a0[km] + wy1 * a1[km]) + wz1 * (wy0 * b0[km] + wy1 * b1[km])
+                                         : wy0 * a0[km] + wy1 * a1[km];
+                        float rp = d > 1 ? wz0 * (wy0 * a0[kp] + wy1 * a1[kp]) + wz1 * (wy0 * b0[kp] + wy1 * b1[kp])
+                                         : wy0 * a0[kp] + wy1 * a1[kp];
+                        orow[2 * k] = 0.25f * rm + 0.75f * r[x];
+                        orow[2 * k + 1] = 0.75f * r[x] + 0.25f * rp;
                     }
                 }
             }
