@@ -25,6 +25,18 @@ char *api_models_json(const api_model_entry *models, int n, const char *default_
             "preprocessing", "channel_order", order_name(m->channel_order), "resize", resize_name(m->resize), "mean",
             (double)m->mean[0], (double)m->mean[1], (double)m->mean[2], "std", (double)m->std[0], (double)m->std[1],
             (double)m->std[2], "extra_scale", (double)m->extra_scale, "source", m->source);
+        if (o && m->spatial_dims == 3) { /* volumes: the patch and the volume preprocessing instead */
+            json_object_set_new(o, "spatial_dims", json_integer(3));
+            json_object_set_new(o, "input",
+                                json_pack("{s:i, s:i, s:i}", "depth", m->input_depth, "height", m->input_height,
+                                          "width", m->input_width));
+            json_object_set_new(o, "preprocessing",
+                                json_pack("{s:[f,f,f], s:[f,f], s:f, s:s}", "spacing_mm", (double)m->spacing[0],
+                                          (double)m->spacing[1], (double)m->spacing[2], "intensity_window",
+                                          (double)m->a_min, (double)m->a_max, "overlap", (double)m->overlap, "blend",
+                                          m->blend_gaussian ? "gaussian" : "constant"));
+            json_object_del(o, "threshold");
+        }
         json_array_append_new(arr, o);
     }
     json_t *root = json_pack("{s:o, s:s?}", "models", arr, "default", default_name);
