@@ -103,63 +103,57 @@ def check_against_port(sd, hp, nd=2):
             raise ConvertError("checkpoint has tensor %s, which LGMSNet-%dD does not use" % (k, nd))
 
 
-def metadata_text_3d(hp, args):
-    """3-D models: the patch size and the volume preprocessing of the official main3d.py."""
-    num_classes = hp["num_classes"]
-    names = args.classes.split(",") if args.classes else ["class%d" % i for i in range(1, max(num_classes, 2))]
-    want = 1 if num_classes == 1 else num_classes - 1
-    if len(names) != want:
-        raise ConvertError("--classes names %d classes; a %d-output head needs %d (background is implicit)" % (len(names), num_classes, want))
-    lines = [
-        ("arch", "lgmsnet3d"),
-        ("name", args.name or os.path.splitext(os.path.basename(args.output))[0]),
-        ("in_channels", hp["in_channels"]),
-        ("num_classes", num_classes),
-        ("dims", ",".join(map(str, hp["dims"]))),
-        ("splits", ";".join("%d,%d" % tuple(s) for s in hp["splits"])),
-        ("depths", ",".join(map(str, hp["depths"]))),
-        ("roi", "x".join(map(str, args.roi))),
-        ("spacing", ",".join(repr(float(v)) for v in args.spacing)),
-        ("intensity_window", "%r,%r" % (float(args.a_min), float(args.a_max))),
-        ("overlap", repr(float(args.overlap))),
-        ("blend", args.blend),
-        ("classes", ",".join(names)),
-        ("source", (args.source or os.path.basename(args.checkpoint)).replace("\n", " ")),
-    ]
-    return "".join("%s=%s\n" % (k, v) for k, v in lines).encode("utf-8")
-
-
-def metadata_text(hp, pre, args):
+def class_names(hp, args):
+    """The foreground class names: --classes, or lesion (one output) / class1.. (several)."""
     num_classes = hp["num_classes"]
     names = args.classes.split(",") if args.classes else (["lesion"] if num_classes == 1 else ["class%d" % i for i in range(1, num_classes)])
     want = 1 if num_classes == 1 else num_classes - 1
     if len(names) != want:
         raise ConvertError("--classes names %d classes; a %d-output head needs %d (background is implicit)" % (len(names), num_classes, want))
     for n in names:
-        if not n or "\n" in n or "=" in n:
+        if not n or "\n" in n or "=" in n or "," in n:
             raise ConvertError("bad class name %r" % n)
+    return names
+
+
+def metadata_text(hp, pre, args, nd=2):
+    """The model file's key=value metadata: architecture, then the preprocessing of the
+    official main.py (2-D images) or main3d.py (3-D patches of CT volumes)."""
 
     def floats(v):
         return ",".join(repr(float(x)) for x in v)
 
     lines = [
-        ("arch", "lgmsnet2d"),
+        ("arch", "lgmsnet3d" if nd == 3 else "lgmsnet2d"),
         ("name", args.name or os.path.splitext(os.path.basename(args.output))[0]),
         ("in_channels", hp["in_channels"]),
-        ("num_classes", num_classes),
+        ("num_classes", hp["num_classes"]),
         ("dims", ",".join(map(str, hp["dims"]))),
         ("splits", ";".join("%d,%d" % tuple(s) for s in hp["splits"])),
         ("depths", ",".join(map(str, hp["depths"]))),
-        ("input_size", "%dx%d" % (args.input_size[0], args.input_size[1])),
-        ("channel_order", pre["channel_order"]),
-        ("resize", pre["resize"]),
-        ("mean", floats(pre["mean"])),
-        ("std", floats(pre["std"])),
-        ("extra_scale", repr(float(pre["extra_scale"]))),
-        ("threshold", repr(float(args.threshold))),
-        ("classes", ",".join(names)),
+    ]
+    if nd == 3:
+        lines += [
+            ("roi", "x".join(map(str, args.roi))),
+            ("spacing", floats(args.spacing)),
+            ("intensity_window", floats([args.a_min, args.a_max])),
+            ("overlap", repr(float(args.overlap))),
+            ("blend", args.blend),
+        ]
+    else:
+        lines += [
+            ("input_size", "%dx%d" % (args.input_size[0], args.input_size[1])),
+            ("channel_order", pre["channel_order"]),
+            ("resize", pre["resize"]),
+            ("mean", floats(pre["mean"])),
+            ("std", floats(pre["std"])),
+            ("extra_scale", repr(float(pre["extra_scale"]))),
+            ("threshold", repr(float(args.threshold))),
+            ("preset", args.preset),
+        ]
+    lines += [
+        ("classes", ",".join(class_names(hp, args))),
         ("source", (args.source or os.path.basename(args.checkpoint)).replace("\n", " ")),
-        ("preset", args.preset),
     ]
     return "".join("%s=%s\n" % (k, v) for k, v in lines).encode("utf-8")
 
@@ -297,7 +291,7 @@ def main(argv=None):
         hp = infer_hparams(sd, nd)
         check_against_port(sd, hp, nd)
         tensors = [(k, v.detach().float().numpy()) for k, v in sd.items() if not k.endswith("num_batches_tracked")]
-        meta = metadata_text_3d(hp, args) if nd == 3 else metadata_text(hp, pre, args)
+        meta = metadata_text(hp, pre, args, nd)
         write_model(args.output, tensors, meta, fp16=args.fp16)
     except (ConvertError, OSError, RuntimeError) as e:
         print("convert: error: %s" % e, file=sys.stderr)
