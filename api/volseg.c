@@ -18,30 +18,24 @@ typedef struct {
     const lgms_meta *mt;
     api_volume_progress progress;
     void *arg;
-    int cancelled, failed;
+    int cancelled;
     char *err;
     size_t errlen;
 } patch_ctx;
 
+/* The network on one patch; refuses once the job was cancelled. */
 static int run_patch(void *p, const float *in, float *out) {
     patch_ctx *c = p;
+    if (c->cancelled) return -1;
     if (lgms_forward3d(c->st, in, 1, c->mt->input_depth, c->mt->input_height, c->mt->input_width, out, c->err,
-                       c->errlen)) {
-        c->failed = 1;
-        return -1;
-    }
+                       c->errlen))
+        return -1; /* err says why */
     return 0;
 }
 
 static void on_patch(void *p, int done, int total) {
     patch_ctx *c = p;
     if (c->progress && c->progress(c->arg, done, total)) c->cancelled = 1;
-}
-
-static int run_patch_checked(void *p, const float *in, float *out) {
-    patch_ctx *c = p;
-    if (c->cancelled) return -1;
-    return run_patch(p, in, out);
 }
 
 /* 2 x 2 montage of the axial slices with the most foreground, one per quarter of the
@@ -120,8 +114,8 @@ int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes
                               .rw = mt->input_width,
                               .overlap = mt->overlap,
                               .gaussian = mt->blend_gaussian};
-    patch_ctx pc = {st, mt, progress, progress_arg, 0, 0, err, errlen};
-    sw.run = run_patch_checked, sw.progress = on_patch, sw.ctx = &pc;
+    patch_ctx pc = {st, mt, progress, progress_arg, 0, err, errlen};
+    sw.run = run_patch, sw.progress = on_patch, sw.ctx = &pc;
     float *x = malloc(sizeof(float) * grid), *logits = malloc(sizeof(float) * grid * (size_t)k);
     float *scratch = malloc(sizeof(float) * lgms_sliding_scratch(&sw, od, oh, ow));
     uint8_t *lab_grid = malloc(grid), *labels = malloc(vox);
