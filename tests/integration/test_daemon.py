@@ -610,6 +610,30 @@ class VolumeJobTest(unittest.TestCase):
         self.assertEqual(st, 422, body)  # and a 2-D model does not
 
 
+    def test_job_table_is_bounded(self):
+        junk = os.path.join(self.tmp.name, "junk2.nii")
+        with open(junk, "wb") as f:
+            f.write(b"\0" * 400)
+        made, full = [], None
+        for _ in range(4):  # max_jobs = 3; finished jobs keep their slot for job_ttl
+            st, hd, body = curl(self.d, "/v1/models/ct/volumes", "-H", "Content-Type: application/octet-stream",
+                                data_file=junk)
+            if st == 503:
+                full = (hd, json.loads(body))
+                break
+            self.assertEqual(st, 202, body)
+            made.append(json.loads(body)["id"])
+        self.assertIsNotNone(full, "the table took more than max_jobs jobs")
+        self.assertEqual(full[0].get("retry-after"), "1")
+        self.assertIn("max_jobs", full[1]["detail"])
+        for job_id in made:
+            self.wait(job_id)
+            self.assertEqual(curl(self.d, "/v1/jobs/" + job_id, "-X", "DELETE")[0], 204)
+        st, _, body = curl(self.d, "/v1/models/ct/volumes", "-H", "Content-Type: application/octet-stream",
+                           data_file=junk)
+        self.assertEqual(st, 202, body)  # forgetting jobs frees their slots
+
+
 class TlsTest(unittest.TestCase):
     def test_https_with_cert_and_key(self):
         with tempfile.TemporaryDirectory() as tmp:
