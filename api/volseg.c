@@ -44,10 +44,9 @@ static int render_montage(const api_volume *v, const uint8_t *labels, float a_mi
                           size_t *png_len) {
     int w = v->nx, h = v->ny, d = v->nz;
     size_t plane = (size_t)w * h;
-    uint8_t *grey = malloc(plane), *tile = malloc(plane * 3), *img = malloc(plane * 12);
+    uint8_t *grey = malloc(plane), *lab = malloc(plane), *tile = malloc(plane * 3), *img = malloc(plane * 12);
     int rc = -1;
-    if (!grey || !tile || !img) goto out;
-    memset(img, 0, plane * 12);
+    if (!grey || !lab || !tile || !img) goto out;
     for (int q = 0; q < 4; q++) {
         int z0 = d * q / 4, z1 = d * (q + 1) / 4, best = z0 < d ? z0 : d - 1;
         size_t best_n = 0;
@@ -57,34 +56,23 @@ static int render_montage(const api_volume *v, const uint8_t *labels, float a_mi
                 n += labels[(size_t)z * plane + i] != 0;
             if (n > best_n) best_n = n, best = z;
         }
-        if (z1 <= z0) best = (z0 + z1) / 2 < d ? (z0 + z1) / 2 : d - 1;
-        for (size_t i = 0; i < plane; i++) {
-            float t = (v->data[(size_t)best * plane + i] - a_min) / (a_max - a_min);
-            grey[i] = (uint8_t)(t < 0 ? 0 : t > 1 ? 255 : t * 255.0f + 0.5f);
-        }
-        /* NIfTI rows run along +y; flip so the image is upright in the usual radiological view */
-        uint8_t *lab = malloc(plane);
-        if (!lab) goto out;
+        /* rows flipped so that +y is up */
         for (int y = 0; y < h; y++) {
-            memcpy(lab + (size_t)y * w, labels + (size_t)best * plane + (size_t)(h - 1 - y) * w, (size_t)w);
-            uint8_t *row = grey + (size_t)y * w;
-            if (y < h / 2) {
-                uint8_t *other = grey + (size_t)(h - 1 - y) * w;
-                for (int x = 0; x < w; x++) {
-                    uint8_t t = row[x];
-                    row[x] = other[x], other[x] = t;
-                }
+            size_t src = (size_t)best * plane + (size_t)(h - 1 - y) * w;
+            memcpy(lab + (size_t)y * w, labels + src, (size_t)w);
+            for (int x = 0; x < w; x++) {
+                float t = (v->data[src + x] - a_min) / (a_max - a_min);
+                grey[(size_t)y * w + x] = (uint8_t)(t < 0 ? 0 : t > 1 ? 255 : t * 255.0f + 0.5f);
             }
         }
         api_render_overlay(grey, 1, lab, w, h, 0.4f, tile);
-        free(lab);
         int ox = (q % 2) * w, oy = (q / 2) * h;
         for (int y = 0; y < h; y++)
             memcpy(img + (((size_t)(oy + y) * 2 * w) + ox) * 3, tile + (size_t)y * w * 3, (size_t)w * 3);
     }
     rc = api_png_encode(img, 2 * w, 2 * h, 3, png, png_len);
 out:
-    free(grey), free(tile), free(img);
+    free(grey), free(lab), free(tile), free(img);
     return rc;
 }
 

@@ -14,7 +14,9 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import convert  # noqa: E402
+import ct_volume  # noqa: E402
 import lgmsnet  # noqa: E402
 from test_preprocess_cv2 import palette_png  # noqa: E402
 
@@ -74,6 +76,10 @@ def main():
         torch.save(m.state_dict(), ck)
         assert convert.main([ck, "-o", lg, "--fp16", "--input-size", "32x32"]) == 0
         out("model", "tiny-fp16.lgms", open(lg, "rb").read())
+    vol = (rng.random((4, 5, 6)) * 2000 - 1000).astype(np.int16)  # z, y, x
+    nii = ct_volume.nifti1_bytes(vol, (0.8, 0.8, 2.5), [[0.8, 0, 0, 1], [0, 0.8, 0, 2], [0, 0, 2.5, 3]])
+    out("nifti", "int16.nii", nii)
+    out("nifti", "int16.nii.gz", __import__("gzip").compress(nii, mtime=0))
 
 
 if __name__ == "__main__":
