@@ -368,8 +368,7 @@ class HostileInputTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.img = Images(cls.tmp.name)
-        cls.d = Daemon("--workers", "1", "--max-connections", "20", "--connection-timeout", "2",
-                       "--read-timeout", "4")
+        cls.d = Daemon("--workers", "1", "--max-connections", "20", "--connection-timeout", "2")
 
     @classmethod
     def tearDownClass(cls):
@@ -434,6 +433,23 @@ class HostileInputTest(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertLessEqual(self.daemon_fds(), fds_before + 2)
 
+class SlowClientTest(unittest.TestCase):
+    """Clients that trickle a byte a second, on a daemon of their own (no connections left
+    over from other tests): read_timeout = 4 s closes them; connection_timeout = 2 s, an
+    inactivity timeout, never would."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.img = Images(cls.tmp.name)
+        cls.d = Daemon("--workers", "1", "--connection-timeout", "2", "--read-timeout", "4", "--log-level", "debug")
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.d.stop()
+        cls.tmp.cleanup()
+        assert code == 0, cls.d.output()[-2000:]
+
     def trickle(self, data):
         """Send data one byte a second; return the seconds until the daemon closed the connection."""
         t0 = time.time()
@@ -456,7 +472,7 @@ class HostileInputTest(unittest.TestCase):
         # one byte a second never trips the 2 s idle timeout; read_timeout = 4 s closes it
         head = b"POST /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 500\r\n\r\n"
         took = self.trickle(head)
-        self.assertIsNotNone(took, "a client trickling its headers was never closed")
+        self.assertIsNotNone(took, "a client trickling its headers was never closed:\n" + self.d.output()[-3000:])
         self.assertLess(took, 9)
         # the same with the headers sent at once and the body trickled
         with socket.create_connection(("127.0.0.1", self.d.port), timeout=30) as s:
@@ -474,7 +490,7 @@ class HostileInputTest(unittest.TestCase):
                 except (BrokenPipeError, ConnectionResetError):
                     closed = time.time() - t0
                     break
-        self.assertIsNotNone(closed, "a client trickling its body was never closed")
+        self.assertIsNotNone(closed, "a client trickling its body was never closed:\n" + self.d.output()[-3000:])
         self.assertLess(closed, 9)
         st, _, body = curl(self.d, "/metrics")
         m = re.search(rb'lgmsd_rejections_total\{reason="read_timeout"\} (\d+)', body)
