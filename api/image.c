@@ -1,4 +1,4 @@
-/* image.c - PNG (libspng) and JPEG (libturbojpeg 2.x) decoding, PNG encoding. */
+/* image.c - PNG (libspng) and JPEG (libturbojpeg 2.x) decoding; encoding is in png_encode.c. */
 #include "image.h"
 
 #include <spng.h>
@@ -107,7 +107,9 @@ static api_image_status decode_jpeg(const uint8_t *data, size_t len, uint64_t ma
     tjhandle tj = tjInitDecompress();
     if (!tj) return API_IMAGE_NOMEM;
     api_image_status st = API_IMAGE_CORRUPT;
-    int w, h, subsamp, cs;
+    /* libturbojpeg 2.1 can return success from a header cut short without filling these in;
+     * pixel_limit then rejects the zero size */
+    int w = 0, h = 0, subsamp = -1, cs = -1;
     if (len > (size_t)0x7fffffff || tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &cs)) {
         snprintf(err, errlen, "invalid JPEG: %s", tjGetErrorStr2(tj));
         goto done;
@@ -154,31 +156,4 @@ api_image_status api_image_decode(const uint8_t *data, size_t len, uint64_t max_
 void api_image_free(api_image *img) {
     free(img->pixels);
     img->pixels = NULL;
-}
-
-int api_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *out_len) {
-    *out = NULL;
-    *out_len = 0;
-    if (width <= 0 || height <= 0 || (channels != 1 && channels != 3)) return -1;
-    spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
-    if (!ctx) return -1;
-    struct spng_ihdr ihdr = {.width = (uint32_t)width,
-                             .height = (uint32_t)height,
-                             .bit_depth = 8,
-                             .color_type = channels == 1 ? SPNG_COLOR_TYPE_GRAYSCALE : SPNG_COLOR_TYPE_TRUECOLOR};
-    int rc = spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
-    /* masks and overlays are regenerated per request: favour speed over the last few bytes.
-     * Level 1 with the Up filter alone encodes a 512x512 overlay twice as fast as libspng's
-     * default (every filter tried per row) for 0.5% more bytes (measured: docs/performance.md). */
-    if (!rc) rc = spng_set_option(ctx, SPNG_IMG_COMPRESSION_LEVEL, 1);
-    if (!rc) rc = spng_set_option(ctx, SPNG_FILTER_CHOICE, SPNG_FILTER_CHOICE_UP);
-    if (!rc) rc = spng_set_ihdr(ctx, &ihdr);
-    if (!rc) rc = spng_encode_image(ctx, pixels, (size_t)width * height * channels, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
-    if (!rc) {
-        int e = 0;
-        *out = spng_get_png_buffer(ctx, out_len, &e);
-        rc = e || !*out;
-    }
-    spng_ctx_free(ctx);
-    return rc ? -1 : 0;
 }
