@@ -1,5 +1,7 @@
-/* conv_direct.c - 3x3 convolution computed straight from (padded) input rows with AVX2:
- * a block of output channels x 16 columns is summed in registers over every tap. */
+/* conv_direct.c - 3x3 (2-D) and 3x3x3 (3-D) convolution computed straight from padded
+ * input rows with AVX2: a block of output channels x 16 columns is summed in registers over
+ * every tap. A tile holds, per input channel, the rows of one output slice's neighbourhood
+ * (the slice above and below too in 3-D) with zero borders. */
 #include "conv_direct.h"
 
 #include <string.h>
@@ -18,15 +20,19 @@
 #define CO_BLOCK 6             /* output channels per register block */
 #define X_BLOCK 16             /* columns per register block: two 8-float vectors */
 
+/* Input slices a tile holds per channel: the kernel's depth (1 in 2-D). */
+static int kdepth(const lgms_conv *c) { return c->kd > 1 ? c->kd : 1; }
+
 static int tile_rows(const lgms_conv *c, int w) {
-    size_t per_row = (size_t)c->cin * (size_t)(w + 2);
+    size_t per_row = (size_t)c->cin * kdepth(c) * (size_t)(w + 2);
     size_t rows = TILE_FLOATS / per_row;
     return rows < 3 ? 1 : (int)rows - 2;
 }
 
 int lgms_conv3x3_direct_ok(const lgms_conv *c, int w) {
 #if LGMS_HAVE_DIRECT
-    return lgms_cpu_has_avx2_fma() && c->k == 3 && c->cout / c->groups <= MAX_COUT_G && w % X_BLOCK == 0;
+    return lgms_cpu_has_avx2_fma() && c->k == 3 && (kdepth(c) == 1 || kdepth(c) == 3) &&
+           c->cout / c->groups <= MAX_COUT_G && w % X_BLOCK == 0;
 #else
     (void)c, (void)w;
     return 0;
@@ -34,92 +40,103 @@ int lgms_conv3x3_direct_ok(const lgms_conv *c, int w) {
 }
 
 size_t lgms_conv3x3_direct_scratch(const lgms_conv *c, int w) {
-    return (size_t)c->cin * (size_t)(tile_rows(c, w) + 2) * (size_t)(w + 2);
+    return (size_t)c->cin * kdepth(c) * (size_t)(tile_rows(c, w) + 2) * (size_t)(w + 2);
 }
 
-/* Rows [y0, y1) of every input channel, with one zero row above and below (or the real
- * neighbour rows) and one zero column each side: pad[ci][r][x + 1]. */
-static void pad_tile(const float *in, int cin, int h, int w, int y0, int y1, float *pad) {
+/* Rows [y0, y1) of slice z of every input channel, with one row above and below (zero
+ * past the edge) and one zero column each side, for each of the kd slices z - kd/2 ..
+ * z + kd/2 (zero past the volume): pad[ci][kz][r][x + 1]. */
+static void pad_tile(const float *in, int cin, int d, int h, int w, int kd, int z, int y0, int y1, float *pad) {
     int wp = w + 2, rows = y1 - y0 + 2;
-    for (int ci = 0; ci < cin; ci++) {
-        const float *plane = in + (size_t)ci * h * w;
-        float *dst = pad + (size_t)ci * rows * wp;
-        for (int r = 0; r < rows; r++, dst += wp) {
-            int sy = y0 - 1 + r;
-            dst[0] = dst[w + 1] = 0.0f;
-            if (sy < 0 || sy >= h)
-                memset(dst + 1, 0, sizeof(float) * (size_t)w);
-            else
-                memcpy(dst + 1, plane + (size_t)sy * w, sizeof(float) * (size_t)w);
+    size_t hw = (size_t)h * w;
+    for (int ci = 0; ci < cin; ci++)
+        for (int kz = 0; kz < kd; kz++) {
+            int sz = z - kd / 2 + kz;
+            const float *slice = in + ((size_t)ci * d + (size_t)sz) * hw;
+            float *dst = pad + ((size_t)ci * kd + kz) * rows * wp;
+            for (int r = 0; r < rows; r++, dst += wp) {
+                int sy = y0 - 1 + r;
+                dst[0] = dst[w + 1] = 0.0f;
+                if (sz < 0 || sz >= d || sy < 0 || sy >= h)
+                    memset(dst + 1, 0, sizeof(float) * (size_t)w);
+                else
+                    memcpy(dst + 1, slice + (size_t)sy * w, sizeof(float) * (size_t)w);
+            }
         }
-    }
 }
 
 #if LGMS_HAVE_DIRECT
 /* nco (<= CO_BLOCK) output channels x X_BLOCK columns of output row r of the tile. */
-__attribute__((target("avx2,fma"), always_inline)) static inline void
-block(const float *pad, int cin_g, int rows, int wp, const float *wt, int nco, int r, int x0, float *const *dst) {
+__attribute__((target("avx2,fma"), always_inline)) static inline void block(const float *pad, int cin_g, int kd,
+                                                                            int rows, int wp, const float *wt, int nco,
+                                                                            int r, int x0, float *const *dst) {
     __m256 acc[CO_BLOCK][2];
+    int taps = kd * 9; /* weights per input channel */
     for (int o = 0; o < nco; o++)
         acc[o][0] = acc[o][1] = _mm256_setzero_ps();
-    for (int ci = 0; ci < cin_g; ci++) {
-        const float *src = pad + ((size_t)ci * rows + r) * wp + x0;
-        const float *wc = wt + ci * 9;
-        for (int ky = 0; ky < 3; ky++, src += wp)
-            for (int kx = 0; kx < 3; kx++) {
-                __m256 a = _mm256_loadu_ps(src + kx), b = _mm256_loadu_ps(src + kx + 8);
-                for (int o = 0; o < nco; o++) {
-                    __m256 wv = _mm256_broadcast_ss(wc + (size_t)o * cin_g * 9 + ky * 3 + kx);
-                    acc[o][0] = _mm256_fmadd_ps(wv, a, acc[o][0]);
-                    acc[o][1] = _mm256_fmadd_ps(wv, b, acc[o][1]);
+    for (int ci = 0; ci < cin_g; ci++)
+        for (int kz = 0; kz < kd; kz++) {
+            const float *src = pad + (((size_t)ci * kd + kz) * rows + r) * wp + x0;
+            const float *wc = wt + ci * taps + kz * 9;
+            for (int ky = 0; ky < 3; ky++, src += wp)
+                for (int kx = 0; kx < 3; kx++) {
+                    __m256 a = _mm256_loadu_ps(src + kx), b = _mm256_loadu_ps(src + kx + 8);
+                    for (int o = 0; o < nco; o++) {
+                        __m256 wv = _mm256_broadcast_ss(wc + (size_t)o * cin_g * taps + ky * 3 + kx);
+                        acc[o][0] = _mm256_fmadd_ps(wv, a, acc[o][0]);
+                        acc[o][1] = _mm256_fmadd_ps(wv, b, acc[o][1]);
+                    }
                 }
-            }
-    }
+        }
     for (int o = 0; o < nco; o++) {
         _mm256_storeu_ps(dst[o] + x0, acc[o][0]);
         _mm256_storeu_ps(dst[o] + x0 + 8, acc[o][1]);
     }
 }
 
-__attribute__((target("avx2,fma"))) static void row_block(const float *pad, int cin_g, int rows, int wp,
+__attribute__((target("avx2,fma"))) static void row_block(const float *pad, int cin_g, int kd, int rows, int wp,
                                                           const float *wt, int nco, int r, int w, float *const *dst) {
     for (int x0 = 0; x0 < w; x0 += X_BLOCK) {
         switch (nco) { /* constant nco: the accumulators stay in registers */
-        case 6: block(pad, cin_g, rows, wp, wt, 6, r, x0, dst); break;
-        case 5: block(pad, cin_g, rows, wp, wt, 5, r, x0, dst); break;
-        case 4: block(pad, cin_g, rows, wp, wt, 4, r, x0, dst); break;
-        case 3: block(pad, cin_g, rows, wp, wt, 3, r, x0, dst); break;
-        case 2: block(pad, cin_g, rows, wp, wt, 2, r, x0, dst); break;
-        default: block(pad, cin_g, rows, wp, wt, 1, r, x0, dst); break;
+        case 6: block(pad, cin_g, kd, rows, wp, wt, 6, r, x0, dst); break;
+        case 5: block(pad, cin_g, kd, rows, wp, wt, 5, r, x0, dst); break;
+        case 4: block(pad, cin_g, kd, rows, wp, wt, 4, r, x0, dst); break;
+        case 3: block(pad, cin_g, kd, rows, wp, wt, 3, r, x0, dst); break;
+        case 2: block(pad, cin_g, kd, rows, wp, wt, 2, r, x0, dst); break;
+        default: block(pad, cin_g, kd, rows, wp, wt, 1, r, x0, dst); break;
         }
     }
 }
 #endif
 
-void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out,
-                              float *scratch) {
+void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end,
+                              float *out, float *scratch) {
 #if LGMS_HAVE_DIRECT
-    int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, wp = w + 2;
-    size_t plane = (size_t)h * w;
+    int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, wp = w + 2, kd = kdepth(c);
+    size_t plane = (size_t)d * h * w;
     int trows = tile_rows(c, w);
-    for (int t0 = y0; t0 < y1; t0 += trows) {
-        int t1 = t0 + trows < y1 ? t0 + trows : y1, rows = t1 - t0 + 2;
-        pad_tile(in, c->cin, h, w, t0, t1, scratch);
+    for (int r0 = r_begin; r0 < r_end;) { /* tiles never cross a slice */
+        int z = r0 / h, t0 = r0 % h;
+        int t1 = t0 + trows < h ? t0 + trows : h;
+        if (t1 - t0 > r_end - r0) t1 = t0 + (r_end - r0);
+        int rows = t1 - t0 + 2;
+        pad_tile(in, c->cin, d, h, w, kd, z, t0, t1, scratch);
         for (int g = 0; g < c->groups; g++) {
-            const float *pad = scratch + (size_t)g * cin_g * rows * wp;
+            const float *pad = scratch + (size_t)g * cin_g * kd * rows * wp;
             for (int co = 0; co < cout_g; co += CO_BLOCK) {
                 int nco = cout_g - co < CO_BLOCK ? cout_g - co : CO_BLOCK;
-                const float *wt = c->weight + (size_t)(g * cout_g + co) * cin_g * 9;
+                const float *wt = c->weight + (size_t)(g * cout_g + co) * cin_g * kd * 9;
                 for (int y = t0; y < t1; y++) {
                     float *dst[CO_BLOCK];
                     for (int o = 0; o < nco; o++)
-                        dst[o] = out + (size_t)(g * cout_g + co + o) * plane + (size_t)y * w;
-                    row_block(pad, cin_g, rows, wp, wt, nco, y - t0, w, dst);
+                        dst[o] = out + (size_t)(g * cout_g + co + o) * plane + ((size_t)z * h + (size_t)y) * w;
+                    row_block(pad, cin_g, kd, rows, wp, wt, nco, y - t0, w, dst);
                 }
             }
         }
+        r0 += t1 - t0;
     }
 #else
-    (void)c, (void)in, (void)h, (void)w, (void)y0, (void)y1, (void)out, (void)scratch;
+    (void)c, (void)in, (void)d, (void)h, (void)w, (void)r_begin, (void)r_end, (void)out, (void)scratch;
 #endif
 }

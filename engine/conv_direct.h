@@ -1,4 +1,4 @@
-/* conv_direct.h - direct 3x3 convolution for layers with few output channels.
+/* conv_direct.h - direct 3x3 (and 3x3x3) convolution for layers with few output channels.
  *
  * im2col + sgemm is a poor fit when a group has <= 32 output channels at high resolution
  * (the stem, encoder 1, Up2, the decoder fusion blocks): the 9x copy and sgemm's packing
@@ -12,13 +12,14 @@
 
 #include "ops.h"
 
-/* Whether the direct kernel takes this layer at width w (3x3, <= 32 outputs per group,
- * w a multiple of 16, and the CPU has AVX2 + FMA). */
+/* Whether the direct kernel takes this layer at width w (3x3 or 3x3x3, <= 32 outputs per
+ * group, w a multiple of 16, and the CPU has AVX2 + FMA). */
 int lgms_conv3x3_direct_ok(const lgms_conv *c, int w);
 /* Floats of scratch for one thread. */
 size_t lgms_conv3x3_direct_scratch(const lgms_conv *c, int w);
-/* Raw sums (no bias, no activation) of output rows [y0, y1), every channel. */
-void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out,
-                              float *scratch);
+/* Raw sums (no bias, no activation) of output rows [r_begin, r_end) of the d*h rows
+ * (row r = z*h + y), every channel. */
+void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end,
+                              float *out, float *scratch);
 
 #endif

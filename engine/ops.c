@@ -92,7 +92,7 @@ static int conv_tile_rows(const lgms_conv *c, int rows_total, int w) {
 
 size_t lgms_conv_scratch(const lgms_conv *c, int d, int h, int w) {
     if (c->k == 1 && kdepth(c) == 1) return 0;
-    if (d == 1 && kdepth(c) == 1 && lgms_conv3x3_direct_ok(c, w)) return lgms_conv3x3_direct_scratch(c, w);
+    if (lgms_conv3x3_direct_ok(c, w)) return lgms_conv3x3_direct_scratch(c, w);
     return (size_t)(c->cin / c->groups) * kdepth(c) * c->k * c->k * (size_t)conv_tile_rows(c, d * h, w) * w;
 }
 
@@ -141,9 +141,8 @@ void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, in
     size_t plane = (size_t)d * h * w;
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, kd = kdepth(c);
     int kk = cin_g * kd * c->k * c->k;
-    if (d == 1 && kd == 1 &&
-        lgms_conv3x3_direct_ok(c, w)) { /* few outputs per group: direct kernel, then the epilogue */
-        lgms_conv3x3_direct_rows(c, in, h, w, r_begin, r_end, out, scratch);
+    if (lgms_conv3x3_direct_ok(c, w)) { /* few outputs per group: direct kernel, then the epilogue */
+        lgms_conv3x3_direct_rows(c, in, d, h, w, r_begin, r_end, out, scratch);
         for (int y = r_begin; y < r_end; y++)
             conv_epilogue(c, out, plane, 0, c->cout, (size_t)y * w, (size_t)w);
         return;

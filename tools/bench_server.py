@@ -84,8 +84,15 @@ def main():
     ap.add_argument("--lgmsd", default=os.path.join(ROOT, "build", "lgmsd"))
     ap.add_argument("--cpus", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--stages-only", action="store_true", help="only the 512x512 stage timings")
     args = ap.parse_args()
     cpus = args.cpus
+    if args.stages_only:
+        big, _ = phantom.make_phantom(4242, 1, 512, 512)
+        big_body = cv2.imencode(".png", big)[1].tobytes()
+        for mode, workers, threads in (("latency", 1, cpus), ("throughput", cpus, 1)):
+            stages_512(args.lgmsd, big_body, mode, workers, threads)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         img, _ = phantom.make_phantom(4242, 0, 256, 256)
         body = cv2.imencode(".png", img)[1].tobytes()
@@ -120,28 +127,34 @@ def main():
         print("latency mode (1 worker x %d engine threads): daemon p50 %.1f ms per request, engine alone %.1f ms "
               "-> the server adds %.1f ms" % (cpus, lat, eng, lat - eng))
 
-        # 3. stages at 512x512 (default outputs: mask and overlay PNGs, base64, JSON)
+        # 3. stages at 512x512 (default outputs: mask and overlay PNGs, base64, JSON), in both modes
         big, _ = phantom.make_phantom(4242, 1, 512, 512)
         big_body = cv2.imencode(".png", big)[1].tobytes()
-        proc, port = start(args.lgmsd, "--workers", "1", "--engine-threads", str(cpus))
-        stages = {k: [] for k in ("decode", "preprocess", "inference", "postprocess", "encode")}
-        try:
-            for _ in range(15):
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                c.request("POST", "/v1/segment", body=big_body, headers={"Content-Type": "image/png"})
-                r = c.getresponse()
-                reply = json.loads(r.read())
-                c.close()
-                for k in stages:
-                    stages[k].append(reply["timings_ms"][k])
-        finally:
-            stop(proc)
-        med = {k: float(np.median(v)) for k, v in stages.items()}
-        rest = med["decode"] + med["preprocess"] + med["postprocess"] + med["encode"]
-        print("512x512 request stages (median ms): " + ", ".join("%s %.2f" % kv for kv in med.items()))
-        print("decode + preprocess + postprocess + encode = %.2f ms = %.1f%% of inference" %
-              (rest, 100 * rest / med["inference"]))
+        for mode, workers, threads in (("latency", 1, cpus), ("throughput", cpus, 1)):
+            stages_512(args.lgmsd, big_body, mode, workers, threads)
 
+
+def stages_512(lgmsd, body, mode, workers, threads):
+    """Median stage times of 15 sequential 512x512 requests, as a share of inference."""
+    proc, port = start(lgmsd, "--workers", str(workers), "--engine-threads", str(threads))
+    stages = {k: [] for k in ("decode", "preprocess", "inference", "postprocess", "encode")}
+    try:
+        for _ in range(15):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            c.request("POST", "/v1/segment", body=body, headers={"Content-Type": "image/png"})
+            r = c.getresponse()
+            reply = json.loads(r.read())
+            c.close()
+            for k in stages:
+                stages[k].append(reply["timings_ms"][k])
+    finally:
+        stop(proc)
+    med = {k: float(np.median(v)) for k, v in stages.items()}
+    rest = med["decode"] + med["preprocess"] + med["postprocess"] + med["encode"]
+    print("512x512 request stages, %s mode (%d worker(s) x %d engine thread(s)), median ms: %s" %
+          (mode, workers, threads, ", ".join("%s %.2f" % kv for kv in med.items())))
+    print("  decode + preprocess + postprocess + encode = %.2f ms = %.1f%% of inference" %
+          (rest, 100 * rest / med["inference"]))
 
 if __name__ == "__main__":
     main()
