@@ -88,12 +88,16 @@ int lgms_window_starts(int size, int roi, float overlap, int *starts, int max) {
     return n;
 }
 
-/* exp(-(i - c)^2 / 2 sigma^2) with sigma = n / 8 and c the centre of an n-long axis. */
-static float gaussian_at(int i, int n) {
+/* exp(-(i - c)^2 / 2 sigma^2) with sigma = n / 8 and c = (n - 1) / 2, the centre of an
+ * n-long axis (between two voxels when n is even). */
+static double gaussian_at(int i, int n) {
     double sigma = 0.125 * n, t = (i - (n - 1) / 2.0) / sigma;
-    return (float)exp(-0.5 * t * t);
+    return exp(-0.5 * t * t);
 }
 
+/* MONAI's Gaussian importance map (sigma_scale 0.125): the product of the three axis
+ * Gaussians, not rescaled (its peak is below 1 on even sides: 0.9974 at 96^3), floored at
+ * 1e-3 so the patch corners still count. */
 void lgms_blend_weights(int rd, int rh, int rw, int gaussian, float *w) {
     size_t n = (size_t)rd * rh * rw;
     if (!gaussian) {
@@ -101,13 +105,11 @@ void lgms_blend_weights(int rd, int rh, int rw, int gaussian, float *w) {
             w[i] = 1.0f;
         return;
     }
-    /* separable; the peak is the product of the three axis peaks (centre voxel) */
-    float peak = gaussian_at(rd / 2, rd) * gaussian_at(rh / 2, rh) * gaussian_at(rw / 2, rw);
     for (int z = 0; z < rd; z++)
         for (int y = 0; y < rh; y++) {
-            float gzy = gaussian_at(z, rd) * gaussian_at(y, rh);
+            double gzy = gaussian_at(z, rd) * gaussian_at(y, rh);
             for (int x = 0; x < rw; x++) {
-                float v = gzy * gaussian_at(x, rw) / peak;
+                float v = (float)(gzy * gaussian_at(x, rw));
                 w[((size_t)z * rh + y) * rw + x] = v < 1e-3f ? 1e-3f : v;
             }
         }

@@ -25,9 +25,9 @@ void lgms_resample_nearest(const uint8_t *in, int d, int h, int w, uint8_t *out,
  * at 0 when size <= roi. Returns the count (at most max; 0 if max is too small). */
 int lgms_window_starts(int size, int roi, float overlap, int *starts, int max);
 
-/* rd x rh x rw blending weights: all 1 (constant), or a Gaussian per axis with sigma
- * 0.125 x the patch side, normalised to peak 1 and floored at 1e-3 (the shape of MONAI's
- * Gaussian importance map). */
+/* rd x rh x rw blending weights: all 1 (constant), or MONAI's Gaussian importance map: a
+ * Gaussian per axis with sigma 0.125 x the patch side centred between the middle voxels,
+ * their product floored at 1e-3. */
 void lgms_blend_weights(int rd, int rh, int rw, int gaussian, float *w);
 
 /* The network on one patch: in is C x rd x rh x rw, out K x rd x rh x rw. 0 or -1 (stops). */

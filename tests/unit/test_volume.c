@@ -77,13 +77,28 @@ Test(volume, blending_reconstructs_what_every_patch_agrees_on) {
     check_reconstruction(5, 17, 8, 1);
 }
 
-Test(volume, gaussian_weights_peak_at_the_centre) {
-    float w[8 * 8 * 8];
-    lgms_blend_weights(8, 8, 8, 1, w);
-    float centre = w[(4 * 8 + 4) * 8 + 4], corner = w[0];
-    cr_assert_float_eq(centre, 1.0f, 1e-6);
-    cr_assert_float_eq(corner, 1e-3f, 1e-7, "floored: %g", corner);
-    cr_assert(w[(4 * 8 + 4) * 8 + 2] < centre && w[(4 * 8 + 4) * 8 + 2] > corner);
+/* Reference values from MONAI's compute_importance_map (mode "gaussian", sigma_scale 0.125)
+ * as its source defines it, evaluated with PyTorch in float32. */
+Test(volume, gaussian_weights_are_monai_importance_map) {
+    float w8[8 * 8 * 8];
+    lgms_blend_weights(8, 8, 8, 1, w8);
+    cr_assert_float_eq(w8[(4 * 8 + 4) * 8 + 4], 0.687289297580719f, 1e-6, "%g", w8[(4 * 8 + 4) * 8 + 4]);
+    cr_assert_float_eq(w8[(4 * 8 + 4) * 8 + 2], 0.252839595079422f, 1e-6, "%g", w8[(4 * 8 + 4) * 8 + 2]);
+    cr_assert_float_eq(w8[(3 * 8 + 4) * 8 + 4], 0.687289297580719f, 1e-6, "symmetric about 3.5");
+    cr_assert_float_eq(w8[0], 1e-3f, 1e-9, "floored: %g", w8[0]);
+    float *w = malloc(sizeof(float) * 96 * 96 * 96);
+    lgms_blend_weights(96, 96, 96, 1, w);
+#define AT(z, y, x) w[((size_t)(z)*96 + (y)) * 96 + (x)]
+    cr_assert_float_eq(AT(48, 48, 48), 0.9973992705345154f, 1e-6, "%g", AT(48, 48, 48));
+    cr_assert_float_eq(AT(40, 48, 48), 0.8211507797241211f, 1e-6, "%g", AT(40, 48, 48));
+    cr_assert_float_eq(AT(30, 60, 50), 0.19639955461025238f, 1e-6, "%g", AT(30, 60, 50));
+    cr_assert_float_eq(AT(0, 48, 48), 1e-3f, 1e-9);
+#undef AT
+    int above = 0;
+    for (size_t i = 0; i < (size_t)96 * 96 * 96; i++)
+        above += w[i] > 1e-3f;
+    cr_assert_eq(above, 371848, "%d voxels above the floor", above);
+    free(w);
 }
 
 Test(volume, a_failing_patch_stops_the_run) {
