@@ -125,14 +125,16 @@ static void im2col_rows(const float *in, int cin, int d, int h, int w, int k, in
 
 /* Bias, activation and post-affine on channels o0..o0+n_out-1, columns col0..col0+ncols-1. */
 static void conv_epilogue(const lgms_conv *c, float *out, size_t plane, int o0, int n_out, size_t col0, size_t ncols) {
-    lgms_act act = c->inorm == LGMS_INORM_BEFORE_ACT ? LGMS_ACT_NONE : c->act; /* the norm comes first */
+    /* An InstanceNorm right after the conv subtracts each channel's mean: the bias would
+     * cancel exactly, so the op leaves the output as it is. */
+    if (c->inorm == LGMS_INORM_BEFORE_ACT) return;
     for (int o = o0; o < o0 + n_out; o++) {
         float *y = out + (size_t)o * plane + col0;
         float b = c->bias ? c->bias[o] : 0.0f;
         if (c->post_scale)
-            act_affine(y, ncols, b, act, c->post_scale[o], c->post_shift[o]);
-        else
-            affine_act(y, ncols, 1.0f, b, act);
+            act_affine(y, ncols, b, c->act, c->post_scale[o], c->post_shift[o]);
+        else if (b != 0.0f || c->act != LGMS_ACT_NONE)
+            affine_act(y, ncols, 1.0f, b, c->act);
     }
 }
 
@@ -242,30 +244,48 @@ void lgms_channel_affine(float *x, int channels, size_t plane, const float *scal
         affine_act(x + (size_t)c * plane, plane, scale ? scale[c] : 1.0f, shift ? shift[c] : 0.0f, act);
 }
 
-/* Sum of p[i] - shift (and of its square when sq is set) over n floats: 8 float lanes per
- * block of 4096 (vectorised), blocks added in double, so the error stays that of a
- * 4096-long float sum however large the plane (a 96^3 patch has 884736 voxels). */
-LGMS_HOT static double block_sum(const float *p, size_t n, float shift, int sq) {
-    double total = 0.0;
+/* Sums of p[i] - shift and of its square over n floats, in one pass: 32 float lanes per
+ * block of 4096 (four independent vector chains per sum), blocks added in double, so the
+ * error stays that of a 4096-long float sum however large the plane (a 96^3 patch has
+ * 884736 voxels). */
+LGMS_HOT static void block_sums(const float *p, size_t n, float shift, double *s1, double *s2) {
+    double t1 = 0.0, t2 = 0.0;
     for (size_t i0 = 0; i0 < n; i0 += 4096) {
-        size_t m = n - i0 < 4096 ? n - i0 : 4096, mv = m / 8 * 8;
-        float lane[8] = {0};
+        size_t m = n - i0 < 4096 ? n - i0 : 4096, mv = m / 32 * 32;
+        float l1[32] = {0}, l2[32] = {0};
         const float *q = p + i0;
-        for (size_t i = 0; i < mv; i += 8)
-            for (int l = 0; l < 8; l++) {
+        for (size_t i = 0; i < mv; i += 32)
+            for (int l = 0; l < 32; l++) {
                 float v = q[i + l] - shift;
-                lane[l] += sq ? v * v : v;
+                l1[l] += v;
+                l2[l] += v * v;
             }
-        double part = 0.0;
         for (size_t i = mv; i < m; i++) {
             float v = q[i] - shift;
-            part += sq ? v * v : v;
+            t1 += v;
+            t2 += (double)v * v;
         }
-        for (int l = 0; l < 8; l++)
-            part += lane[l];
-        total += part;
+        for (int l = 0; l < 32; l++)
+            t1 += l1[l], t2 += l2[l];
     }
-    return total;
+    *s1 = t1, *s2 = t2;
+}
+
+/* Mean and biased variance of n floats in one pass. The sums are taken about a shift near
+ * the mean (the mean of 64 values spread over the data), so the variance, E[(x - s)^2] -
+ * (E[x - s])^2, loses nothing to cancellation. */
+static void mean_var(const float *p, size_t n, double *mu, double *var) {
+    size_t step = n / 64 ? n / 64 : 1, k = 0;
+    double est = 0.0;
+    for (size_t i = 0; i < n; i += step, k++)
+        est += p[i];
+    est /= (double)k;
+    double s1, s2;
+    block_sums(p, n, (float)est, &s1, &s2);
+    double d = s1 / (double)n;
+    *mu = (double)(float)est + d;
+    *var = s2 / (double)n - d * d;
+    if (*var < 0.0) *var = 0.0;
 }
 
 LGMS_HOT void lgms_group_norm(float *x, int channels, size_t plane, int groups, const float *gamma, const float *beta,
@@ -273,9 +293,8 @@ LGMS_HOT void lgms_group_norm(float *x, int channels, size_t plane, int groups, 
     int cg = channels / groups;
     for (int g = 0; g < groups; g++) {
         float *p = x + (size_t)g * cg * plane;
-        size_t n = (size_t)cg * plane;
-        double mu = block_sum(p, n, 0.0f, 0) / (double)n;
-        double var = block_sum(p, n, (float)mu, 1) / (double)n; /* two passes: no cancellation */
+        double mu, var;
+        mean_var(p, (size_t)cg * plane, &mu, &var);
         double inv = 1.0 / sqrt(var + LGMS_EPS);
         for (int c = 0; c < cg; c++) {
             int ch = g * cg + c;

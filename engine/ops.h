@@ -11,7 +11,8 @@ typedef enum { LGMS_ACT_NONE = 0, LGMS_ACT_RELU, LGMS_ACT_SILU, LGMS_ACT_GELU } 
 /* A convolution with its epilogue: y = act(W x + bias), then y = y * post_scale + post_shift
  * when post_scale is set (a BatchNorm that follows the activation). Stride 1, zero padding k/2. */
 /* Where an InstanceNorm (no affine; LGMSNet-3D's stand-in for BatchNorm) sits: the op
- * leaves it to the caller, so with BEFORE_ACT the op applies bias only. */
+ * leaves it to the caller, so with BEFORE_ACT the op returns the raw sums (the norm cancels
+ * any bias). */
 typedef enum { LGMS_INORM_NONE = 0, LGMS_INORM_BEFORE_ACT, LGMS_INORM_AFTER_ACT } lgms_inorm;
 
 typedef struct {
