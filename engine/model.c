@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conv_winograd.h"
 #include "model_internal.h"
 #include "modelfile.h"
 
@@ -301,6 +302,50 @@ static void build_network(builder *b, lgms_model *m) {
     m->head.bias = tensor(b, "Conv_1x1", "bias", 1, mt->num_classes);
 }
 
+/* Every convolution of the network; returns how many. */
+static int model_convs(lgms_model *m, lgms_conv **list) {
+    int n = 0;
+    list[n++] = &m->stem;
+    for (int e = 0; e < 3; e++) {
+        for (int i = 0; i < m->meta.depths[e]; i++)
+            list[n++] = &m->enc_lms[e][i].pbs, list[n++] = &m->enc_lms[e][i].cbs;
+        list[n++] = &m->enc_pbs[e];
+    }
+    lgms_gms_block *gms[4] = {&m->enc4, &m->enc5, &m->dec5, &m->dec4};
+    for (int i = 0; i < 4; i++)
+        list[n++] = &gms[i]->conv1, list[n++] = &gms[i]->conv2, list[n++] = &gms[i]->conv3, list[n++] = &gms[i]->conv4;
+    lgms_conv *ups[4] = {&m->up5, &m->up4, &m->up3, &m->up2};
+    for (int i = 0; i < 4; i++)
+        list[n++] = ups[i];
+    lgms_fuse_block *fuse[3] = {&m->fuse4, &m->fuse3, &m->fuse2};
+    for (int i = 0; i < 3; i++)
+        list[n++] = &fuse[i]->c0, list[n++] = &fuse[i]->c1, list[n++] = &fuse[i]->c2;
+    list[n++] = &m->head;
+    return n;
+}
+
+#define MODEL_MAX_CONVS (1 + 3 * (2 * LGMS_MAX_DEPTH + 1) + 16 + 4 + 9 + 1)
+
+/* Winograd-transformed filters for the 2-D 3x3 layers conv_winograd.c takes. */
+static lgms_status transform_filters(lgms_model *m) {
+    lgms_conv *list[MODEL_MAX_CONVS];
+    int n = model_convs(m, list);
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (lgms_winograd_layer(list[i])) total += lgms_winograd_weights_size(list[i]);
+    if (!total) return LGMS_OK;
+    m->wino = malloc(total * sizeof(float));
+    if (!m->wino) return LGMS_ERR_NOMEM;
+    float *dst = m->wino;
+    for (int i = 0; i < n; i++)
+        if (lgms_winograd_layer(list[i])) {
+            lgms_winograd_transform_weights(list[i], dst);
+            list[i]->wino = dst;
+            dst += lgms_winograd_weights_size(list[i]);
+        }
+    return LGMS_OK;
+}
+
 lgms_status lgms_model_load_mem(const void *data, size_t size, lgms_model **out, char *err, size_t errlen) {
     *out = NULL;
     if (err && errlen) err[0] = 0;
@@ -335,6 +380,7 @@ lgms_status lgms_model_load_mem(const void *data, size_t size, lgms_model **out,
             params += (int64_t)f.tensors[i].numel;
     m->meta.param_count = params;
     lgms_file_release(&f);
+    if (!b.st && transform_filters(m)) set_err(&b, LGMS_ERR_NOMEM, "out of memory transforming the model's filters");
     if (b.st) {
         lgms_model_free(m);
         return b.st;
@@ -372,6 +418,7 @@ lgms_status lgms_model_load(const char *path, lgms_model **out, char *err, size_
 void lgms_model_free(lgms_model *m) {
     if (!m) return;
     free(m->weights);
+    free(m->wino);
     free(m);
 }
 

@@ -35,6 +35,7 @@ typedef struct {
 struct lgms_model {
     lgms_meta meta;
     float *weights; /* every folded tensor lives here */
+    float *wino;    /* the 3x3 filters of the layers conv_winograd.c takes, transformed */
     lgms_conv stem;
     lgms_lms_block enc_lms[3][LGMS_MAX_DEPTH];
     lgms_conv enc_pbs[3];

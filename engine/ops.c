@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conv_direct.h"
+#include "conv_winograd.h"
 #include "vecmath.h"
 
 #define LGMS_EPS 1e-5
@@ -90,10 +91,18 @@ static int conv_tile_rows(const lgms_conv *c, int rows_total, int w) {
     return (int)rows;
 }
 
-size_t lgms_conv_scratch(const lgms_conv *c, int d, int h, int w) {
+/* Scratch of the path lgms_conv_rows takes when Winograd does not (odd row bounds). */
+static size_t plain_scratch(const lgms_conv *c, int d, int h, int w) {
     if (c->k == 1 && kdepth(c) == 1) return 0;
     if (lgms_conv3x3_direct_ok(c, w)) return lgms_conv3x3_direct_scratch(c, w);
     return (size_t)(c->cin / c->groups) * kdepth(c) * c->k * c->k * (size_t)conv_tile_rows(c, d * h, w) * w;
+}
+
+size_t lgms_conv_scratch(const lgms_conv *c, int d, int h, int w) {
+    size_t plain = plain_scratch(c, d, h, w);
+    if (!lgms_winograd_fits(c, d, h, w)) return plain;
+    size_t wino = lgms_winograd_scratch(c, h, w);
+    return wino > plain ? wino : plain;
 }
 
 /* Rows r0..r1-1 (row r = z*h + y) of the im2col matrix:
@@ -143,6 +152,12 @@ void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, in
     size_t plane = (size_t)d * h * w;
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, kd = kdepth(c);
     int kk = cin_g * kd * c->k * c->k;
+    if (lgms_winograd_fits(c, d, h, w) && r_begin % 2 == 0 && r_end % 2 == 0) { /* 3x3, wide enough: Winograd */
+        lgms_winograd_rows(c, in, h, w, r_begin, r_end, out, scratch);
+        for (int y = r_begin; y < r_end; y++)
+            conv_epilogue(c, out, plane, 0, c->cout, (size_t)y * w, (size_t)w);
+        return;
+    }
     if (lgms_conv3x3_direct_ok(c, w)) { /* few outputs per group: direct kernel, then the epilogue */
         lgms_conv3x3_direct_rows(c, in, d, h, w, r_begin, r_end, out, scratch);
         for (int y = r_begin; y < r_end; y++)
@@ -174,6 +189,8 @@ void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, in
         }
     }
 }
+
+int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w) { return lgms_winograd_fits(c, d, h, w) ? 2 : 1; }
 
 void lgms_conv_run(const lgms_conv *c, const float *in, int d, int h, int w, float *out, float *scratch) {
     lgms_conv_rows(c, in, d, h, w, 0, d * h, out, scratch);

@@ -23,15 +23,17 @@ typedef struct {
     const float *bias;   /* [cout] or NULL */
     const float *post_scale, *post_shift;
     lgms_act act;
+    const float *wino; /* 3x3 filters in Winograd F(2x2, 3x3) form (conv_winograd.c), or NULL */
 } lgms_conv;
 
 /* Floats of scratch lgms_conv_run needs for a d x h x w input. */
 size_t lgms_conv_scratch(const lgms_conv *c, int d, int h, int w);
 void lgms_conv_run(const lgms_conv *c, const float *in, int d, int h, int w, float *out, float *scratch);
 /* Output rows [r_begin, r_end) of the d*h rows (row r = z*h + y), all channels; threads
- * split a convolution this way. */
+ * split a convolution this way, at multiples of lgms_conv_row_step rows. */
 void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
                     float *scratch);
+int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w);
 
 /* Depthwise kd x k x k (one filter per channel; kd = 1 in 2-D) with bias, zero padding
  * kd/2, k/2. */

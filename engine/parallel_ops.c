@@ -12,9 +12,11 @@ typedef struct {
 
 static void conv_task(void *p, int i, int n) {
     conv_job *j = p;
-    size_t b, e;
-    lgms_split((size_t)j->d * j->h, i, n, &b, &e);
-    if (b < e) lgms_conv_rows(j->c, j->in, j->d, j->h, j->w, (int)b, (int)e, j->out, j->scratch + i * j->scratch_each);
+    size_t b, e, step = (size_t)lgms_conv_row_step(j->c, j->d, j->h, j->w); /* Winograd: pairs of rows */
+    lgms_split((size_t)j->d * j->h / step, i, n, &b, &e);
+    if (b < e)
+        lgms_conv_rows(j->c, j->in, j->d, j->h, j->w, (int)(b * step), (int)(e * step), j->out,
+                       j->scratch + i * j->scratch_each);
 }
 
 void lgms_par_conv(lgms_threads *t, const lgms_conv *c, const float *in, int d, int h, int w, float *out,

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../../engine/conv_direct.h"
+#include "../../engine/conv_winograd.h"
 #include "../../engine/ops.h"
 #include "../../engine/parallel_ops.h"
 #include "../../engine/threads.h"
@@ -55,13 +56,22 @@ static void conv_ref(const lgms_conv *c, const float *x, int h, int w, float *y)
     }
 }
 
-static double conv_error(int cin, int cout, int k, int groups, int h, int w, lgms_act act, int post, int threads) {
+/* Max abs error of the threaded conv against conv_ref; wino: with Winograd filters. */
+static double conv_error_on(int cin, int cout, int k, int groups, int h, int w, lgms_act act, int post, int threads,
+                            int wino) {
     lgms_conv c = {.cin = cin, .cout = cout, .k = k, .groups = groups, .act = act};
     size_t wn = (size_t)cout * (cin / groups) * k * k;
     float *wt = random_floats(wn, 1), *b = random_floats((size_t)cout, 2), *s = random_floats((size_t)cout, 3);
     float *t = random_floats((size_t)cout, 4), *x = random_floats((size_t)cin * h * w, 5);
     c.weight = wt, c.bias = b;
     if (post) c.post_scale = s, c.post_shift = t;
+    float *u = NULL;
+    if (wino) {
+        cr_assert(lgms_winograd_layer(&c));
+        u = malloc(sizeof(float) * lgms_winograd_weights_size(&c));
+        lgms_winograd_transform_weights(&c, u);
+        c.wino = u;
+    }
     float *want = malloc(sizeof(float) * cout * h * w), *got = malloc(sizeof(float) * cout * h * w);
     float *scratch = malloc(sizeof(float) * (lgms_conv_scratch(&c, 1, h, w) * threads + 1));
     conv_ref(&c, x, h, w, want);
@@ -71,8 +81,12 @@ static double conv_error(int cin, int cout, int k, int groups, int h, int w, lgm
     double e = 0;
     for (size_t i = 0; i < (size_t)cout * h * w; i++)
         e = fmax(e, fabs((double)got[i] - want[i]));
-    free(wt), free(b), free(s), free(t), free(x), free(want), free(got), free(scratch);
+    free(wt), free(b), free(s), free(t), free(x), free(want), free(got), free(scratch), free(u);
     return e;
+}
+
+static double conv_error(int cin, int cout, int k, int groups, int h, int w, lgms_act act, int post, int threads) {
+    return conv_error_on(cin, cout, k, groups, h, w, act, post, threads, 0);
 }
 
 Test(ops, conv3x3_direct_and_im2col_paths_match_a_naive_convolution) {
@@ -94,6 +108,31 @@ Test(ops, conv3x3_direct_and_im2col_paths_match_a_naive_convolution) {
                                   cases[i].act, cases[i].post, threads);
             cr_assert_leq(e, 2e-5, "case %zu, %d thread(s): max abs error %g", i, threads, e);
         }
+}
+
+Test(ops, winograd_matches_a_naive_convolution) {
+    struct {
+        int cin, cout, groups, h, w, post;
+        lgms_act act;
+    } cases[] = {
+        {32, 32, 1, 8, 12, 0, LGMS_ACT_NONE},  /* the smallest layer it takes */
+        {64, 48, 1, 6, 10, 1, LGMS_ACT_GELU},  /* post-affine; block rows split over threads */
+        {128, 64, 2, 4, 4, 0, LGMS_ACT_SILU},  /* grouped, one chunk */
+        {96, 40, 1, 5, 8, 0, LGMS_ACT_RELU},   /* odd height: falls back to im2col */
+        {32, 64, 1, 16, 16, 1, LGMS_ACT_NONE}, /* direct-kernel width, Winograd first */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int threads = 1; threads <= 3; threads++) {
+            double e = conv_error_on(cases[i].cin, cases[i].cout, 3, cases[i].groups, cases[i].h, cases[i].w,
+                                     cases[i].act, cases[i].post, threads, 1);
+            cr_assert_leq(e, 4e-5, "case %zu, %d thread(s): max abs error %g", i, threads, e);
+        }
+    lgms_conv c = {.cin = 32, .cout = 16, .k = 3, .groups = 1};
+    cr_assert_not(lgms_winograd_layer(&c), "16 outputs: the transforms would cost more than they save");
+    c.cout = 64, c.groups = 2;
+    cr_assert_not(lgms_winograd_layer(&c), "16 inputs per group");
+    c.groups = 1, c.kd = 3;
+    cr_assert_not(lgms_winograd_layer(&c), "3-D");
 }
 
 Test(ops, direct_kernel_is_chosen_only_where_it_applies) {
