@@ -31,7 +31,8 @@ char *api_models_json(const api_model_entry *models, int n, const char *default_
                                 json_pack("{s:i, s:i, s:i}", "depth", m->input_depth, "height", m->input_height,
                                           "width", m->input_width));
             json_object_set_new(o, "preprocessing",
-                                json_pack("{s:[f,f,f], s:[f,f], s:f, s:s}", "spacing_mm", (double)m->spacing[0],
+                                json_pack("{s:s, s:[f,f,f], s:[f,f], s:f, s:s}", "orientation",
+                                          m->orient_ras ? "RAS" : "as stored", "spacing_mm", (double)m->spacing[0],
                                           (double)m->spacing[1], (double)m->spacing[2], "intensity_window",
                                           (double)m->a_min, (double)m->a_max, "overlap", (double)m->overlap, "blend",
                                           m->blend_gaussian ? "gaussian" : "constant"));

@@ -112,6 +112,10 @@ int api_nifti_read(const uint8_t *bytes, size_t len, size_t max_voxels, api_volu
     }
     v->nx = (int)nim->nx, v->ny = (int)nim->ny, v->nz = (int)nim->nz;
     v->spacing[0] = fabs(nim->dx), v->spacing[1] = fabs(nim->dy), v->spacing[2] = fabs(nim->dz);
+    if (nim->sform_code > 0)
+        nifti_dmat44_to_orientation(nim->sto_xyz, &v->axis_codes[0], &v->axis_codes[1], &v->axis_codes[2]);
+    else if (nim->qform_code > 0)
+        nifti_dmat44_to_orientation(nim->qto_xyz, &v->axis_codes[0], &v->axis_codes[1], &v->axis_codes[2]);
     nifti_image_unload(nim); /* keep the header only */
     v->header = nim;
     nim = NULL;

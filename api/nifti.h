@@ -14,6 +14,8 @@ typedef struct {
     int nx, ny, nz;    /* voxels along i, j, k (i fastest in data) */
     double spacing[3]; /* mm along i, j, k */
     float *data;       /* nx * ny * nz intensities, scl_slope/scl_inter applied */
+    int axis_codes[3]; /* where i, j, k point (NIFTI_L2R .. NIFTI_S2I) by the sform, else the
+                          qform; 0 when the header has neither */
     void *header;      /* the input's header (no data), for api_nifti_write_labels */
 } api_volume;
 

@@ -11,6 +11,7 @@
 #include "../engine/volume.h"
 #include "image.h"
 #include "nifti.h"
+#include "orient.h"
 #include "render.h"
 
 typedef struct {
@@ -76,6 +77,16 @@ out:
     return rc;
 }
 
+/* "LPS"-style letters for where the stored axes point ("" when unknown). */
+static void axes_name(const int *codes, char name[4]) {
+    static const char letter[7] = {'?', 'R', 'L', 'A', 'P', 'S', 'I'}; /* NIFTI_L2R .. NIFTI_S2I */
+    name[0] = 0;
+    if (!codes) return;
+    for (int a = 0; a < 3; a++)
+        name[a] = codes[a] >= 1 && codes[a] <= 6 ? letter[codes[a]] : '?';
+    name[3] = 0;
+}
+
 int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes, size_t len, size_t max_voxels,
                        api_volume_progress progress, void *progress_arg, api_volume_result *out, char *err,
                        size_t errlen) {
@@ -90,9 +101,25 @@ int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes
     api_volume v;
     int status = api_nifti_read(bytes, len, max_voxels, &v, err, errlen);
     if (status) return status;
-    int od = lgms_resampled_size(v.nz, v.spacing[2] > 0 ? v.spacing[2] : 1.0, mt->spacing[2]);
-    int oh = lgms_resampled_size(v.ny, v.spacing[1] > 0 ? v.spacing[1] : 1.0, mt->spacing[1]);
-    int ow = lgms_resampled_size(v.nx, v.spacing[0] > 0 ? v.spacing[0] : 1.0, mt->spacing[0]);
+    /* the network's voxel order: RAS+ when the model asks and the header says where the
+     * axes point, else as stored; n and sp are dims and spacing in that order */
+    api_orient orient;
+    int stored[3] = {v.nx, v.ny, v.nz}, n[3];
+    int known = !api_orient_plan(v.axis_codes, &orient);
+    int turn = mt->orient_ras && known && !api_orient_is_identity(&orient);
+    if (!turn) orient = (api_orient){{0, 1, 2}, {0, 0, 0}};
+    api_orient_dims(&orient, stored, n);
+    double sp[3];
+    for (int a = 0; a < 3; a++)
+        sp[a] = v.spacing[orient.src[a]] > 0 ? v.spacing[orient.src[a]] : 1.0;
+    axes_name(known ? v.axis_codes : NULL, out->axes);
+    if (turn)
+        memcpy(out->model_axes, "RAS", 4);
+    else
+        memcpy(out->model_axes, out->axes, 4);
+    int od = lgms_resampled_size(n[2], sp[2], mt->spacing[2]);
+    int oh = lgms_resampled_size(n[1], sp[1], mt->spacing[1]);
+    int ow = lgms_resampled_size(n[0], sp[0], mt->spacing[0]);
     size_t grid = (size_t)od * oh * ow, vox = (size_t)v.nx * v.ny * v.nz;
     int k = mt->num_classes;
     lgms_sliding_window sw = {.channels = 1,
@@ -106,18 +133,21 @@ int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes
     sw.run = run_patch, sw.progress = on_patch, sw.ctx = &pc;
     float *x = malloc(sizeof(float) * grid), *logits = malloc(sizeof(float) * grid * (size_t)k);
     float *scratch = malloc(sizeof(float) * lgms_sliding_scratch(&sw, od, oh, ow));
-    uint8_t *lab_grid = malloc(grid), *labels = malloc(vox);
+    uint8_t *lab_grid = malloc(grid), *labels = malloc(vox), *lab_turned = turn ? malloc(vox) : NULL;
+    float *turned = turn ? malloc(sizeof(float) * vox) : NULL;
     if (mt->in_channels != 1) {
         snprintf(err, errlen, "model %s takes %d channels; a CT volume has one", mt->name, mt->in_channels);
         status = 422;
         goto out;
     }
-    if (!x || !logits || !scratch || !lab_grid || !labels) {
+    if (!x || !logits || !scratch || !lab_grid || !labels || (turn && (!lab_turned || !turned))) {
         snprintf(err, errlen, "out of memory for a %dx%dx%d volume (%d classes)", ow, oh, od, k);
         status = 500;
         goto out;
     }
-    lgms_resample_linear(v.data, 1, v.nz, v.ny, v.nx, x, od, oh, ow);
+    if (turn) api_orient_to_ras(&orient, v.data, stored, turned);
+    lgms_resample_linear(turn ? turned : v.data, 1, n[2], n[1], n[0], x, od, oh, ow);
+    free(turned), turned = NULL;
     lgms_intensity_window(x, grid, mt->a_min, mt->a_max);
     out->patches = lgms_sliding_patches(&sw, od, oh, ow);
     if (lgms_sliding_run(&sw, x, od, oh, ow, logits, scratch)) {
@@ -139,7 +169,8 @@ int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes
         lab_grid[i] = (uint8_t)best;
     }
     free(logits), logits = NULL;
-    lgms_resample_nearest(lab_grid, od, oh, ow, labels, v.nz, v.ny, v.nx);
+    lgms_resample_nearest(lab_grid, od, oh, ow, turn ? lab_turned : labels, n[2], n[1], n[0]);
+    if (turn) api_orient_labels_back(&orient, lab_turned, stored, labels);
     out->n_labels = k == 1 ? 2 : k;
     for (size_t i = 0; i < vox; i++)
         out->voxels[labels[i] < out->n_labels ? labels[i] : 0]++;
@@ -157,7 +188,7 @@ int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes
     memcpy(out->spacing, v.spacing, sizeof out->spacing);
     out->model_grid[0] = ow, out->model_grid[1] = oh, out->model_grid[2] = od;
 out:
-    free(x), free(logits), free(scratch), free(lab_grid), free(labels);
+    free(x), free(logits), free(scratch), free(lab_grid), free(labels), free(lab_turned), free(turned);
     api_volume_free(&v);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     out->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

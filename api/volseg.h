@@ -14,6 +14,8 @@ typedef struct {
     int nx, ny, nz;                        /* the input grid */
     double spacing[3];                     /* mm */
     int model_grid[3];                     /* x, y, z voxels the network saw after resampling */
+    char axes[4];                          /* where i, j, k point, e.g. "LPS"; "" when unknown */
+    char model_axes[4];                    /* the same for the network's grid: "RAS" when turned */
     int patches;                           /* sliding-window patches run */
     int n_labels;                          /* background + classes */
     uint64_t voxels[LGMS_MAX_CLASSES + 1]; /* per label, on the input grid */

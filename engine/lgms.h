@@ -48,6 +48,7 @@ typedef struct {
      * [0, 1], sliding window with overlap, blending constant (0) or Gaussian (1) */
     float spacing[3], a_min, a_max, overlap;
     int blend_gaussian;
+    int orient_ras; /* 3-D: turn volumes to RAS+ voxel order first (model file: orientation RAS) */
     lgms_channel_order channel_order;
     lgms_resize_filter resize;
     float mean[3], std[3]; /* on the 0..1 scale, applied as (v/255 - mean)/std */

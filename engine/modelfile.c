@@ -187,6 +187,13 @@ static int meta_set(lgms_meta *m, const char *key, const char *v, unsigned *seen
             m->blend_gaussian = 1;
         else
             rc = -1;
+    } else if (!strcmp(key, "orientation")) {
+        if (!strcmp(v, "RAS"))
+            m->orient_ras = 1;
+        else if (!strcmp(v, "none"))
+            m->orient_ras = 0;
+        else
+            rc = -1;
     }
     return rc;
 }

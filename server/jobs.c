@@ -124,12 +124,13 @@ static char *result_json(const lgms_meta *mt, const api_volume_result *r) {
         json_array_append_new(classes, json_pack("{s:i, s:s, s:I, s:f}", "id", c, "name", mt->class_names[c - 1],
                                                  "voxels", (json_int_t)r->voxels[c], "ml",
                                                  (double)(long long)(r->ml[c] * 100 + 0.5) / 100));
-    json_t *o = json_pack("{s:o, s:o, s:o, s:{s:[i,i,i], s:[f,f,f], s:[i,i,i]}, s:i, s:f}", "labels",
+    json_t *o = json_pack("{s:o, s:o, s:o, s:{s:[i,i,i], s:[f,f,f], s:s?, s:[i,i,i], s:s?}, s:i, s:f}", "labels",
                           blob("application/gzip", "labels.nii.gz", r->nifti, r->nifti_len), "montage",
                           blob("image/png", "montage.png", r->montage, r->montage_len), "classes", classes, "grid",
                           "size", r->nx, r->ny, r->nz, "spacing_mm", r->spacing[0], r->spacing[1], r->spacing[2],
-                          "model_grid", r->model_grid[0], r->model_grid[1], r->model_grid[2], "patches", r->patches,
-                          "seconds", (double)(long)(r->seconds * 100) / 100);
+                          "axes", r->axes[0] ? r->axes : NULL, "model_grid", r->model_grid[0], r->model_grid[1],
+                          r->model_grid[2], "model_axes", r->model_axes[0] ? r->model_axes : NULL, "patches",
+                          r->patches, "seconds", (double)(long)(r->seconds * 100) / 100);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;

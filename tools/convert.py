@@ -139,6 +139,7 @@ def metadata_text(hp, pre, args, nd=2):
             ("intensity_window", floats([args.a_min, args.a_max])),
             ("overlap", repr(float(args.overlap))),
             ("blend", args.blend),
+            ("orientation", args.orientation),
         ]
     else:
         lines += [
@@ -242,6 +243,9 @@ def main(argv=None):
     ap.add_argument("--a-max", type=float, default=250.0, help="3d: CT intensity mapped to 1")
     ap.add_argument("--overlap", type=float, default=0.5, help="3d: sliding-window overlap in [0, 1)")
     ap.add_argument("--blend", default="constant", choices=["constant", "gaussian"], help="3d: sliding-window blending")
+    ap.add_argument("--orientation", default="RAS", choices=["RAS", "none"],
+                    help="3d: voxel order the network was trained on: RAS (MONAI's Orientationd(axcodes='RAS'), "
+                         "the BTCV recipe the other 3d defaults come from) or none (as stored)")
     ap.add_argument("--preset", default="busi", choices=sorted(preprocess.PRESETS), help="preprocessing of the official pipeline the checkpoint was trained with (default busi = official main.py)")
     ap.add_argument("--channel-order", choices=["rgb", "bgr"])
     ap.add_argument("--resize", choices=["bilinear", "lanczos4", "nearest"])

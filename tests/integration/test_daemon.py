@@ -586,6 +586,8 @@ class VolumeJobTest(unittest.TestCase):
         self.assertEqual(job["state"], "done", job)
         r = job["result"]
         self.assertEqual(r["grid"]["size"], [256, 256, 108])
+        self.assertEqual(r["grid"]["axes"], "RAS", "the test volume's sform points i, j, k to R, A, S")
+        self.assertEqual(r["grid"]["model_axes"], "RAS")
         self.assertEqual(job["progress"]["patches_done"], job["progress"]["patches_total"])
         nii = gzip.decompress(base64.b64decode(r["labels"]["base64"]))
         dims = struct.unpack_from("<8h", nii, 40)

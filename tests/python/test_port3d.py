@@ -81,10 +81,6 @@ class Port3DTest(unittest.TestCase):
         self.assertTrue(torch.allclose(up(x), F.interpolate(x, scale_factor=2, mode="trilinear", align_corners=False)))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class Engine3DTest(unittest.TestCase):
     """Official LGMSNet-3D dimensions through the converter (official checkpoint layout) and
     the C engine, against the port in float64."""
@@ -122,3 +118,77 @@ class Engine3DTest(unittest.TestCase):
         err = float(np.abs(got - want).max())
         print("LGMSNet-3D official dims, 1x1x32x64x64: max abs error %.3g" % err, file=sys.stderr)
         self.assertLessEqual(err, 1e-4)
+
+
+def read_labels(path):
+    """(z, y, x) uint8 labels of a NIfTI-1 .nii.gz written by lgmsd."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    dims = struct.unpack_from("<8h", raw, 40)
+    assert struct.unpack_from("<h", raw, 70)[0] == 2, "labels are uint8"
+    off = int(struct.unpack_from("<f", raw, 108)[0])
+    nx, ny, nz = dims[1], dims[2], dims[3]
+    return np.frombuffer(raw, dtype=np.uint8, count=nx * ny * nz, offset=off).reshape(nz, ny, nx)
+
+
+class OrientationTest(unittest.TestCase):
+    """`orientation RAS` in a model file: the same anatomy stored in two voxel orders gets
+    the same labels (turned back to each file's order); without it, the network sees
+    whatever order the file has."""
+
+    def test_volumes_are_segmented_in_ras_order_whatever_the_stored_order(self):
+        import subprocess
+        import tempfile
+
+        import numpy as np
+
+        sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+        sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+        import convert  # noqa: E402
+        import ct_volume  # noqa: E402
+
+        lgmsd = os.path.abspath(os.environ.get("LGMSD_BIN", os.path.join(HERE, "..", "..", "build", "lgmsd")))
+        model = lgmsnet.randomize_(lgmsnet.LGMSNet(in_channels=1, num_classes=4, dims=[8, 16, 32, 64, 64],
+                                                   splits=[[48, 16], [48, 16], [48, 16], [24, 8]], spatial_dims=3),
+                                   seed=3).eval()
+        rng = np.random.default_rng(4)
+        vol = rng.integers(-200, 300, size=(36, 40, 44)).astype(np.int16)  # z, y, x
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = os.path.join(tmp, "m.pth")
+            torch.save(model.state_dict(), ckpt)
+            models = {}
+            for orient in ("RAS", "none"):
+                models[orient] = os.path.join(tmp, orient + ".lgms")
+                self.assertEqual(convert.main([ckpt, "-o", models[orient], "--arch", "3d", "--roi", "32x32x32",
+                                               "--spacing", "1,1,1", "--classes", "a,b,c", "--orientation",
+                                               orient]), 0)
+            # the same anatomy: stored RAS, and stored LPS (i and j reversed, the affine says so)
+            files = {"ras": ([[1, 0, 0, 0.0], [0, 1, 0, 0.0], [0, 0, 1, 0.0]], vol),
+                     "lps": ([[-1, 0, 0, 43.0], [0, -1, 0, 39.0], [0, 0, 1, 0.0]], vol[:, ::-1, ::-1])}
+            for name, (affine, data) in files.items():
+                with open(os.path.join(tmp, name + ".nii"), "wb") as f:
+                    f.write(ct_volume.nifti1_bytes(np.ascontiguousarray(data), (1.0, 1.0, 1.0), affine))
+            labels = {}
+            for orient, path in models.items():
+                for name in files:
+                    out = os.path.join(tmp, orient)
+                    r = subprocess.run([lgmsd, "segment", "--model", path, "--out", out,
+                                        os.path.join(tmp, name + ".nii")], capture_output=True, text=True)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    labels[orient, name] = read_labels(os.path.join(out, name + "_labels.nii.gz"))
+        for orient in models:
+            self.assertEqual(labels[orient, "lps"].shape, vol.shape)
+        back = labels["RAS", "lps"][:, ::-1, ::-1]
+        self.assertTrue(np.array_equal(back, labels["RAS", "ras"]), "RAS model: same labels for the same anatomy")
+        self.assertGreater(len(np.unique(labels["RAS", "ras"])), 1)
+        self.assertFalse(np.array_equal(labels["none", "lps"][:, ::-1, ::-1], labels["none", "ras"]),
+                         "as stored: the network saw two different arrays")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -94,6 +94,10 @@ static void check_read(const char *suffix, int nifti2) {
     cr_assert_float_eq(hdr->sto_xyz.m[2][3], 7.0, 1e-6);
     cr_assert_float_eq(hdr->qto_xyz.m[0][3], 10.0, 1e-6, "qform read");
     cr_assert_float_eq(hdr->qto_xyz.m[0][0], -0.8, 1e-6, "180 degrees about z flips x");
+    /* the sform (preferred to the qform): i runs to -y, j to +x, k to +z */
+    cr_assert_eq(v.axis_codes[0], NIFTI_A2P);
+    cr_assert_eq(v.axis_codes[1], NIFTI_L2R);
+    cr_assert_eq(v.axis_codes[2], NIFTI_I2S);
 
     /* labels out: same grid and transforms, uint8, gzip */
     uint8_t labels[60];
