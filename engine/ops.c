@@ -152,14 +152,14 @@ void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, in
     size_t plane = (size_t)d * h * w;
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, kd = kdepth(c);
     int kk = cin_g * kd * c->k * c->k;
-    if (lgms_winograd_fits(c, d, h, w) && r_begin % 2 == 0 && r_end % 2 == 0) { /* 3x3, wide enough: Winograd */
-        lgms_winograd_rows(c, in, h, w, r_begin, r_end, out, scratch);
-        for (int y = r_begin; y < r_end; y++)
-            conv_epilogue(c, out, plane, 0, c->cout, (size_t)y * w, (size_t)w);
-        return;
-    }
-    if (lgms_conv3x3_direct_ok(c, w)) { /* few outputs per group: direct kernel, then the epilogue */
-        lgms_conv3x3_direct_rows(c, in, d, h, w, r_begin, r_end, out, scratch);
+    /* 3x3 with >= 32 inputs and outputs per group: Winograd; fewer outputs: the direct
+     * kernel. Both leave raw sums for the epilogue. */
+    int wino = lgms_winograd_fits(c, d, h, w) && r_begin % 2 == 0 && r_end % 2 == 0;
+    if (wino || lgms_conv3x3_direct_ok(c, w)) {
+        if (wino)
+            lgms_winograd_rows(c, in, h, w, r_begin, r_end, out, scratch);
+        else
+            lgms_conv3x3_direct_rows(c, in, d, h, w, r_begin, r_end, out, scratch);
         for (int y = r_begin; y < r_end; y++)
             conv_epilogue(c, out, plane, 0, c->cout, (size_t)y * w, (size_t)w);
         return;
