@@ -146,20 +146,30 @@ class Images:
         self.paths[name] = p
 
 
-class DaemonTest(unittest.TestCase):
+class OwnDaemonCase(unittest.TestCase):
+    """A test class with a daemon of its own (started with DAEMON_ARGS) and a folder of test
+    images; at the end the daemon must exit 0 and report no sanitizer finding."""
+
+    DAEMON_ARGS = ()
+    STOP_TIMEOUT = 120
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.img = Images(cls.tmp.name)
-        cls.d = Daemon("--workers", "2", "--queue", "16", "--max-body-bytes", "2000000", "--max-pixels", "400000")
+        cls.d = Daemon(*cls.DAEMON_ARGS)
 
     @classmethod
     def tearDownClass(cls):
-        code = cls.d.stop()
+        code = cls.d.stop(cls.STOP_TIMEOUT)
         out = cls.d.output()
         cls.tmp.cleanup()
         assert code == 0, "daemon exit code %d\n%s" % (code, out[-3000:])
         assert "ERROR: AddressSanitizer" not in out and "runtime error" not in out, out[-3000:]
+
+
+class DaemonTest(OwnDaemonCase):
+    DAEMON_ARGS = ("--workers", "2", "--queue", "16", "--max-body-bytes", "2000000", "--max-pixels", "400000")
 
     def assert_segmentation(self, status, headers, body, shape):
         self.assertEqual(status, 200, body[:500])
@@ -363,18 +373,8 @@ class OverloadAndDrainTest(unittest.TestCase):
         self.assertIn("drained", out)
 
 
-class HostileInputTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.img = Images(cls.tmp.name)
-        cls.d = Daemon("--workers", "1", "--max-connections", "20", "--connection-timeout", "2")
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.d.stop()
-        cls.tmp.cleanup()
-        assert code == 0, cls.d.output()[-2000:]
+class HostileInputTest(OwnDaemonCase):
+    DAEMON_ARGS = ("--workers", "1", "--max-connections", "20", "--connection-timeout", "2")
 
     def write(self, name, data):
         p = os.path.join(self.tmp.name, name)
@@ -438,22 +438,12 @@ class HostileInputTest(unittest.TestCase):
             time.sleep(0.2)
         self.assertLessEqual(self.daemon_fds(), fds_before + 2)
 
-class SlowClientTest(unittest.TestCase):
+class SlowClientTest(OwnDaemonCase):
     """Clients that trickle a byte a second, on a daemon of their own (no connections left
     over from other tests): read_timeout = 4 s closes them; connection_timeout = 2 s, an
     inactivity timeout, never would."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.img = Images(cls.tmp.name)
-        cls.d = Daemon("--workers", "1", "--connection-timeout", "2", "--read-timeout", "4", "--log-level", "debug")
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.d.stop()
-        cls.tmp.cleanup()
-        assert code == 0, cls.d.output()[-2000:]
+    DAEMON_ARGS = ("--workers", "1", "--connection-timeout", "2", "--read-timeout", "4", "--log-level", "debug")
 
     def trickle(self, data):
         """Send data one byte a second; return the seconds until the daemon closed the connection."""
@@ -525,30 +515,25 @@ class LatencyModeTest(unittest.TestCase):
             self.assertIn("1 worker(s) x 2 engine thread(s)", team.output())
 
 
-class VolumeJobTest(unittest.TestCase):
+class VolumeJobTest(OwnDaemonCase):
     """A real head CT (Debian's invesalius-examples) through POST /v1/models/{name}/volumes,
     with a small LGMSNet-3D (the parity fixture: random weights, so labels are noise, but
     every stage of the pipeline runs) on ONE worker, so the 2-D request below can only be
     answered early because volume jobs let waiting 2-D requests run between patches."""
+
+    DAEMON_ARGS = ("--workers", "1", "--model", "default=" + os.path.join(ROOT, "models", "lgmsnet-phantom.lgms"),
+                   "--model", "ct=" + os.path.join(ROOT, "tests", "fixtures", "small3d-14class.lgms"),
+                   "--max-body-bytes", "100000000", "--max-jobs", "3")
+    STOP_TIMEOUT = 300
 
     @classmethod
     def setUpClass(cls):
         sys.path.insert(0, HERE)
         import ct_volume
 
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.img = Images(cls.tmp.name)
+        super().setUpClass()
         cls.nii = os.path.join(cls.tmp.name, "cranium.nii.gz")
         cls.shape, cls.spacing, cls.affine = ct_volume.write_nifti(cls.nii)
-        cls.d = Daemon("--workers", "1", "--model", "default=" + os.path.join(ROOT, "models", "lgmsnet-phantom.lgms"),
-                       "--model", "ct=" + os.path.join(ROOT, "tests", "fixtures", "small3d-14class.lgms"),
-                       "--max-body-bytes", "100000000", "--max-jobs", "3")
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.d.stop(300)
-        cls.tmp.cleanup()
-        assert code == 0, cls.d.output()[-2000:]
 
     def post_volume(self, path):
         st, hd, body = curl(self.d, "/v1/models/ct/volumes", "-H", "Content-Type: application/octet-stream",
