@@ -1,8 +1,8 @@
-/* attention.c - multi-head self-attention over token rows, one query at a time, never
- * forming the n x n score matrix: scores of one query, softmax, weighted sum of values.
- * K and V of one head are kept transposed ([dh][n]) so every loop runs over contiguous
- * keys. An AVX2 kernel takes rows whose key count is a multiple of 8; a portable kernel
- * (auto-vectorised) takes the rest. */
+/* attention.c - multi-head self-attention over token rows, never forming the n x n score
+ * matrix: for a few queries at a time, their scores against every key, softmax, weighted
+ * sum of values. The AVX2 kernel takes eight queries at once, one per vector lane; the
+ * portable kernel (auto-vectorised, for CPUs without AVX2) takes one query with K and V
+ * transposed ([dh][n]) so its loops run over contiguous keys. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -16,7 +16,8 @@
 #define LGMS_HAVE_AVX2_ATTENTION 0
 #endif
 
-size_t lgms_attention_scratch(int n) { return (size_t)n * (2 * LGMS_ATTN_MAX_DH + 1) + 64; }
+/* K and V of one head, and the scores of eight queries: [n][8] each. */
+size_t lgms_attention_scratch(int n) { return (size_t)n * 3 * LGMS_ATTN_MAX_DH + 64; }
 
 /* Reductions keep 8 partial results per output so the loops vectorise without
  * reassociating floats behind the compiler's back; the order of additions is fixed, so
@@ -83,97 +84,137 @@ LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt
 }
 
 #if LGMS_HAVE_AVX2_ATTENTION
-/* lgms_expf on 8 lanes: the same range reduction and polynomial. */
-__attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3365447504f));
-    __m256 fn = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(fn, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(fn, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fn), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+/* 2^x on 8 lanes for x <= 0 (clamped at -126, where 2^x is below any softmax weight that
+ * matters): n = round(x) by the 1.5 * 2^23 trick, f = x - n in [-0.5, 0.5], 2^f by a
+ * degree-5 polynomial (relative error 9.2e-8, fitted for this project toward minimax), n
+ * added to the exponent bits. Five FMAs, against eleven multiply-class operations for
+ * lgms_expf's range reduction and longer polynomial: this is most of the kernel's time. */
+__attribute__((target("avx2,fma"))) static inline __m256 exp2_nonpositive8(__m256 x) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-126.0f));
+    __m256 t = _mm256_add_ps(x, magic); /* round(x) in the low mantissa bits */
+    __m256 f = _mm256_sub_ps(x, _mm256_sub_ps(t, magic));
+    __m256 p = _mm256_set1_ps(1.326472258e-03f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.671513412e-03f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550733763e-02f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402224207e-01f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931469776e-01f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+    /* (bits of t) << 23 is round(x) << 23: the magic's own bits shift out */
+    __m256i n = _mm256_slli_epi32(_mm256_castps_si256(t), 23);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n));
 }
 
-__attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* n % 8 == 0. Two passes over the keys: scores and their maximum, then exponentials
- * feeding the softmax sum and the eight value accumulators together. */
-__attribute__((target("avx2,fma"))) static void attend_one_avx2(const float *q, const float *kt, const float *vt, int n,
-                                                                float scale, float *s, float *o) {
-    __m256 qv[DH], mx = _mm256_set1_ps(-INFINITY);
-    for (int d = 0; d < DH; d++)
-        qv[d] = _mm256_set1_ps(q[d]);
-    const __m256 sc = _mm256_set1_ps(scale);
-    for (int j = 0; j < n; j += 8) {
-        __m256 acc = _mm256_mul_ps(qv[0], _mm256_loadu_ps(kt + j));
-        for (int d = 1; d < DH; d++)
-            acc = _mm256_fmadd_ps(qv[d], _mm256_loadu_ps(kt + (size_t)d * n + j), acc);
-        acc = _mm256_mul_ps(acc, sc);
-        _mm256_storeu_ps(s + j, acc);
-        mx = _mm256_max_ps(mx, acc);
+/* Score of one key (row k of [n][8]) for the eight queries: two chains of four FMAs. */
+__attribute__((target("avx2,fma"))) static inline __m256 key_scores8(const __m256 *qd, const float *k) {
+    __m256 a = _mm256_mul_ps(qd[0], _mm256_broadcast_ss(k));
+    __m256 b = _mm256_mul_ps(qd[1], _mm256_broadcast_ss(k + 1));
+    for (int d = 2; d < DH; d += 2) {
+        a = _mm256_fmadd_ps(qd[d], _mm256_broadcast_ss(k + d), a);
+        b = _mm256_fmadd_ps(qd[d + 1], _mm256_broadcast_ss(k + d + 1), b);
     }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const __m256 m = _mm256_set1_ps(_mm_cvtss_f32(m4));
-    __m256 sum = _mm256_setzero_ps(), od[DH];
+    return _mm256_add_ps(a, b);
+}
+
+/* od[d] += e * v[d] for one key (row v of [n][8]). */
+__attribute__((target("avx2,fma"))) static inline void add_weighted_value8(__m256 *od, __m256 e, const float *v) {
+    for (int d = 0; d < DH; d++)
+        od[d] = _mm256_fmadd_ps(e, _mm256_broadcast_ss(v + d), od[d]);
+}
+
+/* Eight queries at once, one per lane (nq < 8 pads the block with zero queries). K and V
+ * rows are [n][8], one key's dims together, and each value is broadcast to the eight
+ * lanes, so a key is read once per eight queries from cache instead of once per query.
+ * The queries are scaled by scale * log2(e), so scores come out in base 2 and the softmax
+ * needs 2^x. Two passes over the keys, two keys per step: scores and their maxima, then
+ * exponentials feeding the sums and the eight value accumulators together. */
+__attribute__((target("avx2,fma"))) static void attend_block_avx2(const float *q, int ldq, int nq, const float *kc,
+                                                                  const float *vc, int n, float scale, float *s,
+                                                                  float *o, int ldo) {
+    float lanes[DH][8];
+    const float qs = scale * 1.44269504088896341f;
+    for (int d = 0; d < DH; d++)
+        for (int l = 0; l < 8; l++)
+            lanes[d][l] = l < nq ? q[(size_t)l * ldq + d] * qs : 0.0f;
+    __m256 qd[DH];
+    for (int d = 0; d < DH; d++)
+        qd[d] = _mm256_loadu_ps(lanes[d]);
+    __m256 mx0 = _mm256_set1_ps(-INFINITY), mx1 = mx0;
+    int j = 0;
+    for (; j + 2 <= n; j += 2) {
+        __m256 a = key_scores8(qd, kc + (size_t)j * DH), b = key_scores8(qd, kc + (size_t)(j + 1) * DH);
+        _mm256_storeu_ps(s + (size_t)j * 8, a);
+        _mm256_storeu_ps(s + (size_t)j * 8 + 8, b);
+        mx0 = _mm256_max_ps(mx0, a);
+        mx1 = _mm256_max_ps(mx1, b);
+    }
+    if (j < n) {
+        __m256 a = key_scores8(qd, kc + (size_t)j * DH);
+        _mm256_storeu_ps(s + (size_t)j * 8, a);
+        mx0 = _mm256_max_ps(mx0, a);
+    }
+    const __m256 mx = _mm256_max_ps(mx0, mx1);
+    __m256 sum0 = _mm256_setzero_ps(), sum1 = sum0, od[DH];
     for (int d = 0; d < DH; d++)
         od[d] = _mm256_setzero_ps();
-    for (int j = 0; j < n; j += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
-        sum = _mm256_add_ps(sum, e);
-        for (int d = 0; d < DH; d++)
-            od[d] = _mm256_fmadd_ps(e, _mm256_loadu_ps(vt + (size_t)d * n + j), od[d]);
+    for (j = 0; j + 2 <= n; j += 2) {
+        __m256 e0 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(s + (size_t)j * 8), mx));
+        __m256 e1 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(s + (size_t)j * 8 + 8), mx));
+        sum0 = _mm256_add_ps(sum0, e0);
+        sum1 = _mm256_add_ps(sum1, e1);
+        add_weighted_value8(od, e0, vc + (size_t)j * DH);
+        add_weighted_value8(od, e1, vc + (size_t)(j + 1) * DH);
     }
-    float inv = 1.0f / hsum8(sum);
+    if (j < n) {
+        __m256 e0 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(s + (size_t)j * 8), mx));
+        sum0 = _mm256_add_ps(sum0, e0);
+        add_weighted_value8(od, e0, vc + (size_t)j * DH);
+    }
+    const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(sum0, sum1));
     for (int d = 0; d < DH; d++)
-        o[d] = hsum8(od[d]) * inv;
+        _mm256_storeu_ps(lanes[d], _mm256_mul_ps(od[d], inv));
+    for (int l = 0; l < nq; l++)
+        for (int d = 0; d < DH; d++)
+            o[(size_t)l * ldo + d] = lanes[d][l];
 }
 #endif
+
+static void attention_heads(const float *qkv, int n, int heads, int dh, float scale, int head_begin, int head_end,
+                            float *out, float *scratch, int fast) {
+    int inner = heads * dh, ld = 3 * inner;
+    if (dh != DH) abort(); /* the graph builder only makes 8-dim heads */
+    float *kc = scratch, *vc = scratch + (size_t)DH * n, *s = scratch + (size_t)2 * DH * n;
+    for (int e = head_begin; e < head_end; e++) {
+        const float *k = qkv + inner + e * dh, *v = qkv + 2 * inner + e * dh;
+        /* the AVX2 kernel wants key rows [n][8], the portable one columns [8][n] */
+        size_t key_step = fast ? DH : 1, dim_step = fast ? 1 : (size_t)n;
+        for (int j = 0; j < n; j++)
+            for (int d = 0; d < DH; d++) {
+                kc[j * key_step + d * dim_step] = k[(size_t)j * ld + d];
+                vc[j * key_step + d * dim_step] = v[(size_t)j * ld + d];
+            }
+#if LGMS_HAVE_AVX2_ATTENTION
+        if (fast) {
+            for (int i = 0; i < n; i += 8)
+                attend_block_avx2(qkv + (size_t)i * ld + e * dh, ld, n - i < 8 ? n - i : 8, kc, vc, n, scale, s,
+                                  out + (size_t)i * inner + e * dh, inner);
+            continue;
+        }
+#endif
+        for (int i = 0; i < n; i++)
+            attend_one(qkv + (size_t)i * ld + e * dh, kc, vc, n, scale, s, out + (size_t)i * inner + e * dh);
+    }
+}
 
 void lgms_attention_heads(const float *qkv, int n, int heads, int dh, float scale, int head_begin, int head_end,
                           float *out, float *scratch) {
-    int inner = heads * dh, ld = 3 * inner;
-    if (dh != DH) abort(); /* the graph builder only makes 8-dim heads */
-    float *kt = scratch, *vt = scratch + (size_t)dh * n, *s = scratch + (size_t)2 * dh * n;
     int fast = 0;
 #if LGMS_HAVE_AVX2_ATTENTION
-    fast = lgms_cpu_has_avx2_fma() && n % 8 == 0;
+    fast = lgms_cpu_has_avx2_fma();
 #endif
-    for (int e = head_begin; e < head_end; e++) {
-        const float *k = qkv + inner + e * dh, *v = qkv + 2 * inner + e * dh;
-        for (int j = 0; j < n; j++)
-            for (int d = 0; d < dh; d++) {
-                kt[(size_t)d * n + j] = k[(size_t)j * ld + d];
-                vt[(size_t)d * n + j] = v[(size_t)j * ld + d];
-            }
-        for (int i = 0; i < n; i++) {
-            const float *q = qkv + (size_t)i * ld + e * dh;
-            float *o = out + (size_t)i * inner + e * dh;
-#if LGMS_HAVE_AVX2_ATTENTION
-            if (fast) {
-                attend_one_avx2(q, kt, vt, n, scale, s, o);
-                continue;
-            }
-#endif
-            attend_one(q, kt, vt, n, scale, s, o);
-        }
-    }
+    attention_heads(qkv, n, heads, dh, scale, head_begin, head_end, out, scratch, fast);
 }
 
-void lgms_attention(const float *qkv, int n, int heads, int dh, float scale, float *out, float *scratch) {
-    lgms_attention_heads(qkv, n, heads, dh, scale, 0, heads, out, scratch);
+void lgms_attention_portable(const float *qkv, int n, int heads, int dh, float scale, float *out, float *scratch) {
+    attention_heads(qkv, n, heads, dh, scale, 0, heads, out, scratch, 0);
 }

@@ -69,9 +69,11 @@ void lgms_linear(const float *x, int n, int din, const float *weight, const floa
  * floats. The head dimension dh must be 8, as in every LGMSNet. */
 #define LGMS_ATTN_MAX_DH 8
 size_t lgms_attention_scratch(int n);
-void lgms_attention(const float *qkv, int n, int heads, int dh, float scale, float *out, float *scores);
-/* Heads [head_begin, head_end) only; threads split attention this way. */
+/* Heads [head_begin, head_end); threads split attention this way. */
 void lgms_attention_heads(const float *qkv, int n, int heads, int dh, float scale, int head_begin, int head_end,
                           float *out, float *scratch);
+/* All heads with the portable kernel that CPUs without AVX2 + FMA run (tests reach it
+ * through this on any machine). */
+void lgms_attention_portable(const float *qkv, int n, int heads, int dh, float scale, float *out, float *scratch);
 
 #endif
