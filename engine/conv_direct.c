@@ -110,10 +110,9 @@ __attribute__((target("avx2,fma"))) static void row_block(const float *pad, int 
 #endif
 
 void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end,
-                              float *out, float *scratch) {
+                              float *out, size_t out_cs, float *scratch) {
 #if LGMS_HAVE_DIRECT
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, wp = w + 2, kd = kdepth(c);
-    size_t plane = (size_t)d * h * w;
     int trows = tile_rows(c, w);
     for (int r0 = r_begin; r0 < r_end;) { /* tiles never cross a slice */
         int z = r0 / h, t0 = r0 % h;
@@ -129,7 +128,8 @@ void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int d, int h,
                 for (int y = t0; y < t1; y++) {
                     float *dst[CO_BLOCK];
                     for (int o = 0; o < nco; o++)
-                        dst[o] = out + (size_t)(g * cout_g + co + o) * plane + ((size_t)z * h + (size_t)y) * w;
+                        dst[o] =
+                            out + (size_t)(g * cout_g + co + o) * out_cs + ((size_t)z * h + (size_t)y - r_begin) * w;
                     row_block(pad, cin_g, kd, rows, wp, wt, nco, y - t0, w, dst);
                 }
             }
@@ -137,6 +137,6 @@ void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int d, int h,
         r0 += t1 - t0;
     }
 #else
-    (void)c, (void)in, (void)d, (void)h, (void)w, (void)r_begin, (void)r_end, (void)out, (void)scratch;
+    (void)c, (void)in, (void)d, (void)h, (void)w, (void)r_begin, (void)r_end, (void)out, (void)out_cs, (void)scratch;
 #endif
 }

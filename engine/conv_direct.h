@@ -18,8 +18,8 @@ int lgms_conv3x3_direct_ok(const lgms_conv *c, int w);
 /* Floats of scratch for one thread. */
 size_t lgms_conv3x3_direct_scratch(const lgms_conv *c, int w);
 /* Raw sums (no bias, no activation) of output rows [r_begin, r_end) of the d*h rows
- * (row r = z*h + y), every channel. */
+ * (row r = z*h + y), every channel: channel o, row r at out[o * out_cs + (r - r_begin) * w]. */
 void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end,
-                              float *out, float *scratch);
+                              float *out, size_t out_cs, float *scratch);
 
 #endif

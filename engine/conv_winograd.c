@@ -155,7 +155,8 @@ static void output_row(const float *m, size_t xs, int w, float *o0, float *o1, f
     cols_a(s1[0], s1[1], s1[2], s1[3], tw, o1);
 }
 
-void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out, float *scratch) {
+void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out, size_t out_cs,
+                        float *scratch) {
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, tw = w / 2, rows = chunk_rows(c, h, w);
     size_t plane = (size_t)h * w, ntmax = (size_t)rows * tw;
     float *v = scratch, *m = v + (size_t)16 * cin_g * ntmax, *buf = m + (size_t)16 * cout_g * ntmax;
@@ -174,7 +175,7 @@ void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y
                             m + (size_t)xi * cout_g * nt, (int)nt);
             for (int co = 0; co < cout_g; co++)
                 for (int ty = ty0; ty < ty1; ty++) {
-                    float *o0 = out + (size_t)(g * cout_g + co) * plane + (size_t)(2 * ty) * w;
+                    float *o0 = out + (size_t)(g * cout_g + co) * out_cs + (size_t)(2 * ty - y0) * w;
                     output_row(m + (size_t)co * nt + (size_t)(ty - ty0) * tw, (size_t)cout_g * nt, w, o0, o0 + w, buf);
                 }
         }

@@ -23,7 +23,9 @@ size_t lgms_winograd_weights_size(const lgms_conv *c);
 void lgms_winograd_transform_weights(const lgms_conv *c, float *dst);
 /* Floats of scratch for one thread at width w. */
 size_t lgms_winograd_scratch(const lgms_conv *c, int h, int w);
-/* Raw sums (no bias, no activation) of output rows [y0, y1), both even, every channel. */
-void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out, float *scratch);
+/* Raw sums (no bias, no activation) of output rows [y0, y1), both even, every channel:
+ * channel o, row y at out[o * out_cs + (y - y0) * w]. */
+void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out, size_t out_cs,
+                        float *scratch);
 
 #endif

@@ -16,6 +16,10 @@
 #define LGMS_HEADS 4
 #define LGMS_HEAD_DIM 8
 #define LGMS_MAX_SIDE 8192
+/* Bytes of FUSE intermediates per row tile (run_fuse): 8 rows of LGMSNet's 96 KiB per row
+ * at every level. Measured against 2 to 32 rows (interleaved A/B, 256x256): 2 and 4 rows
+ * lose to the calls' fixed costs, 16 and 32 to cache misses; all gain on the untiled block. */
+#define LGMS_FUSE_TILE_BYTES (768u << 10)
 
 struct lgms_state {
     const lgms_model *m;
@@ -191,13 +195,87 @@ static void run_up(lgms_state *st, const lgms_conv *c, const float *x, int d, in
     lgms_arena_reset(&st->arena, mark);
 }
 
+/* A FUSE block row tile by row tile: c0 (3x3) writes a few rows into a buffer of the
+ * thread's own, the two 1x1 convolutions follow on them while they are in cache, and c2
+ * writes the block's output rows, so neither intermediate tensor (up to 64 channels at full
+ * resolution) goes out to memory and back. */
+typedef struct {
+    const lgms_fuse_block *F;
+    const float *x;
+    int d, h, w, tile;
+    float *out, *scratch;
+    size_t scratch_each;
+    double *part_s; /* [thread][3] seconds in c0, c1, c2 when profiling, else NULL */
+} fuse_job;
+
+static void fuse_task(void *p, int i, int n) {
+    fuse_job *j = p;
+    const lgms_fuse_block *F = j->F;
+    int rows = j->d * j->h;
+    size_t tiles = (size_t)(rows + j->tile - 1) / j->tile, b, e, plane = (size_t)rows * j->w;
+    lgms_split(tiles, i, n, &b, &e);
+    float *a = j->scratch + i * j->scratch_each, *bb = a + (size_t)F->c0.cout * j->tile * j->w;
+    float *conv_scratch = bb + (size_t)F->c1.cout * j->tile * j->w;
+    double *secs = j->part_s ? j->part_s + 3 * i : NULL;
+    for (size_t t = b; t < e; t++) {
+        int r0 = (int)t * j->tile, r1 = r0 + j->tile < rows ? r0 + j->tile : rows, nr = r1 - r0;
+        size_t tp = (size_t)nr * j->w;
+        double t0 = secs ? now_s() : 0.0;
+        lgms_conv_rows_into(&F->c0, j->x, j->d, j->h, j->w, r0, r1, a, tp, conv_scratch);
+        double t1 = secs ? now_s() : 0.0;
+        lgms_conv_rows_into(&F->c1, a, 1, nr, j->w, 0, nr, bb, tp, conv_scratch);
+        double t2 = secs ? now_s() : 0.0;
+        lgms_conv_rows_into(&F->c2, bb, 1, nr, j->w, 0, nr, j->out + (size_t)r0 * j->w, plane, conv_scratch);
+        if (secs) secs[0] += t1 - t0, secs[1] += t2 - t1, secs[2] += now_s() - t2;
+    }
+}
+
+/* Rows per tile, a multiple of c0's row step (Winograd takes pairs of rows). */
+static int fuse_tile_rows(const lgms_fuse_block *F, int w, int step) {
+    size_t per_row = (size_t)(F->c0.cout + F->c1.cout) * w * sizeof(float);
+    size_t rows = LGMS_FUSE_TILE_BYTES / per_row;
+    rows = rows / step * step;
+    return rows < (size_t)step ? step : (int)rows;
+}
+
 static void run_fuse(lgms_state *st, const lgms_fuse_block *F, const float *x, int d, int h, int w, float *out) {
     size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)d * h * w;
-    float *a = alloc(st, (size_t)F->c0.cout * plane);
-    run_conv(st, &F->c0, x, d, h, w, a);
-    float *b = alloc(st, (size_t)F->c1.cout * plane);
-    run_conv(st, &F->c1, a, d, h, w, b);
-    run_conv(st, &F->c2, b, d, h, w, out);
+    /* InstanceNorm (3-D) needs a whole plane's statistics: tiles only without it. */
+    if (F->c0.inorm || F->c1.inorm || F->c2.inorm || F->c1.k != 1 || F->c2.k != 1) {
+        float *a = alloc(st, (size_t)F->c0.cout * plane);
+        run_conv(st, &F->c0, x, d, h, w, a);
+        float *b = alloc(st, (size_t)F->c1.cout * plane);
+        run_conv(st, &F->c1, a, d, h, w, b);
+        run_conv(st, &F->c2, b, d, h, w, out);
+        lgms_arena_reset(&st->arena, mark);
+        return;
+    }
+    int tile = fuse_tile_rows(F, w, lgms_conv_row_step(&F->c0, d, h, w));
+    if (tile > d * h) tile = d * h;
+    size_t tp = (size_t)tile * w, cs = lgms_conv_scratch(&F->c0, d, h, w);
+    size_t cs1 = lgms_conv_scratch(&F->c1, 1, tile, w), cs2 = lgms_conv_scratch(&F->c2, 1, tile, w);
+    cs = cs > cs1 ? cs : cs1;
+    cs = cs > cs2 ? cs : cs2;
+    size_t each = ((size_t)(F->c0.cout + F->c1.cout) * tp + cs + 15) / 16 * 16;
+    fuse_job j = {F, x, d, h, w, tile, out, alloc(st, each * st->nthreads), each, NULL};
+    if (st->profiling) {
+        j.part_s = (double *)alloc(st, 2 * 3 * (size_t)st->nthreads);
+        memset(j.part_s, 0, sizeof(double) * 3 * st->nthreads);
+    }
+    double t0 = st->profiling ? now_s() : 0.0;
+    lgms_threads_run(st->team, fuse_task, &j);
+    if (st->profiling) { /* the wall time, shared out by the threads' time in each conv */
+        double wall = now_s() - t0, part[3] = {0, 0, 0};
+        for (int i = 0; i < st->nthreads; i++)
+            for (int k = 0; k < 3; k++)
+                part[k] += j.part_s[3 * i + k];
+        double total = part[0] + part[1] + part[2];
+        const lgms_conv *cv[3] = {&F->c0, &F->c1, &F->c2};
+        for (int k = 0; k < 3; k++) {
+            st->prof.seconds[conv_class(cv[k])] += total > 0 ? wall * part[k] / total : 0.0;
+            st->prof.flops[conv_class(cv[k])] += conv_flops(cv[k], plane);
+        }
+    }
     lgms_arena_reset(&st->arena, mark);
 }
 

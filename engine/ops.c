@@ -132,13 +132,14 @@ static void im2col_rows(const float *in, int cin, int d, int h, int w, int k, in
     }
 }
 
-/* Bias, activation and post-affine on channels o0..o0+n_out-1, columns col0..col0+ncols-1. */
-static void conv_epilogue(const lgms_conv *c, float *out, size_t plane, int o0, int n_out, size_t col0, size_t ncols) {
+/* Bias, activation and post-affine on channels o0..o0+n_out-1 (out_cs floats apart),
+ * columns col0..col0+ncols-1. */
+static void conv_epilogue(const lgms_conv *c, float *out, size_t out_cs, int o0, int n_out, size_t col0, size_t ncols) {
     /* An InstanceNorm right after the conv subtracts each channel's mean: the bias would
      * cancel exactly, so the op leaves the output as it is. */
     if (c->inorm == LGMS_INORM_BEFORE_ACT) return;
     for (int o = o0; o < o0 + n_out; o++) {
-        float *y = out + (size_t)o * plane + col0;
+        float *y = out + (size_t)o * out_cs + col0;
         float b = c->bias ? c->bias[o] : 0.0f;
         if (c->post_scale)
             act_affine(y, ncols, b, c->act, c->post_scale[o], c->post_shift[o]);
@@ -147,9 +148,9 @@ static void conv_epilogue(const lgms_conv *c, float *out, size_t plane, int o0, 
     }
 }
 
-void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
-                    float *scratch) {
-    size_t plane = (size_t)d * h * w;
+void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
+                         size_t out_cs, float *scratch) {
+    size_t plane = (size_t)d * h * w, base = (size_t)r_begin * w; /* out holds columns from base on */
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, kd = kdepth(c);
     int kk = cin_g * kd * c->k * c->k;
     /* 3x3 with >= 32 inputs and outputs per group: Winograd; fewer outputs: the direct
@@ -157,24 +158,24 @@ void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, in
     int wino = lgms_winograd_fits(c, d, h, w) && r_begin % 2 == 0 && r_end % 2 == 0;
     if (wino || lgms_conv3x3_direct_ok(c, w)) {
         if (wino)
-            lgms_winograd_rows(c, in, h, w, r_begin, r_end, out, scratch);
+            lgms_winograd_rows(c, in, h, w, r_begin, r_end, out, out_cs, scratch);
         else
-            lgms_conv3x3_direct_rows(c, in, d, h, w, r_begin, r_end, out, scratch);
+            lgms_conv3x3_direct_rows(c, in, d, h, w, r_begin, r_end, out, out_cs, scratch);
         for (int y = r_begin; y < r_end; y++)
-            conv_epilogue(c, out, plane, 0, c->cout, (size_t)y * w, (size_t)w);
+            conv_epilogue(c, out, out_cs, 0, c->cout, (size_t)y * w - base, (size_t)w);
         return;
     }
     for (int g = 0; g < c->groups; g++) {
         const float *x = in + (size_t)g * cin_g * plane;
-        float *y = out + (size_t)g * cout_g * plane;
+        float *y = out + (size_t)g * cout_g * out_cs;
         const float *wt = c->weight + (size_t)g * cout_g * kk;
         if (c->k == 1 && kd == 1) {
             size_t end = (size_t)r_end * w;
-            for (size_t col0 = (size_t)r_begin * w; col0 < end; col0 += LGMS_PW_TILE) {
+            for (size_t col0 = base; col0 < end; col0 += LGMS_PW_TILE) {
                 size_t n = end - col0 < LGMS_PW_TILE ? end - col0 : LGMS_PW_TILE;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)n, cin_g, 1.0f, wt, kk, x + col0,
-                            (int)plane, 0.0f, y + col0, (int)plane);
-                conv_epilogue(c, out, plane, g * cout_g, cout_g, col0, n);
+                            (int)plane, 0.0f, y + (col0 - base), (int)out_cs);
+                conv_epilogue(c, out, out_cs, g * cout_g, cout_g, col0 - base, n);
             }
             continue;
         }
@@ -184,10 +185,15 @@ void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, in
             int n = (r1 - r0) * w;
             im2col_rows(x, cin_g, d, h, w, c->k, kd, r0, r1, scratch);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, n, kk, 1.0f, wt, kk, scratch, n, 0.0f,
-                        y + (size_t)r0 * w, (int)plane);
-            conv_epilogue(c, out, plane, g * cout_g, cout_g, (size_t)r0 * w, (size_t)n);
+                        y + (size_t)r0 * w - base, (int)out_cs);
+            conv_epilogue(c, out, out_cs, g * cout_g, cout_g, (size_t)r0 * w - base, (size_t)n);
         }
     }
+}
+
+void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
+                    float *scratch) {
+    lgms_conv_rows_into(c, in, d, h, w, r_begin, r_end, out + (size_t)r_begin * w, (size_t)d * h * w, scratch);
 }
 
 int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w) { return lgms_winograd_fits(c, d, h, w) ? 2 : 1; }

@@ -33,6 +33,10 @@ void lgms_conv_run(const lgms_conv *c, const float *in, int d, int h, int w, flo
  * split a convolution this way, at multiples of lgms_conv_row_step rows. */
 void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
                     float *scratch);
+/* The same into a buffer of its own layout: channel o, row r at out[o * out_cs + (r - r_begin) * w]
+ * (lgms_conv_rows is out + r_begin * w with out_cs = d * h * w). */
+void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
+                         size_t out_cs, float *scratch);
 int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w);
 
 /* Depthwise kd x k x k (one filter per channel; kd = 1 in 2-D) with bias, zero padding

@@ -135,6 +135,46 @@ Test(ops, winograd_matches_a_naive_convolution) {
     cr_assert_not(lgms_winograd_layer(&c), "3-D");
 }
 
+Test(ops, conv_rows_into_a_buffer_of_their_own_match_the_whole_convolution) {
+    struct {
+        int cin, cout, k, groups, wino;
+    } cases[] = {
+        {32, 16, 3, 1, 0}, /* direct */
+        {64, 32, 3, 1, 1}, /* Winograd */
+        {8, 40, 3, 1, 0},  /* im2col */
+        {16, 24, 1, 1, 0}, /* 1x1 */
+    };
+    int h = 10, w = 16, r0 = 2, r1 = 8;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lgms_conv c = {.cin = cases[i].cin,
+                       .cout = cases[i].cout,
+                       .k = cases[i].k,
+                       .groups = cases[i].groups,
+                       .act = LGMS_ACT_GELU};
+        size_t wn = (size_t)c.cout * c.cin * c.k * c.k, cs = (size_t)(r1 - r0) * w + 5; /* a stride of its own */
+        float *wt = random_floats(wn, 11), *b = random_floats((size_t)c.cout, 12);
+        float *x = random_floats((size_t)c.cin * h * w, 13), *u = NULL;
+        c.weight = wt, c.bias = b;
+        if (cases[i].wino) {
+            u = malloc(sizeof(float) * lgms_winograd_weights_size(&c));
+            lgms_winograd_transform_weights(&c, u);
+            c.wino = u;
+        }
+        float *whole = malloc(sizeof(float) * c.cout * h * w), *part = malloc(sizeof(float) * c.cout * cs);
+        float *scratch = malloc(sizeof(float) * (lgms_conv_scratch(&c, 1, h, w) + 1));
+        lgms_conv_run(&c, x, 1, h, w, whole, scratch);
+        lgms_conv_rows_into(&c, x, 1, h, w, r0, r1, part, cs, scratch);
+        for (int o = 0; o < c.cout; o++)
+            for (int y = r0; y < r1; y++)
+                for (int xx = 0; xx < w; xx++) {
+                    float want = whole[((size_t)o * h + y) * w + xx], got = part[o * cs + (size_t)(y - r0) * w + xx];
+                    cr_assert_leq(fabsf(got - want), 1e-5f, "case %zu, channel %d, row %d, column %d: %g vs %g", i, o,
+                                  y, xx, got, want);
+                }
+        free(wt), free(b), free(x), free(u), free(whole), free(part), free(scratch);
+    }
+}
+
 Test(ops, direct_kernel_is_chosen_only_where_it_applies) {
     lgms_conv c = {.cin = 32, .cout = 16, .k = 3, .groups = 1};
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
