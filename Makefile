@@ -14,7 +14,7 @@ DOCDIR = $(PREFIX)/share/doc/lgmsd
 VERSION := 0.1.0
 CC ?= gcc
 PY := /usr/bin/python3
-PKGS := openblas libmicrohttpd jansson libuv spng libdeflate libturbojpeg inih
+PKGS := openblas libmicrohttpd jansson libuv spng libisal libturbojpeg inih
 
 BUILD := build
 WARN := -Wall -Wextra -Werror

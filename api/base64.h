@@ -5,10 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "parallel.h"
+
 /* Characters api_base64_encode writes for n bytes (without the terminating NUL). */
 size_t api_base64_encoded_len(size_t n);
 /* Writes api_base64_encoded_len(n) characters and a NUL into out. */
 void api_base64_encode(const uint8_t *in, size_t n, char *out);
+/* The same in pieces on par's threads (par NULL or 1 thread: serially). */
+void api_base64_encode_parallel(const uint8_t *in, size_t n, char *out, const api_parallel *par);
 /* Decodes text (padding optional, ASCII whitespace ignored, a leading "data:...;base64,"
  * prefix accepted) into a malloc'ed buffer of at most max_out bytes. Returns 0, -1 for
  * invalid base64, -2 when the decoded size would exceed max_out, -3 out of memory. */

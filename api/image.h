@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "parallel.h"
+
 typedef enum {
     API_IMAGE_OK = 0,
     API_IMAGE_UNSUPPORTED, /* not a PNG or JPEG, or a variant we cannot decode (e.g. CMYK) -> 415 */
@@ -31,5 +33,9 @@ void api_image_free(api_image *img);
 
 /* PNG of 8-bit grey (channels 1) or RGB (3) pixels into a malloc'ed buffer. 0 on success. */
 int api_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *out_len);
+
+/* The same, the rows deflated in bands on par's threads (par NULL or 1 thread: serially). */
+int api_png_encode_parallel(const uint8_t *pixels, int width, int height, int channels, const api_parallel *par,
+                            uint8_t **out, size_t *out_len);
 
 #endif

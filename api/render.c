@@ -29,15 +29,17 @@ void api_render_overlay(const uint8_t *pixels, int channels, const uint8_t *labe
                         uint8_t *out) {
     int a = (int)(alpha * 256.0f + 0.5f);
     for (int y = 0; y < h; y++) {
-        const uint8_t *lrow = labels + (size_t)y * w;
+        const uint8_t *lrow = labels + (size_t)y * w, *src = pixels + (size_t)y * w * channels;
+        uint8_t *orow = out + (size_t)y * w * 3;
+        if (channels == 3)
+            memcpy(orow, src, (size_t)w * 3);
+        else
+            for (int x = 0; x < w; x++) /* grey to RGB */
+                orow[3 * x] = orow[3 * x + 1] = orow[3 * x + 2] = src[x];
         for (int x = 0; x < w; x++) {
-            size_t i = (size_t)y * w + x;
-            const uint8_t *src = pixels + i * channels;
-            uint8_t *dst = out + i * 3;
-            for (int c = 0; c < 3; c++)
-                dst[c] = src[channels == 1 ? 0 : c];
             int lab = lrow[x];
             if (!lab) continue;
+            uint8_t *dst = orow + (size_t)x * 3;
             const uint8_t *col = palette[(lab - 1) % 8];
             int edge = x == 0 || y == 0 || x == w - 1 || y == h - 1 || lrow[x - 1] != lab || lrow[x + 1] != lab ||
                        lrow[x - w] != lab || lrow[x + w] != lab;

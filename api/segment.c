@@ -96,16 +96,24 @@ static void fail(api_segment_job *job, int status, const char *detail) {
     job->body_len = job->body ? strlen(job->body) : 0;
 }
 
-/* {"mime": "image/png", "base64": ...} of an encoded PNG */
-static json_t *png_object(const uint8_t *pixels, int w, int h, int channels) {
+static void run_on_state(void *runner, void (*fn)(void *arg, int index, int count), void *arg) {
+    lgms_state_run(runner, fn, arg);
+}
+
+/* {"mime": "image/png", "base64": ...} of an encoded PNG, deflated and base64-encoded on
+ * the inference's threads */
+static json_t *png_object(api_segment_ctx *ctx, const uint8_t *pixels, int w, int h, int channels) {
     uint8_t *png;
     size_t len;
-    if (api_png_encode(pixels, w, h, channels, &png, &len)) return NULL;
+    api_parallel par = {run_on_state, ctx->state, lgms_state_threads(ctx->state)};
+    if (api_png_encode_parallel(pixels, w, h, channels, &par, &png, &len)) return NULL;
     char *b64 = malloc(api_base64_encoded_len(len) + 1);
     json_t *o = NULL;
     if (b64) {
-        api_base64_encode(png, len, b64);
-        o = json_pack("{s:s, s:s%}", "mime", "image/png", "base64", b64, api_base64_encoded_len(len));
+        api_base64_encode_parallel(png, len, b64, &par);
+        /* base64 is ASCII: no UTF-8 check needed */
+        o = json_pack("{s:s, s:o}", "mime", "image/png", "base64",
+                      json_stringn_nocheck(b64, api_base64_encoded_len(len)));
     }
     free(b64);
     free(png);
@@ -189,16 +197,16 @@ void api_segment_run(api_segment_job *job, api_segment_ctx *ctx) {
     int ok = 1;
     if (job->opts.want_mask) {
         api_mask_pixels(labels, img.width, img.height, mt->num_classes == 1, scratch);
-        json_t *o = png_object(scratch, img.width, img.height, 1);
+        json_t *o = png_object(ctx, scratch, img.width, img.height, 1);
         ok = ok && o && !json_object_set_new(reply, "mask", o);
     }
     if (job->opts.want_overlay) {
         api_render_overlay(img.pixels, img.channels, labels, img.width, img.height, job->opts.alpha, scratch);
-        json_t *o = png_object(scratch, img.width, img.height, 3);
+        json_t *o = png_object(ctx, scratch, img.width, img.height, 3);
         ok = ok && o && !json_object_set_new(reply, "overlay", o);
     }
     if (prob) {
-        json_t *o = png_object(prob, img.width, img.height, 1);
+        json_t *o = png_object(ctx, prob, img.width, img.height, 1);
         ok = ok && o && !json_object_set_new(reply, "probabilities", o);
     }
     if (!ok) {

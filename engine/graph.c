@@ -379,6 +379,10 @@ lgms_status lgms_state_set_threads(lgms_state *st, int n) {
 
 int lgms_state_threads(const lgms_state *st) { return st->nthreads; }
 
+void lgms_state_run(lgms_state *st, void (*fn)(void *arg, int index, int count), void *arg) {
+    lgms_threads_run(st->team, fn, arg);
+}
+
 void lgms_state_free(lgms_state *st) {
     if (!st) return;
     lgms_threads_free(st->team);

@@ -81,6 +81,10 @@ void lgms_state_free(lgms_state *st);
  * OpenBLAS single-threaded (openblas_set_num_threads(1)) when n > 1, and states x n <= cores. */
 lgms_status lgms_state_set_threads(lgms_state *st, int n);
 int lgms_state_threads(const lgms_state *st);
+/* fn(arg, i, n) on each of the state's n threads (i = 0 on the caller), returning when all
+ * have finished: lends the inference threads to the caller's own work between inferences
+ * (lgmsd encodes its reply PNGs on them). Not during an lgms_forward on the same state. */
+void lgms_state_run(lgms_state *st, void (*fn)(void *arg, int index, int count), void *arg);
 /* Bytes of scratch the state holds (grows once per new input size, then stays). */
 size_t lgms_state_scratch_bytes(const lgms_state *st);
 

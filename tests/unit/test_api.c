@@ -12,6 +12,32 @@
 #include "../../api/render.h"
 #include "../../api/request.h"
 #include "../../api/router.h"
+#include "../../engine/threads.h"
+
+static void run_pieces_on_team(void *runner, void (*fn)(void *arg, int index, int count), void *arg) {
+    lgms_threads_run(runner, fn, arg);
+}
+
+Test(base64, pieces_on_several_threads_make_the_one_piece_text) {
+    size_t sizes[] = {65536, 65537, 65538, 200001};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        for (int threads = 2; threads <= 3; threads++) {
+            size_t n = sizes[k], len = api_base64_encoded_len(n);
+            uint8_t *in = malloc(n);
+            for (size_t i = 0; i < n; i++)
+                in[i] = (uint8_t)((i * 2654435761u) >> 24);
+            char *want = malloc(len + 1), *got = malloc(len + 2);
+            memset(got, '#', len + 2);
+            api_base64_encode(in, n, want);
+            lgms_threads *team = lgms_threads_new(threads);
+            api_parallel par = {run_pieces_on_team, team, threads};
+            api_base64_encode_parallel(in, n, got, &par);
+            lgms_threads_free(team);
+            cr_assert_str_eq(got, want, "%zu bytes on %d threads", n, threads);
+            cr_assert_eq(got[len + 1], '#', "wrote past the NUL");
+            free(in), free(want), free(got);
+        }
+}
 
 Test(base64, round_trip_all_lengths) {
     uint8_t data[300];
@@ -205,6 +231,35 @@ static void png_round_trip(int channels) {
 Test(image, png_grey_and_rgb_round_trip) {
     png_round_trip(1);
     png_round_trip(3);
+}
+
+static void run_on_team(void *runner, void (*fn)(void *arg, int index, int count), void *arg) {
+    lgms_threads_run(runner, fn, arg);
+}
+
+Test(image, png_deflated_in_bands_on_several_threads_decodes_to_the_same_pixels) {
+    int w = 300, h = 301; /* ~270 KB of RGB rows: room for up to four 64 KB bands */
+    uint8_t *px = malloc((size_t)w * h * 3), *serial, *banded;
+    for (size_t i = 0; i < (size_t)w * h * 3; i++)
+        px[i] = (uint8_t)((i / 3 % (size_t)w) + (i % 3) * 40 + ((i * 2654435761u) >> 28)); /* ramps and noise */
+    size_t serial_len, banded_len;
+    cr_assert_eq(api_png_encode(px, w, h, 3, &serial, &serial_len), 0);
+    for (int threads = 2; threads <= 3; threads++) {
+        lgms_threads *team = lgms_threads_new(threads);
+        api_parallel par = {run_on_team, team, threads};
+        cr_assert_eq(api_png_encode_parallel(px, w, h, 3, &par, &banded, &banded_len), 0);
+        lgms_threads_free(team);
+        /* full flushes between bands: a different stream from the one-piece encoding */
+        cr_assert(banded_len != serial_len || memcmp(banded, serial, serial_len), "%d threads: no bands", threads);
+        api_image img;
+        char err[256];
+        cr_assert_eq(api_image_decode(banded, banded_len, 1000000, &img, err, sizeof err), API_IMAGE_OK, "%s", err);
+        cr_assert(img.width == w && img.height == h && img.channels == 3);
+        cr_assert(!memcmp(img.pixels, px, (size_t)w * h * 3), "%d threads: pixels differ", threads);
+        api_image_free(&img);
+        free(banded);
+    }
+    free(serial), free(px);
 }
 
 Test(image, pixel_limit_checked_from_header) {

@@ -1,6 +1,7 @@
 /* test_preprocess.c - resize and normalisation rules, and postprocessing to a label map. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../engine/lgms.h"
@@ -94,4 +95,47 @@ Test(postprocess, argmax_for_several_classes) {
     cr_assert_eq(labels[0], 2);
     cr_assert_eq(labels[1], 0);
     cr_assert(prob[0] > 200 && prob[1] < 10);
+}
+
+/* The label of output pixel (x, y) straight from the definition: bilinear (half-pixel
+ * centres, clamped) along x on the two source rows, then along y; threshold or argmax. */
+static int label_ref(const float *logits, int nc, int lw, int lh, int ow, int oh, float zt, int x, int y) {
+    double sx = (double)lw / ow, sy = (double)lh / oh;
+    float fx = (float)((x + 0.5) * sx - 0.5), fy = (float)((y + 0.5) * sy - 0.5);
+    fx = fx < 0 ? 0 : fx, fy = fy < 0 ? 0 : fy;
+    int a = (int)fx, j = (int)fy;
+    if (a >= lw - 1) a = lw - 1, fx = (float)a;
+    if (j >= lh - 1) j = lh - 1, fy = (float)j;
+    int b = a + 1 < lw ? a + 1 : lw - 1, j1 = j + 1 < lh ? j + 1 : lh - 1, arg = 0;
+    float wx = fx - (float)a, wy = fy - (float)j, best = 0.0f;
+    for (int c = 0; c < nc; c++) {
+        const float *r0 = logits + ((size_t)c * lh + j) * lw, *r1 = logits + ((size_t)c * lh + j1) * lw;
+        float top = r0[a] + (r0[b] - r0[a]) * wx, bot = r1[a] + (r1[b] - r1[a]) * wx, v = top + (bot - top) * wy;
+        if (c == 0 || v > best) best = v, arg = c;
+        if (nc == 1) return v > zt;
+    }
+    return arg;
+}
+
+Test(postprocess, labels_match_the_definition_pixel_for_pixel) {
+    struct {
+        int nc, lw, lh, ow, oh, with_prob;
+    } cases[] = {{1, 32, 24, 97, 61, 0}, {1, 32, 24, 97, 61, 1}, {3, 16, 16, 40, 7, 1}, {1, 64, 64, 30, 50, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        lgms_meta m = meta_1class();
+        m.num_classes = cases[k].nc;
+        int lw = cases[k].lw, lh = cases[k].lh, ow = cases[k].ow, oh = cases[k].oh;
+        size_t nl = (size_t)cases[k].nc * lw * lh;
+        float *logits = malloc(sizeof(float) * nl);
+        for (size_t i = 0; i < nl; i++)
+            logits[i] = (float)((i * 2654435761u) >> 20) / 2048.0f - 1.0f;
+        uint8_t *labels = malloc((size_t)ow * oh), *prob = cases[k].with_prob ? malloc((size_t)ow * oh) : NULL;
+        cr_assert_eq(lgms_postprocess(&m, logits, lw, lh, 0.4f, labels, prob, ow, oh), LGMS_OK);
+        float zt = logf(0.4f / 0.6f);
+        for (int y = 0; y < oh; y++)
+            for (int x = 0; x < ow; x++)
+                cr_assert_eq(labels[(size_t)y * ow + x], label_ref(logits, cases[k].nc, lw, lh, ow, oh, zt, x, y),
+                             "case %zu, pixel (%d, %d)", k, x, y);
+        free(logits), free(labels), free(prob);
+    }
 }
