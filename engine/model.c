@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conv_pointwise.h"
 #include "conv_winograd.h"
 #include "model_internal.h"
 #include "modelfile.h"
@@ -326,13 +327,17 @@ static int model_convs(lgms_model *m, lgms_conv **list) {
 
 #define MODEL_MAX_CONVS (1 + 3 * (2 * LGMS_MAX_DEPTH + 1) + 16 + 4 + 9 + 1)
 
-/* Winograd-transformed filters for the 2-D 3x3 layers conv_winograd.c takes. */
+/* Filters prepared for the kernels that want their own layout: Winograd-transformed for the
+ * 2-D 3x3 layers conv_winograd.c takes, packed in panels for the 1x1 layers of
+ * conv_pointwise.c. One buffer for all. */
 static lgms_status transform_filters(lgms_model *m) {
     lgms_conv *list[MODEL_MAX_CONVS];
     int n = model_convs(m, list);
     size_t total = 0;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (lgms_winograd_layer(list[i])) total += lgms_winograd_weights_size(list[i]);
+        if (lgms_pointwise_layer(list[i])) total += lgms_pointwise_weights_size(list[i]);
+    }
     if (!total) return LGMS_OK;
     m->wino = malloc(total * sizeof(float));
     if (!m->wino) return LGMS_ERR_NOMEM;
@@ -342,6 +347,10 @@ static lgms_status transform_filters(lgms_model *m) {
             lgms_winograd_transform_weights(list[i], dst);
             list[i]->wino = dst;
             dst += lgms_winograd_weights_size(list[i]);
+        } else if (lgms_pointwise_layer(list[i])) {
+            lgms_pointwise_pack_weights(list[i], dst);
+            list[i]->packed = dst;
+            dst += lgms_pointwise_weights_size(list[i]);
         }
     return LGMS_OK;
 }

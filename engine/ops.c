@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conv_direct.h"
+#include "conv_pointwise.h"
 #include "conv_winograd.h"
 #include "vecmath.h"
 
@@ -19,6 +20,10 @@
 #define LGMS_UP_MAX_W 4096
 /* Widest row the depthwise kernel pads on the stack (wider rows take the tap-by-tap path). */
 #define LGMS_DW_MAX_W 2048
+/* Output floats per block of token rows in lgms_linear (~64 KiB). */
+#define LGMS_LINEAR_BLOCK_FLOATS (1u << 14)
+/* Columns per call of the 1x1 kernel, so the epilogue runs on output still in cache. */
+#define LGMS_PW_KERNEL_TILE 512
 /* Columns per 1x1-conv tile, so the epilogue runs on cache-hot output. */
 #define LGMS_PW_TILE 2048
 
@@ -93,7 +98,7 @@ static int conv_tile_rows(const lgms_conv *c, int rows_total, int w) {
 
 /* Scratch of the path lgms_conv_rows takes when Winograd does not (odd row bounds). */
 static size_t plain_scratch(const lgms_conv *c, int d, int h, int w) {
-    if (c->k == 1 && kdepth(c) == 1) return 0;
+    if (c->k == 1 && kdepth(c) == 1) return c->packed ? lgms_pointwise_scratch(c) : 0;
     if (lgms_conv3x3_direct_ok(c, w)) return lgms_conv3x3_direct_scratch(c, w);
     return (size_t)(c->cin / c->groups) * kdepth(c) * c->k * c->k * (size_t)conv_tile_rows(c, d * h, w) * w;
 }
@@ -169,6 +174,15 @@ void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int 
         const float *x = in + (size_t)g * cin_g * plane;
         float *y = out + (size_t)g * cout_g * out_cs;
         const float *wt = c->weight + (size_t)g * cout_g * kk;
+        if (c->packed) { /* 1x1, one group */
+            size_t end = (size_t)r_end * w;
+            for (size_t col0 = base; col0 < end; col0 += LGMS_PW_KERNEL_TILE) {
+                size_t n = end - col0 < LGMS_PW_KERNEL_TILE ? end - col0 : LGMS_PW_KERNEL_TILE;
+                lgms_pointwise_cols(c, x, plane, col0, n, y + (col0 - base), out_cs, scratch);
+                conv_epilogue(c, out, out_cs, 0, c->cout, col0 - base, n);
+            }
+            continue;
+        }
         if (c->k == 1 && kd == 1) {
             size_t end = (size_t)r_end * w;
             for (size_t col0 = base; col0 < end; col0 += LGMS_PW_TILE) {
@@ -438,13 +452,21 @@ LGMS_HOT void lgms_upsample2x(const float *in, int channels, int d, int h, int w
 }
 
 void lgms_linear(const float *x, int n, int din, const float *weight, const float *bias, int dout, float *out,
-                 int accumulate) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, dout, din, 1.0f, x, din, weight, din,
-                accumulate ? 1.0f : 0.0f, out, dout);
-    if (!bias) return;
-    for (int r = 0; r < n; r++) {
-        float *o = out + (size_t)r * dout;
-        for (int j = 0; j < dout; j++)
-            o[j] += bias[j];
+                 int accumulate, lgms_act act) {
+    /* blocks of rows, so bias and activation run on output still in cache */
+    int block = (int)(LGMS_LINEAR_BLOCK_FLOATS / (size_t)(dout > din ? dout : din));
+    block = block < 8 ? 8 : block;
+    for (int r0 = 0; r0 < n; r0 += block) {
+        int rows = n - r0 < block ? n - r0 : block;
+        float *o = out + (size_t)r0 * dout;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, dout, din, 1.0f, x + (size_t)r0 * din, din, weight,
+                    din, accumulate ? 1.0f : 0.0f, o, dout);
+        if (!bias && act == LGMS_ACT_NONE) continue;
+        for (int r = 0; r < rows; r++, o += dout) {
+            if (bias)
+                for (int j = 0; j < dout; j++)
+                    o[j] += bias[j];
+            if (act != LGMS_ACT_NONE) affine_act(o, (size_t)dout, 1.0f, 0.0f, act);
+        }
     }
 }

@@ -23,7 +23,8 @@ typedef struct {
     const float *bias;   /* [cout] or NULL */
     const float *post_scale, *post_shift;
     lgms_act act;
-    const float *wino; /* 3x3 filters in Winograd F(2x2, 3x3) form (conv_winograd.c), or NULL */
+    const float *wino;   /* 3x3 filters in Winograd F(2x2, 3x3) form (conv_winograd.c), or NULL */
+    const float *packed; /* 1x1 filters in 4-channel panels (conv_pointwise.c), or NULL */
 } lgms_conv;
 
 /* Floats of scratch lgms_conv_run needs for a d x h x w input. */
@@ -63,10 +64,10 @@ void lgms_maxpool2x(const float *in, int channels, int d, int h, int w, float *o
 /* Bilinear x2 (trilinear when d > 1), align_corners=False (half-pixel centres, clamped borders). */
 void lgms_upsample2x(const float *in, int channels, int d, int h, int w, float *out);
 
-/* Linear layer on n tokens: out[n][dout] = x[n][din] W^T + b (b may be NULL).
- * accumulate != 0 adds to out instead of overwriting it. */
+/* Linear layer on n tokens: out[n][dout] = act(x[n][din] W^T + b) (b may be NULL).
+ * accumulate != 0 adds W x + b to out instead (act must then be LGMS_ACT_NONE). */
 void lgms_linear(const float *x, int n, int din, const float *weight, const float *bias, int dout, float *out,
-                 int accumulate);
+                 int accumulate, lgms_act act);
 
 /* Multi-head self-attention of n tokens on a fused qkv [n][3*heads*dh] buffer (q | k | v,
  * head-major inside each); out [n][heads*dh]. scratch needs lgms_attention_scratch(n)

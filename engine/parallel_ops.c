@@ -133,6 +133,7 @@ typedef struct {
     int n, din, dout, accumulate;
     const float *weight, *bias, *gamma, *beta;
     float *out;
+    lgms_act act;
 } rows_job;
 
 static void ln_task(void *p, int i, int n) {
@@ -154,12 +155,12 @@ static void linear_task(void *p, int i, int n) {
     lgms_split((size_t)j->n, i, n, &b, &e);
     if (b < e)
         lgms_linear(j->x + b * j->din, (int)(e - b), j->din, j->weight, j->bias, j->dout, j->out + b * j->dout,
-                    j->accumulate);
+                    j->accumulate, j->act);
 }
 
 void lgms_par_linear(lgms_threads *t, const float *x, int n, int din, const float *weight, const float *bias, int dout,
-                     float *out, int accumulate) {
-    rows_job j = {x, n, din, dout, accumulate, weight, bias, NULL, NULL, out};
+                     float *out, int accumulate, lgms_act act) {
+    rows_job j = {x, n, din, dout, accumulate, weight, bias, NULL, NULL, out, act};
     lgms_threads_run(t, linear_task, &j);
 }
 

@@ -25,7 +25,7 @@ void lgms_par_add_group_norm(lgms_threads *t, float *x, const float *add, int ch
 void lgms_par_layer_norm(lgms_threads *t, const float *x, int n, int d, const float *gamma, const float *beta,
                          float *out);
 void lgms_par_linear(lgms_threads *t, const float *x, int n, int din, const float *weight, const float *bias, int dout,
-                     float *out, int accumulate);
+                     float *out, int accumulate, lgms_act act);
 void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int heads, int dh, float scale, float *out,
                         float *scratch);
 void lgms_par_maxpool2x(lgms_threads *t, const float *in, int channels, int d, int h, int w, float *out);

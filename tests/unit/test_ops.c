@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../../engine/conv_direct.h"
+#include "../../engine/conv_pointwise.h"
 #include "../../engine/conv_winograd.h"
 #include "../../engine/ops.h"
 #include "../../engine/parallel_ops.h"
@@ -56,9 +57,10 @@ static void conv_ref(const lgms_conv *c, const float *x, int h, int w, float *y)
     }
 }
 
-/* Max abs error of the threaded conv against conv_ref; wino: with Winograd filters. */
+/* Max abs error of the threaded conv against conv_ref; wino: with Winograd filters, packed:
+ * with 1x1 filters packed for conv_pointwise.c (as the model loader prepares both). */
 static double conv_error_on(int cin, int cout, int k, int groups, int h, int w, lgms_act act, int post, int threads,
-                            int wino) {
+                            int wino, int packed) {
     lgms_conv c = {.cin = cin, .cout = cout, .k = k, .groups = groups, .act = act};
     size_t wn = (size_t)cout * (cin / groups) * k * k;
     float *wt = random_floats(wn, 1), *b = random_floats((size_t)cout, 2), *s = random_floats((size_t)cout, 3);
@@ -71,6 +73,12 @@ static double conv_error_on(int cin, int cout, int k, int groups, int h, int w, 
         u = malloc(sizeof(float) * lgms_winograd_weights_size(&c));
         lgms_winograd_transform_weights(&c, u);
         c.wino = u;
+    }
+    if (packed) {
+        cr_assert(lgms_pointwise_layer(&c));
+        u = malloc(sizeof(float) * lgms_pointwise_weights_size(&c));
+        lgms_pointwise_pack_weights(&c, u);
+        c.packed = u;
     }
     float *want = malloc(sizeof(float) * cout * h * w), *got = malloc(sizeof(float) * cout * h * w);
     float *scratch = malloc(sizeof(float) * (lgms_conv_scratch(&c, 1, h, w) * threads + 1));
@@ -86,7 +94,7 @@ static double conv_error_on(int cin, int cout, int k, int groups, int h, int w, 
 }
 
 static double conv_error(int cin, int cout, int k, int groups, int h, int w, lgms_act act, int post, int threads) {
-    return conv_error_on(cin, cout, k, groups, h, w, act, post, threads, 0);
+    return conv_error_on(cin, cout, k, groups, h, w, act, post, threads, 0, 0);
 }
 
 Test(ops, conv3x3_direct_and_im2col_paths_match_a_naive_convolution) {
@@ -110,6 +118,26 @@ Test(ops, conv3x3_direct_and_im2col_paths_match_a_naive_convolution) {
         }
 }
 
+Test(ops, pointwise_kernel_matches_a_naive_convolution) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return; /* sgemm takes 1x1 there */
+    struct {
+        int cin, cout, h, w, post;
+        lgms_act act;
+    } cases[] = {
+        {16, 24, 4, 12, 1, LGMS_ACT_SILU},  /* whole 4-channel blocks, ragged columns */
+        {32, 13, 5, 37, 0, LGMS_ACT_GELU},  /* a partial channel block */
+        {7, 5, 3, 8, 0, LGMS_ACT_NONE},     /* one channel past the last whole block */
+        {256, 64, 9, 40, 1, LGMS_ACT_GELU}, /* deep input: one register block per panel */
+        {16, 32, 40, 40, 0, LGMS_ACT_RELU}, /* several panels and kernel calls */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int threads = 1; threads <= 3; threads++) {
+            double e = conv_error_on(cases[i].cin, cases[i].cout, 1, 1, cases[i].h, cases[i].w, cases[i].act,
+                                     cases[i].post, threads, 0, 1);
+            cr_assert_leq(e, 2e-5, "case %zu, %d thread(s): max abs error %g", i, threads, e);
+        }
+}
+
 Test(ops, winograd_matches_a_naive_convolution) {
     struct {
         int cin, cout, groups, h, w, post;
@@ -124,11 +152,13 @@ Test(ops, winograd_matches_a_naive_convolution) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 3; threads++) {
             double e = conv_error_on(cases[i].cin, cases[i].cout, 3, cases[i].groups, cases[i].h, cases[i].w,
-                                     cases[i].act, cases[i].post, threads, 1);
+                                     cases[i].act, cases[i].post, threads, 1, 0);
             cr_assert_leq(e, 4e-5, "case %zu, %d thread(s): max abs error %g", i, threads, e);
         }
     lgms_conv c = {.cin = 32, .cout = 16, .k = 3, .groups = 1};
     cr_assert_not(lgms_winograd_layer(&c), "16 outputs: the transforms would cost more than they save");
+    lgms_conv head = {.cin = 16, .cout = 1, .k = 1, .groups = 1};
+    cr_assert_not(lgms_pointwise_layer(&head), "one output: sgemm");
     c.cout = 64, c.groups = 2;
     cr_assert_not(lgms_winograd_layer(&c), "16 inputs per group");
     c.groups = 1, c.kd = 3;

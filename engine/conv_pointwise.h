@@ -1,0 +1,27 @@
+/* conv_pointwise.h - 1x1 convolution with an AVX2 kernel of its own.
+ *
+ * A 1x1 convolution is a matrix product W [cout x cin] times X [cin x pixels] with a small
+ * inner dimension (16-256 here). OpenBLAS's sgemm spends much of such a product packing
+ * and re-reading C; this kernel copies a panel of columns of X (a few hundred pixels, kept
+ * in L1) and keeps 4 output channels x 24 pixels of sums in registers over all inputs,
+ * with W packed at model load into 4-channel panels. Internal to ops.c and model.c. */
+#ifndef LGMS_CONV_POINTWISE_H
+#define LGMS_CONV_POINTWISE_H
+
+#include <stddef.h>
+
+#include "ops.h"
+
+/* Whether a layer takes this kernel (1x1, one group, >= 4 outputs, an AVX2 + FMA CPU). */
+int lgms_pointwise_layer(const lgms_conv *c);
+/* Floats of packed filters: cout rounded up to 4, times cin. */
+size_t lgms_pointwise_weights_size(const lgms_conv *c);
+void lgms_pointwise_pack_weights(const lgms_conv *c, float *dst);
+/* Floats of scratch for one thread. */
+size_t lgms_pointwise_scratch(const lgms_conv *c);
+/* Raw sums (no bias, no activation) of columns [col0, col0 + ncols) of the in_cs-float
+ * input planes: channel o, column col at out[o * out_cs + (col - col0)]. */
+void lgms_pointwise_cols(const lgms_conv *c, const float *in, size_t in_cs, size_t col0, size_t ncols, float *out,
+                         size_t out_cs, float *scratch);
+
+#endif
