@@ -17,11 +17,9 @@
 #define NR 24             /* columns per register block: three 8-float vectors */
 #define PANEL_FLOATS 6144 /* input panel: 24 KiB, within L1 */
 
-static int padded_cout(const lgms_conv *c) { return (c->cout + MR - 1) / MR * MR; }
-
 /* Columns per panel: as many register blocks as fit PANEL_FLOATS at this input depth. */
-static size_t panel_cols(const lgms_conv *c) {
-    size_t blocks = PANEL_FLOATS / ((size_t)c->cin * NR);
+static size_t panel_cols(int cin) {
+    size_t blocks = PANEL_FLOATS / ((size_t)cin * NR);
     return (blocks ? blocks : 1) * NR;
 }
 
@@ -31,18 +29,26 @@ int lgms_pointwise_layer(const lgms_conv *c) {
     return LGMS_HAVE_POINTWISE && lgms_cpu_has_avx2_fma() && c->k == 1 && c->kd <= 1 && c->groups == 1 && c->cout >= MR;
 }
 
-size_t lgms_pointwise_weights_size(const lgms_conv *c) { return (size_t)padded_cout(c) * c->cin; }
+size_t lgms_pointwise_weights_size(const lgms_conv *c) { return lgms_pointwise_packed_size(c->cout, c->cin); }
 
-/* dst[o / MR][ci][o % MR], zero rows past cout. */
-void lgms_pointwise_pack_weights(const lgms_conv *c, float *dst) {
-    for (int o0 = 0; o0 < padded_cout(c); o0 += MR)
-        for (int ci = 0; ci < c->cin; ci++)
+size_t lgms_pointwise_packed_size(int rows, int cols) { return (size_t)(rows + MR - 1) / MR * MR * cols; }
+
+/* dst[o / MR][ci][o % MR], zero rows past the last. */
+void lgms_pointwise_pack(const float *w, int rows, int cols, size_t ldw, float *dst) {
+    for (int o0 = 0; o0 < rows; o0 += MR)
+        for (int ci = 0; ci < cols; ci++)
             for (int r = 0; r < MR; r++)
-                *dst++ = o0 + r < c->cout ? c->weight[(size_t)(o0 + r) * c->cin + ci] : 0.0f;
+                *dst++ = o0 + r < rows ? w[(size_t)(o0 + r) * ldw + ci] : 0.0f;
+}
+
+void lgms_pointwise_pack_weights(const lgms_conv *c, float *dst) {
+    lgms_pointwise_pack(c->weight, c->cout, c->cin, (size_t)c->cin, dst);
 }
 
 /* the panel, and one register block of output for ragged edges */
-size_t lgms_pointwise_scratch(const lgms_conv *c) { return (size_t)c->cin * panel_cols(c) + MR * NR; }
+size_t lgms_pointwise_gemm_scratch(int cin) { return (size_t)cin * panel_cols(cin) + MR * NR; }
+
+size_t lgms_pointwise_scratch(const lgms_conv *c) { return lgms_pointwise_gemm_scratch(c->cin); }
 
 #if LGMS_HAVE_POINTWISE
 /* MR x NR sums over cin inputs: wp is one packed panel of W, x the input panel (ldx floats
@@ -72,33 +78,38 @@ __attribute__((target("avx2,fma"))) static void block(const float *wp, const flo
 }
 #endif
 
-void lgms_pointwise_cols(const lgms_conv *c, const float *in, size_t in_cs, size_t col0, size_t ncols, float *out,
-                         size_t out_cs, float *scratch) {
+void lgms_pointwise_gemm(const float *wp, int rows, int cin, const float *x, size_t ldx, size_t ncols, float *out,
+                         size_t ldo, float *scratch) {
 #if LGMS_HAVE_POINTWISE
-    size_t pc = panel_cols(c);
-    float *panel = scratch, *edge = scratch + (size_t)c->cin * pc;
+    size_t pc = panel_cols(cin);
+    float *panel = scratch, *edge = scratch + (size_t)cin * pc;
     for (size_t p0 = 0; p0 < ncols; p0 += pc) {
         size_t n = ncols - p0 < pc ? ncols - p0 : pc, full = n / NR * NR, width = (n + NR - 1) / NR * NR;
-        for (int ci = 0; ci < c->cin; ci++) { /* zero-padded to whole register blocks */
+        for (int ci = 0; ci < cin; ci++) { /* zero-padded to whole register blocks */
             float *dst = panel + (size_t)ci * width;
-            memcpy(dst, in + (size_t)ci * in_cs + col0 + p0, sizeof(float) * n);
+            memcpy(dst, x + (size_t)ci * ldx + p0, sizeof(float) * n);
             memset(dst + n, 0, sizeof(float) * (width - n));
         }
-        for (int o0 = 0; o0 < c->cout; o0 += MR) {
-            const float *wp = c->packed + (size_t)o0 * c->cin;
-            int rows = c->cout - o0 < MR ? c->cout - o0 : MR;
-            float *o = out + (size_t)o0 * out_cs + p0;
-            for (size_t j = 0; j < full && rows == MR; j += NR)
-                block(wp, panel + j, c->cin, width, o + j, out_cs);
-            for (size_t j = rows == MR ? full : 0; j < n; j += NR) { /* ragged: through the edge buffer */
-                block(wp, panel + j, c->cin, width, edge, NR);
+        for (int o0 = 0; o0 < rows; o0 += MR) {
+            const float *w = wp + (size_t)o0 * cin;
+            int nr = rows - o0 < MR ? rows - o0 : MR;
+            float *o = out + (size_t)o0 * ldo + p0;
+            for (size_t j = 0; j < full && nr == MR; j += NR)
+                block(w, panel + j, cin, width, o + j, ldo);
+            for (size_t j = nr == MR ? full : 0; j < n; j += NR) { /* ragged: through the edge buffer */
+                block(w, panel + j, cin, width, edge, NR);
                 size_t cols = n - j < NR ? n - j : NR;
-                for (int r = 0; r < rows; r++)
-                    memcpy(o + (size_t)r * out_cs + j, edge + r * NR, sizeof(float) * cols);
+                for (int r = 0; r < nr; r++)
+                    memcpy(o + (size_t)r * ldo + j, edge + r * NR, sizeof(float) * cols);
             }
         }
     }
 #else
-    (void)c, (void)in, (void)in_cs, (void)col0, (void)ncols, (void)out, (void)out_cs, (void)scratch;
+    (void)wp, (void)rows, (void)cin, (void)x, (void)ldx, (void)ncols, (void)out, (void)ldo, (void)scratch;
 #endif
+}
+
+void lgms_pointwise_cols(const lgms_conv *c, const float *in, size_t in_cs, size_t col0, size_t ncols, float *out,
+                         size_t out_cs, float *scratch) {
+    lgms_pointwise_gemm(c->packed, c->cout, c->cin, in + col0, in_cs, ncols, out, out_cs, scratch);
 }

@@ -19,6 +19,13 @@ size_t lgms_pointwise_weights_size(const lgms_conv *c);
 void lgms_pointwise_pack_weights(const lgms_conv *c, float *dst);
 /* Floats of scratch for one thread. */
 size_t lgms_pointwise_scratch(const lgms_conv *c);
+/* The kernel on plain matrices: out[rows][ncols] (ldo) = W[rows][cin] x[cin][ncols] (ldx),
+ * W packed by lgms_pointwise_pack (conv_winograd.c multiplies its transformed blocks so). */
+size_t lgms_pointwise_packed_size(int rows, int cols);
+void lgms_pointwise_pack(const float *w, int rows, int cols, size_t ldw, float *dst);
+size_t lgms_pointwise_gemm_scratch(int cin);
+void lgms_pointwise_gemm(const float *wp, int rows, int cin, const float *x, size_t ldx, size_t ncols, float *out,
+                         size_t ldo, float *scratch);
 /* Raw sums (no bias, no activation) of columns [col0, col0 + ncols) of the in_cs-float
  * input planes: channel o, column col at out[o * out_cs + (col - col0)]. */
 void lgms_pointwise_cols(const lgms_conv *c, const float *in, size_t in_cs, size_t col0, size_t ncols, float *out,

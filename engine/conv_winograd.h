@@ -18,9 +18,10 @@
  * take those). The plane must also have even sides (lgms_winograd_fits). */
 int lgms_winograd_layer(const lgms_conv *c);
 int lgms_winograd_fits(const lgms_conv *c, int d, int h, int w);
-/* Floats of the transformed filters: 16 x cout x cin/groups. */
+/* Floats of the transformed filters: 16 x groups x (cout/groups rounded up to 4) x cin/groups. */
 size_t lgms_winograd_weights_size(const lgms_conv *c);
-void lgms_winograd_transform_weights(const lgms_conv *c, float *dst);
+/* 0, or -1 out of memory. */
+int lgms_winograd_transform_weights(const lgms_conv *c, float *dst);
 /* Floats of scratch for one thread at width w. */
 size_t lgms_winograd_scratch(const lgms_conv *c, int h, int w);
 /* Raw sums (no bias, no activation) of output rows [y0, y1), both even, every channel:

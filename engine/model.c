@@ -344,7 +344,7 @@ static lgms_status transform_filters(lgms_model *m) {
     float *dst = m->wino;
     for (int i = 0; i < n; i++)
         if (lgms_winograd_layer(list[i])) {
-            lgms_winograd_transform_weights(list[i], dst);
+            if (lgms_winograd_transform_weights(list[i], dst)) return LGMS_ERR_NOMEM;
             list[i]->wino = dst;
             dst += lgms_winograd_weights_size(list[i]);
         } else if (lgms_pointwise_layer(list[i])) {

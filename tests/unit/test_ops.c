@@ -71,7 +71,7 @@ static double conv_error_on(int cin, int cout, int k, int groups, int h, int w, 
     if (wino) {
         cr_assert(lgms_winograd_layer(&c));
         u = malloc(sizeof(float) * lgms_winograd_weights_size(&c));
-        lgms_winograd_transform_weights(&c, u);
+        cr_assert_eq(lgms_winograd_transform_weights(&c, u), 0);
         c.wino = u;
     }
     if (packed) {
@@ -187,7 +187,7 @@ Test(ops, conv_rows_into_a_buffer_of_their_own_match_the_whole_convolution) {
         c.weight = wt, c.bias = b;
         if (cases[i].wino) {
             u = malloc(sizeof(float) * lgms_winograd_weights_size(&c));
-            lgms_winograd_transform_weights(&c, u);
+            cr_assert_eq(lgms_winograd_transform_weights(&c, u), 0);
             c.wino = u;
         }
         float *whole = malloc(sizeof(float) * c.cout * h * w), *part = malloc(sizeof(float) * c.cout * cs);
