@@ -1,11 +1,14 @@
-/* conv_winograd.c - 3x3 convolution by Winograd F(2x2, 3x3) on OpenBLAS sgemm (see the
- * header). With d a 4x4 input block (one row and column of zero padding around the plane),
- * g a 3x3 filter and
- *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
- *   A^T = [1 1 1 0; 0 1 -1 -1],
- * the 2x2 outputs are A^T [(G g G^T) .* (B^T d B)] A. Blocks are taken a row of blocks at a
- * time, in chunks sized to stay near L2, and every transform runs along whole rows so it
- * vectorises. */
+/* conv_winograd.c - 3x3 convolution by Winograd F(4x4, 3x3) (see the header). With d a 6x6
+ * input block (one row and column of zero padding around the plane), g a 3x3 filter and
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+ *   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * (interpolation points 0, +-1, +-2 and infinity), the 4x4 outputs are
+ * A^T [(G g G^T) .* (B^T d B)] A: 36 products per block of 16 outputs where direct
+ * convolution takes 144. Blocks are taken a row of blocks at a time, in chunks sized to stay
+ * near L2, and every transform runs along whole rows so it vectorises: a padded input row is
+ * split by column phase (column 4k + r into phase r, entry k), which lines block k's six
+ * columns up as entry k of phases 0-3 and entry k + 1 of phases 0-1. */
 #include "conv_winograd.h"
 
 #include <cblas.h>
@@ -16,16 +19,21 @@
 #include "vecmath.h"
 
 #define CHUNK_FLOATS (1u << 20) /* V and M of one chunk of block rows: ~4 MiB */
+#define TILE LGMS_WINOGRAD_TILE /* outputs per block side */
+#define NXI 36                  /* products per block: 6 x 6 */
+/* Rows of w / 4 + 1 floats the transforms use: 24 for the input side (6 rows x 4 phases),
+ * 24 for their B^T rows; the output side reuses 24. */
+#define BUF_ROWS 48
 
 int lgms_winograd_layer(const lgms_conv *c) {
     return c->k == 3 && c->kd <= 1 && c->cin / c->groups >= 32 && c->cout / c->groups >= 32;
 }
 
 int lgms_winograd_fits(const lgms_conv *c, int d, int h, int w) {
-    return c->wino && d == 1 && h % 2 == 0 && w % 2 == 0;
+    return c->wino && d == 1 && h % TILE == 0 && w % TILE == 0;
 }
 
-/* On AVX2 + FMA the 16 products per block run on conv_pointwise.c's kernel (1.2-1.8x
+/* On AVX2 + FMA the 36 products per block run on conv_pointwise.c's kernel (1.2-1.8x
  * sgemm's speed at these depths), whose filters are packed in 4-row panels; elsewhere on
  * sgemm with plain rows. Floats of one (group, xi) matrix, either way: */
 static size_t u_matrix_size(const lgms_conv *c) {
@@ -34,41 +42,41 @@ static size_t u_matrix_size(const lgms_conv *c) {
 
 static int use_pointwise(void) { return lgms_cpu_has_avx2_fma(); }
 
-size_t lgms_winograd_weights_size(const lgms_conv *c) { return (size_t)16 * c->groups * u_matrix_size(c); }
+size_t lgms_winograd_weights_size(const lgms_conv *c) { return (size_t)NXI * c->groups * u_matrix_size(c); }
 
-/* U[g][xi] = (G f G^T)[xi / 4][xi % 4] over [co][ci], computed in double, then packed for the
+/* U[g][xi] = (G f G^T)[xi / 6][xi % 6] over [co][ci], computed in double, then packed for the
  * pointwise kernel or left in rows for sgemm. */
 int lgms_winograd_transform_weights(const lgms_conv *c, float *dst) {
+    static const double G[6][3] = {{0.25, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups;
     size_t um = u_matrix_size(c), plain_size = (size_t)cout_g * cin_g;
-    float *plain = use_pointwise() ? malloc(sizeof(float) * plain_size * 16) : NULL;
+    float *plain = use_pointwise() ? malloc(sizeof(float) * plain_size * NXI) : NULL;
     if (use_pointwise() && !plain) return -1;
     for (int g = 0; g < c->groups; g++) {
         for (int co = 0; co < cout_g; co++)
             for (int ci = 0; ci < cin_g; ci++) {
                 const float *f = c->weight + ((size_t)(g * cout_g + co) * cin_g + ci) * 9;
-                double t[4][3], u[4][4];
-                for (int j = 0; j < 3; j++) {
-                    t[0][j] = f[j];
-                    t[1][j] = 0.5 * ((double)f[j] + f[3 + j] + f[6 + j]);
-                    t[2][j] = 0.5 * ((double)f[j] - f[3 + j] + f[6 + j]);
-                    t[3][j] = f[6 + j];
-                }
-                for (int i = 0; i < 4; i++) {
-                    u[i][0] = t[i][0];
-                    u[i][1] = 0.5 * (t[i][0] + t[i][1] + t[i][2]);
-                    u[i][2] = 0.5 * (t[i][0] - t[i][1] + t[i][2]);
-                    u[i][3] = t[i][2];
-                }
-                for (int xi = 0; xi < 16; xi++) {
-                    float *mat = plain ? plain + xi * plain_size : dst + ((size_t)g * 16 + xi) * um;
-                    mat[(size_t)co * cin_g + ci] = (float)u[xi / 4][xi % 4];
-                }
+                double t[6][3]; /* G f */
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 3; j++)
+                        t[i][j] = G[i][0] * f[j] + G[i][1] * f[3 + j] + G[i][2] * f[6 + j];
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 6; j++) { /* (G f) G^T */
+                        double u = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+                        int xi = 6 * i + j;
+                        float *mat = plain ? plain + xi * plain_size : dst + ((size_t)g * NXI + xi) * um;
+                        mat[(size_t)co * cin_g + ci] = (float)u;
+                    }
             }
         if (plain)
-            for (int xi = 0; xi < 16; xi++)
+            for (int xi = 0; xi < NXI; xi++)
                 lgms_pointwise_pack(plain + xi * plain_size, cout_g, cin_g, (size_t)cin_g,
-                                    dst + ((size_t)g * 16 + xi) * um);
+                                    dst + ((size_t)g * NXI + xi) * um);
     }
     free(plain);
     return 0;
@@ -76,127 +84,157 @@ int lgms_winograd_transform_weights(const lgms_conv *c, float *dst) {
 
 /* Block rows per chunk. */
 static int chunk_rows(const lgms_conv *c, int h, int w) {
-    size_t per_row = (size_t)16 * (c->cin / c->groups + c->cout / c->groups) * (size_t)(w / 2);
+    size_t per_row = (size_t)NXI * (c->cin / c->groups + c->cout / c->groups) * (size_t)(w / TILE);
     size_t rows = CHUNK_FLOATS / per_row;
     if (rows < 1) rows = 1;
-    if (rows > (size_t)h / 2) rows = (size_t)h / 2;
+    if (rows > (size_t)h / TILE) rows = (size_t)h / TILE;
     return (int)rows;
 }
 
 size_t lgms_winograd_scratch(const lgms_conv *c, int h, int w) {
-    size_t nt = (size_t)chunk_rows(c, h, w) * (w / 2);
-    size_t v = (size_t)16 * (c->cin / c->groups) * nt, m = (size_t)16 * (c->cout / c->groups) * nt;
-    return v + m + 16 * (size_t)(w / 2 + 1) + 64 + lgms_pointwise_gemm_scratch(c->cin / c->groups);
+    size_t nt = (size_t)chunk_rows(c, h, w) * (w / TILE);
+    size_t v = (size_t)NXI * (c->cin / c->groups) * nt, m = (size_t)NXI * (c->cout / c->groups) * nt;
+    return v + m + BUF_ROWS * (size_t)(w / TILE + 1) + 64 + lgms_pointwise_gemm_scratch(c->cin / c->groups);
 }
 
-/* Row y of a plane split into the even and odd columns of its zero-padded form (one zero
- * column each side): e[k] = padded[2k], o[k] = padded[2k + 1], k = 0 .. w/2. */
-LGMS_HOT static void split_row(const float *restrict row, int w, float *restrict e, float *restrict o) {
-    int tw = w / 2;
-    e[0] = 0.0f, o[tw] = 0.0f;
-    for (int k = 0; k < tw; k++) {
-        o[k] = row[2 * k];
-        e[k + 1] = row[2 * k + 1];
+/* Row y of a plane split by column phase of its zero-padded form (one zero column each
+ * side): p[r][k] = padded[4k + r], k = 0 .. w/4. */
+LGMS_HOT static void split_row(const float *restrict row, int w, float *restrict p0, float *restrict p1,
+                               float *restrict p2, float *restrict p3) {
+    int tw = w / TILE;
+    p0[0] = 0.0f;
+    for (int k = 0; k < tw; k++) { /* padded[4k + r] = row[4k + r - 1] */
+        p1[k] = row[4 * k];
+        p2[k] = row[4 * k + 1];
+        p3[k] = row[4 * k + 2];
+        p0[k + 1] = row[4 * k + 3];
     }
+    p1[tw] = p2[tw] = p3[tw] = 0.0f; /* past the right edge: only the zero column is read */
 }
 
-/* B^T along the four rows of a block row: t0 = r0 - r2, t1 = r1 + r2, t2 = r2 - r1, t3 = r1 - r3. */
-LGMS_HOT static void rows_bt(const float *restrict r0, const float *restrict r1, const float *restrict r2,
-                             const float *restrict r3, int n, float *restrict t0, float *restrict t1,
-                             float *restrict t2, float *restrict t3) {
+/* B^T along six rows: t = B^T r, row by row, n entries. */
+LGMS_HOT static void rows_bt(const float *const *r, int n, float *const *t) {
+    const float *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3], *r4 = r[4], *r5 = r[5];
+    float *t0 = t[0], *t1 = t[1], *t2 = t[2], *t3 = t[3], *t4 = t[4], *t5 = t[5];
     for (int k = 0; k < n; k++) {
-        t0[k] = r0[k] - r2[k];
-        t1[k] = r1[k] + r2[k];
-        t2[k] = r2[k] - r1[k];
-        t3[k] = r1[k] - r3[k];
+        float a = r4[k] - 4.0f * r2[k], b = r3[k] - 4.0f * r1[k], c = r4[k] - r2[k], d = 2.0f * (r3[k] - r1[k]);
+        t0[k] = 4.0f * r0[k] - 5.0f * r2[k] + r4[k];
+        t1[k] = a + b;
+        t2[k] = a - b;
+        t3[k] = c + d;
+        t4[k] = c - d;
+        t5[k] = 4.0f * r1[k] - 5.0f * r3[k] + r5[k];
     }
 }
 
-/* B along the columns of one transformed row: block k spans padded columns 2k .. 2k + 3. */
-LGMS_HOT static void cols_b(const float *restrict e, const float *restrict o, int tw, float *restrict v0,
-                            float *restrict v1, float *restrict v2, float *restrict v3) {
+/* B along the columns of one transformed row (phases q0..q3): block k's columns are
+ * q0[k], q1[k], q2[k], q3[k], q0[k + 1], q1[k + 1]. */
+LGMS_HOT static void cols_b(const float *restrict q0, const float *restrict q1, const float *restrict q2,
+                            const float *restrict q3, int tw, float *restrict v0, float *restrict v1,
+                            float *restrict v2, float *restrict v3, float *restrict v4, float *restrict v5) {
     for (int k = 0; k < tw; k++) {
-        v0[k] = e[k] - e[k + 1];
-        v1[k] = o[k] + e[k + 1];
-        v2[k] = e[k + 1] - o[k];
-        v3[k] = o[k] - o[k + 1];
+        float d0 = q0[k], d1 = q1[k], d2 = q2[k], d3 = q3[k], d4 = q0[k + 1], d5 = q1[k + 1];
+        float a = d4 - 4.0f * d2, b = d3 - 4.0f * d1, c = d4 - d2, d = 2.0f * (d3 - d1);
+        v0[k] = 4.0f * d0 - 5.0f * d2 + d4;
+        v1[k] = a + b;
+        v2[k] = a - b;
+        v3[k] = c + d;
+        v4[k] = c - d;
+        v5[k] = 4.0f * d1 - 5.0f * d3 + d5;
     }
 }
 
-/* V[xi][t] (xi = 4i + j, xs floats apart) for the blocks of block row ty of one plane;
- * buf holds 16 rows of w/2 + 1 floats. */
+/* V[xi][t] (xi = 6i + j, xs floats apart) for the blocks of block row ty of one plane. */
 static void input_row(const float *plane, int h, int w, int ty, float *v, size_t xs, float *buf) {
-    int tw = w / 2, n = tw + 1;
-    float *e[4], *o[4], *te[4], *to[4];
-    for (int i = 0; i < 4; i++) {
-        e[i] = buf + (size_t)i * n, o[i] = buf + (size_t)(4 + i) * n;
-        te[i] = buf + (size_t)(8 + i) * n, to[i] = buf + (size_t)(12 + i) * n;
-        int y = 2 * ty - 1 + i;
-        if (y < 0 || y >= h) {
-            memset(e[i], 0, sizeof(float) * (size_t)n);
-            memset(o[i], 0, sizeof(float) * (size_t)n);
-        } else {
-            split_row(plane + (size_t)y * w, w, e[i], o[i]);
-        }
+    int tw = w / TILE, n = tw + 1;
+    float *ph[6][4], *tr[4][6]; /* ph[row][phase], tr[phase][transformed row] */
+    for (int i = 0; i < 6; i++) {
+        for (int r = 0; r < 4; r++)
+            ph[i][r] = buf + (size_t)(4 * i + r) * n;
+        int y = TILE * ty - 1 + i;
+        if (y < 0 || y >= h)
+            for (int r = 0; r < 4; r++)
+                memset(ph[i][r], 0, sizeof(float) * (size_t)n);
+        else
+            split_row(plane + (size_t)y * w, w, ph[i][0], ph[i][1], ph[i][2], ph[i][3]);
     }
-    rows_bt(e[0], e[1], e[2], e[3], n, te[0], te[1], te[2], te[3]);
-    rows_bt(o[0], o[1], o[2], o[3], n, to[0], to[1], to[2], to[3]);
-    for (int i = 0; i < 4; i++) {
-        float *v0 = v + (size_t)(4 * i) * xs;
-        cols_b(te[i], to[i], tw, v0, v0 + xs, v0 + 2 * xs, v0 + 3 * xs);
+    for (int r = 0; r < 4; r++) {
+        const float *rows[6];
+        for (int i = 0; i < 6; i++)
+            rows[i] = ph[i][r], tr[r][i] = buf + (size_t)(24 + 6 * r + i) * n;
+        rows_bt(rows, n, tr[r]);
+    }
+    for (int i = 0; i < 6; i++) {
+        float *v0 = v + (size_t)(6 * i) * xs;
+        cols_b(tr[0][i], tr[1][i], tr[2][i], tr[3][i], tw, v0, v0 + xs, v0 + 2 * xs, v0 + 3 * xs, v0 + 4 * xs,
+               v0 + 5 * xs);
     }
 }
 
-/* A^T along the rows of the 4x4 results: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3. */
-LGMS_HOT static void rows_at(const float *restrict m0, const float *restrict m1, const float *restrict m2,
-                             const float *restrict m3, int n, float *restrict s0, float *restrict s1) {
+/* A^T along six rows: s = A^T m, n entries. */
+LGMS_HOT static void rows_at(const float *const *m, int n, float *const *s) {
+    const float *m0 = m[0], *m1 = m[1], *m2 = m[2], *m3 = m[3], *m4 = m[4], *m5 = m[5];
+    float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3];
     for (int k = 0; k < n; k++) {
-        s0[k] = m0[k] + m1[k] + m2[k];
-        s1[k] = m1[k] - m2[k] - m3[k];
+        float a = m1[k] + m2[k], b = m1[k] - m2[k], c = m3[k] + m4[k], d = m3[k] - m4[k];
+        s0[k] = m0[k] + a + c;
+        s1[k] = b + 2.0f * d;
+        s2[k] = a + 4.0f * c;
+        s3[k] = b + 8.0f * d + m5[k];
     }
 }
 
-/* A along the columns, into an output row: block k gives columns 2k and 2k + 1. */
-LGMS_HOT static void cols_a(const float *restrict a0, const float *restrict a1, const float *restrict a2,
-                            const float *restrict a3, int n, float *restrict out) {
+/* A along the columns, into an output row: block k gives columns 4k .. 4k + 3. */
+LGMS_HOT static void cols_a(const float *const *a, int n, float *restrict out) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
     for (int k = 0; k < n; k++) {
-        out[2 * k] = a0[k] + a1[k] + a2[k];
-        out[2 * k + 1] = a1[k] - a2[k] - a3[k];
+        float p = a1[k] + a2[k], q = a1[k] - a2[k], r = a3[k] + a4[k], t = a3[k] - a4[k];
+        out[4 * k] = a0[k] + p + r;
+        out[4 * k + 1] = q + 2.0f * t;
+        out[4 * k + 2] = p + 4.0f * r;
+        out[4 * k + 3] = q + 8.0f * t + a5[k];
     }
 }
 
-/* Output rows 2 ty and 2 ty + 1 of one channel from m[xi][t] (xi xs floats apart); buf
- * holds 8 rows of w/2 floats. */
-static void output_row(const float *m, size_t xs, int w, float *o0, float *o1, float *buf) {
-    int tw = w / 2;
-    float *s0[4], *s1[4];
-    for (int j = 0; j < 4; j++) {
-        s0[j] = buf + (size_t)j * tw, s1[j] = buf + (size_t)(4 + j) * tw;
-        rows_at(m + (size_t)j * xs, m + (size_t)(4 + j) * xs, m + (size_t)(8 + j) * xs, m + (size_t)(12 + j) * xs, tw,
-                s0[j], s1[j]);
+/* Output rows 4 ty .. 4 ty + 3 of one channel (o, w floats apart) from m[xi][t] (xi xs
+ * floats apart). */
+static void output_row(const float *m, size_t xs, int w, float *o, float *buf) {
+    int tw = w / TILE;
+    float *s[6][4]; /* s[j][row]: A^T down the column of products j */
+    for (int j = 0; j < 6; j++) {
+        const float *mj[6];
+        for (int i = 0; i < 6; i++)
+            mj[i] = m + (size_t)(6 * i + j) * xs;
+        for (int r = 0; r < 4; r++)
+            s[j][r] = buf + (size_t)(4 * j + r) * tw;
+        rows_at(mj, tw, s[j]);
     }
-    cols_a(s0[0], s0[1], s0[2], s0[3], tw, o0);
-    cols_a(s1[0], s1[1], s1[2], s1[3], tw, o1);
+    for (int r = 0; r < 4; r++) {
+        const float *a[6];
+        for (int j = 0; j < 6; j++)
+            a[j] = s[j][r];
+        cols_a(a, tw, o + (size_t)r * w);
+    }
 }
 
 void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out, size_t out_cs,
                         float *scratch) {
-    int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, tw = w / 2, rows = chunk_rows(c, h, w);
+    int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, tw = w / TILE, rows = chunk_rows(c, h, w);
     size_t plane = (size_t)h * w, ntmax = (size_t)rows * tw;
-    float *v = scratch, *m = v + (size_t)16 * cin_g * ntmax, *buf = m + (size_t)16 * cout_g * ntmax;
-    float *gemm_scratch = buf + 16 * (size_t)(w / 2 + 1) + 64;
+    float *v = scratch, *m = v + (size_t)NXI * cin_g * ntmax, *buf = m + (size_t)NXI * cout_g * ntmax;
+    float *gemm_scratch = buf + BUF_ROWS * (size_t)(tw + 1) + 64;
     size_t um = u_matrix_size(c);
     int pointwise = use_pointwise();
     for (int g = 0; g < c->groups; g++) {
-        const float *u = c->wino + (size_t)g * 16 * um;
-        for (int ty0 = y0 / 2; ty0 < y1 / 2; ty0 += rows) {
-            int ty1 = ty0 + rows < y1 / 2 ? ty0 + rows : y1 / 2;
+        const float *u = c->wino + (size_t)g * NXI * um;
+        for (int ty0 = y0 / TILE; ty0 < y1 / TILE; ty0 += rows) {
+            int ty1 = ty0 + rows < y1 / TILE ? ty0 + rows : y1 / TILE;
             size_t nt = (size_t)(ty1 - ty0) * tw;
             for (int ci = 0; ci < cin_g; ci++)
                 for (int ty = ty0; ty < ty1; ty++)
                     input_row(in + (size_t)(g * cin_g + ci) * plane, h, w, ty,
                               v + (size_t)ci * nt + (size_t)(ty - ty0) * tw, (size_t)cin_g * nt, buf);
-            for (int xi = 0; xi < 16; xi++)
+            for (int xi = 0; xi < NXI; xi++)
                 if (pointwise)
                     lgms_pointwise_gemm(u + (size_t)xi * um, cout_g, cin_g, v + (size_t)xi * cin_g * nt, nt, nt,
                                         m + (size_t)xi * cout_g * nt, nt, gemm_scratch);
@@ -206,8 +244,8 @@ void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y
                                 m + (size_t)xi * cout_g * nt, (int)nt);
             for (int co = 0; co < cout_g; co++)
                 for (int ty = ty0; ty < ty1; ty++) {
-                    float *o0 = out + (size_t)(g * cout_g + co) * out_cs + (size_t)(2 * ty - y0) * w;
-                    output_row(m + (size_t)co * nt + (size_t)(ty - ty0) * tw, (size_t)cout_g * nt, w, o0, o0 + w, buf);
+                    float *o = out + (size_t)(g * cout_g + co) * out_cs + (size_t)(TILE * ty - y0) * w;
+                    output_row(m + (size_t)co * nt + (size_t)(ty - ty0) * tw, (size_t)cout_g * nt, w, o, buf);
                 }
         }
     }

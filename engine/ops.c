@@ -160,7 +160,7 @@ void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int 
     int kk = cin_g * kd * c->k * c->k;
     /* 3x3 with >= 32 inputs and outputs per group: Winograd; fewer outputs: the direct
      * kernel. Both leave raw sums for the epilogue. */
-    int wino = lgms_winograd_fits(c, d, h, w) && r_begin % 2 == 0 && r_end % 2 == 0;
+    int step = lgms_conv_row_step(c, d, h, w), wino = step > 1 && r_begin % step == 0 && r_end % step == 0;
     if (wino || lgms_conv3x3_direct_ok(c, w)) {
         if (wino)
             lgms_winograd_rows(c, in, h, w, r_begin, r_end, out, out_cs, scratch);
@@ -210,7 +210,9 @@ void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, in
     lgms_conv_rows_into(c, in, d, h, w, r_begin, r_end, out + (size_t)r_begin * w, (size_t)d * h * w, scratch);
 }
 
-int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w) { return lgms_winograd_fits(c, d, h, w) ? 2 : 1; }
+int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w) {
+    return lgms_winograd_fits(c, d, h, w) ? LGMS_WINOGRAD_TILE : 1;
+}
 
 void lgms_conv_run(const lgms_conv *c, const float *in, int d, int h, int w, float *out, float *scratch) {
     lgms_conv_rows(c, in, d, h, w, 0, d * h, out, scratch);

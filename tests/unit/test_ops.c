@@ -60,7 +60,7 @@ static void conv_ref(const lgms_conv *c, const float *x, int h, int w, float *y)
 /* Max abs error of the threaded conv against conv_ref; wino: with Winograd filters, packed:
  * with 1x1 filters packed for conv_pointwise.c (as the model loader prepares both). */
 static double conv_error_on(int cin, int cout, int k, int groups, int h, int w, lgms_act act, int post, int threads,
-                            int wino, int packed) {
+                            int wino, int packed, double *want_max) {
     lgms_conv c = {.cin = cin, .cout = cout, .k = k, .groups = groups, .act = act};
     size_t wn = (size_t)cout * (cin / groups) * k * k;
     float *wt = random_floats(wn, 1), *b = random_floats((size_t)cout, 2), *s = random_floats((size_t)cout, 3);
@@ -86,15 +86,16 @@ static double conv_error_on(int cin, int cout, int k, int groups, int h, int w, 
     lgms_threads *team = lgms_threads_new(threads);
     lgms_par_conv(team, &c, x, 1, h, w, got, scratch);
     lgms_threads_free(team);
-    double e = 0;
+    double e = 0, big = 0;
     for (size_t i = 0; i < (size_t)cout * h * w; i++)
-        e = fmax(e, fabs((double)got[i] - want[i]));
+        e = fmax(e, fabs((double)got[i] - want[i])), big = fmax(big, fabs((double)want[i]));
+    if (want_max) *want_max = big;
     free(wt), free(b), free(s), free(t), free(x), free(want), free(got), free(scratch), free(u);
     return e;
 }
 
 static double conv_error(int cin, int cout, int k, int groups, int h, int w, lgms_act act, int post, int threads) {
-    return conv_error_on(cin, cout, k, groups, h, w, act, post, threads, 0, 0);
+    return conv_error_on(cin, cout, k, groups, h, w, act, post, threads, 0, 0, NULL);
 }
 
 Test(ops, conv3x3_direct_and_im2col_paths_match_a_naive_convolution) {
@@ -133,7 +134,7 @@ Test(ops, pointwise_kernel_matches_a_naive_convolution) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 3; threads++) {
             double e = conv_error_on(cases[i].cin, cases[i].cout, 1, 1, cases[i].h, cases[i].w, cases[i].act,
-                                     cases[i].post, threads, 0, 1);
+                                     cases[i].post, threads, 0, 1, NULL);
             cr_assert_leq(e, 2e-5, "case %zu, %d thread(s): max abs error %g", i, threads, e);
         }
 }
@@ -144,16 +145,19 @@ Test(ops, winograd_matches_a_naive_convolution) {
         lgms_act act;
     } cases[] = {
         {32, 32, 1, 8, 12, 0, LGMS_ACT_NONE},  /* the smallest layer it takes */
-        {64, 48, 1, 6, 10, 1, LGMS_ACT_GELU},  /* post-affine; block rows split over threads */
-        {128, 64, 2, 4, 4, 0, LGMS_ACT_SILU},  /* grouped, one chunk */
-        {96, 40, 1, 5, 8, 0, LGMS_ACT_RELU},   /* odd height: falls back to im2col */
+        {64, 48, 1, 12, 20, 1, LGMS_ACT_GELU}, /* post-affine; block rows split over threads */
+        {128, 64, 2, 4, 4, 0, LGMS_ACT_SILU},  /* grouped, one block */
+        {96, 40, 1, 6, 8, 0, LGMS_ACT_RELU},   /* height not a multiple of 4: falls back to im2col */
         {32, 64, 1, 16, 16, 1, LGMS_ACT_NONE}, /* direct-kernel width, Winograd first */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 3; threads++) {
-            double e = conv_error_on(cases[i].cin, cases[i].cout, 3, cases[i].groups, cases[i].h, cases[i].w,
-                                     cases[i].act, cases[i].post, threads, 1, 0);
-            cr_assert_leq(e, 4e-5, "case %zu, %d thread(s): max abs error %g", i, threads, e);
+            double big, e = conv_error_on(cases[i].cin, cases[i].cout, 3, cases[i].groups, cases[i].h, cases[i].w,
+                                          cases[i].act, cases[i].post, threads, 1, 0, &big);
+            /* F(4x4, 3x3) rounds to a few 1e-6 of the outputs' scale (here up to ~20: hundreds
+             * of products of values in [-1, 1]); direct summation stays near 1e-7 */
+            cr_assert_leq(e, 1e-5 * big, "case %zu, %d thread(s): max abs error %g, outputs up to %g", i, threads, e,
+                          big);
         }
     lgms_conv c = {.cin = 32, .cout = 16, .k = 3, .groups = 1};
     cr_assert_not(lgms_winograd_layer(&c), "16 outputs: the transforms would cost more than they save");
