@@ -2,9 +2,12 @@
 """make bench: lgmsd's engine against PyTorch (Debian's python3-torch) on the same model
 file, the same input and the same thread counts, side by side in one run.
 
-Each runner is its own process so peak RSS is its own. Reported: median latency, the
-ratio lgmsd/PyTorch, achieved GFLOP/s (FLOPs of convolutions, linears and attention
-matmuls, ~10.0 GFLOP at 256x256) and the engine's per-op-class breakdown.
+Each runner is its own process so peak RSS is its own. The three runners take turns in
+several rounds (lgmsd, PyTorch, ONNX Runtime, then again), so that the host's drift in speed,
+which is 15-25% over minutes on these shared machines, falls on all of them alike; each
+reported latency is the median of the rounds' medians, with every round's figure printed.
+Reported: latencies, the ratios, achieved GFLOP/s (FLOPs of convolutions, linears and
+attention matmuls, ~10.0 GFLOP at 256x256) and the engine's per-op-class breakdown.
 """
 
 import argparse
@@ -103,8 +106,9 @@ def main():
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "lgmsnet-phantom.lgms"))
     ap.add_argument("--size", default="256x256", help="WxH (multiples of 32)")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--repeat", type=int, default=20)
-    ap.add_argument("--torch-repeat", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3, help="turns each runner takes, alternating")
+    ap.add_argument("--repeat", type=int, default=8, help="timed lgmsd and ORT runs per round")
+    ap.add_argument("--torch-repeat", type=int, default=4, help="timed PyTorch runs per round")
     ap.add_argument("--ort-dir", default=os.path.join(ROOT, "build", "ort"), help="where onnxruntime-node is installed")
     ap.add_argument("--no-ort", action="store_true", help="skip the ONNX Runtime peer")
     ap.add_argument("--patch3d", type=int, default=96, help="side of the LGMSNet-3D patch to time (0: skip)")
@@ -125,14 +129,29 @@ def main():
         print("%-8s %10s %11s %9s %11s %9s %9s %10s %10s %10s" % ("threads", "lgmsd ms", "PyTorch ms", "lg/PT", "ORT ms",
                                                               "lg/ORT", "GFLOP/s", "lgmsd RSS", "torch RSS", "ORT RSS"))
         profiles, effs = {}, {}
+        rounds = {}
         for t in [int(v) for v in args.threads.split(",")]:
-            ms, gflops, rss, prof = bench_lgmsd(args.lgmsd, args.model, inp, t, args.repeat)
-            tms, trss = bench_torch(args.model, inp, t, args.torch_repeat)
-            oms, orss = bench_ort(onnx, raw, shape, t, args.repeat, ort_dir) if ort_dir else (float("nan"), float("nan"))
+            lg, pt, ort, rss = [], [], [], [0.0, 0.0, 0.0]
+            for _ in range(args.rounds):
+                ms, gflops, r, prof = bench_lgmsd(args.lgmsd, args.model, inp, t, args.repeat)
+                lg.append((ms, gflops))
+                tms, trss = bench_torch(args.model, inp, t, args.torch_repeat)
+                pt.append(tms)
+                oms, orss = bench_ort(onnx, raw, shape, t, args.repeat, ort_dir) if ort_dir else (float("nan"), 0.0)
+                ort.append(oms)
+                rss = [max(rss[0], r), max(rss[1], trss), max(rss[2], orss)]
+            ms, gflops = sorted(lg)[len(lg) // 2]
+            tms, oms = float(np.median(pt)), float(np.median(ort))
             profiles[t] = prof
             effs[t] = (gflops, ms)
+            rounds[t] = (lg, pt, ort)
             print("%-8d %10.1f %11.1f %9.3f %11.1f %9.3f %9.1f %6.0f MiB %6.0f MiB %6.0f MiB"
-                  % (t, ms, tms, ms / tms, oms, ms / oms, gflops, rss, trss, orss))
+                  % (t, ms, tms, ms / tms, oms, ms / oms, gflops, rss[0], rss[1], rss[2] if ort_dir else float("nan")))
+        print("\nper round (median ms of each turn):")
+        for t, (lg, pt, ort) in rounds.items():
+            print("  %d thread(s): lgmsd %s | PyTorch %s | ORT %s" % (t, " ".join("%.1f" % v for v, _ in lg),
+                                                                    " ".join("%.1f" % v for v in pt),
+                                                                    " ".join("%.1f" % v for v in ort)))
         print("\nFP32 peak assumed: %.0f GFLOP/s per core = 32 FLOP/cycle (2 FMA pipes x 8 lanes x 2) x %.1f GHz;"
               % (PEAK_PER_CORE, PEAK_PER_CORE / 32), "an FMA loop measures ~100 GFLOP/s per core on these Zen 3 machines.")
         for t, (gf, _) in effs.items():
