@@ -1,11 +1,13 @@
 /* attention.c - multi-head self-attention over token rows, never forming the n x n score
  * matrix: for a few queries at a time, their scores against every key, softmax, weighted
- * sum of values. The AVX2 kernel takes eight queries at once, one per vector lane; the
- * portable kernel (auto-vectorised, for CPUs without AVX2) takes one query with K and V
- * transposed ([dh][n]) so its loops run over contiguous keys. */
+ * sum of values. On AVX2 + FMA a block of 24 queries is two small matrix products on
+ * conv_pointwise.c's kernel with a base-2 softmax between them; the portable kernel
+ * (auto-vectorised, for CPUs without AVX2) takes one query with K and V transposed
+ * ([dh][n]) so its loops run over contiguous keys. */
 #include <math.h>
 #include <stdlib.h>
 
+#include "conv_pointwise.h"
 #include "ops.h"
 #include "vecmath.h"
 
@@ -16,8 +18,19 @@
 #define LGMS_HAVE_AVX2_ATTENTION 0
 #endif
 
-/* K and V of one head, and the scores of eight queries: [n][8] each. */
-size_t lgms_attention_scratch(int n) { return (size_t)n * 3 * LGMS_ATTN_MAX_DH + 64; }
+/* Queries per block of the AVX2 path: one register block of conv_pointwise.c's columns. */
+#define QB 24
+
+/* The portable kernel: K and V of one head transposed and one query's scores, [8][n] and
+ * [n]. The AVX2 path: K and V^T packed for the pointwise kernel, a block's scores [n][QB],
+ * its queries and outputs [8][QB], and the kernel's panel. */
+size_t lgms_attention_scratch(int n) {
+    size_t portable = (size_t)n * 3 * LGMS_ATTN_MAX_DH + 64;
+    size_t gemm_qk = lgms_pointwise_gemm_scratch(LGMS_ATTN_MAX_DH), gemm_pv = lgms_pointwise_gemm_scratch(n);
+    size_t blocked = lgms_pointwise_packed_size(n, LGMS_ATTN_MAX_DH) + (size_t)LGMS_ATTN_MAX_DH * n + (size_t)n * QB +
+                     (size_t)2 * LGMS_ATTN_MAX_DH * QB + (gemm_qk > gemm_pv ? gemm_qk : gemm_pv) + 64;
+    return portable > blocked ? portable : blocked;
+}
 
 /* Reductions keep 8 partial results per output so the loops vectorise without
  * reassociating floats behind the compiler's back; the order of additions is fixed, so
@@ -105,77 +118,61 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp2_nonpositive8(__m25
     return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n));
 }
 
-/* Score of one key (row k of [n][8]) for the eight queries: two chains of four FMAs. */
-__attribute__((target("avx2,fma"))) static inline __m256 key_scores8(const __m256 *qd, const float *k) {
-    __m256 a = _mm256_mul_ps(qd[0], _mm256_broadcast_ss(k));
-    __m256 b = _mm256_mul_ps(qd[1], _mm256_broadcast_ss(k + 1));
-    for (int d = 2; d < DH; d += 2) {
-        a = _mm256_fmadd_ps(qd[d], _mm256_broadcast_ss(k + d), a);
-        b = _mm256_fmadd_ps(qd[d + 1], _mm256_broadcast_ss(k + d + 1), b);
+#endif
+
+#if LGMS_HAVE_AVX2_ATTENTION
+/* Softmax down the key axis of st [n][QB] (a query per column), in place, base 2: column
+ * maxima, then 2^(s - max) and the column sums, whose reciprocals go to inv[QB]. */
+__attribute__((target("avx2,fma"))) static void softmax_columns(float *st, int n, float *inv) {
+    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0;
+    for (int j = 0; j < n; j++) {
+        const float *r = st + (size_t)j * QB;
+        m0 = _mm256_max_ps(m0, _mm256_loadu_ps(r));
+        m1 = _mm256_max_ps(m1, _mm256_loadu_ps(r + 8));
+        m2 = _mm256_max_ps(m2, _mm256_loadu_ps(r + 16));
     }
-    return _mm256_add_ps(a, b);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0;
+    for (int j = 0; j < n; j++) {
+        float *r = st + (size_t)j * QB;
+        __m256 e0 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(r), m0));
+        __m256 e1 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(r + 8), m1));
+        __m256 e2 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(r + 16), m2));
+        _mm256_storeu_ps(r, e0), _mm256_storeu_ps(r + 8, e1), _mm256_storeu_ps(r + 16, e2);
+        s0 = _mm256_add_ps(s0, e0), s1 = _mm256_add_ps(s1, e1), s2 = _mm256_add_ps(s2, e2);
+    }
+    const __m256 one = _mm256_set1_ps(1.0f);
+    _mm256_storeu_ps(inv, _mm256_div_ps(one, s0));
+    _mm256_storeu_ps(inv + 8, _mm256_div_ps(one, s1));
+    _mm256_storeu_ps(inv + 16, _mm256_div_ps(one, s2));
 }
 
-/* od[d] += e * v[d] for one key (row v of [n][8]). */
-__attribute__((target("avx2,fma"))) static inline void add_weighted_value8(__m256 *od, __m256 e, const float *v) {
-    for (int d = 0; d < DH; d++)
-        od[d] = _mm256_fmadd_ps(e, _mm256_broadcast_ss(v + d), od[d]);
-}
-
-/* Eight queries at once, one per lane (nq < 8 pads the block with zero queries). K and V
- * rows are [n][8], one key's dims together, and each value is broadcast to the eight
- * lanes, so a key is read once per eight queries from cache instead of once per query.
- * The queries are scaled by scale * log2(e), so scores come out in base 2 and the softmax
- * needs 2^x. Two passes over the keys, two keys per step: scores and their maxima, then
- * exponentials feeding the sums and the eight value accumulators together. */
-__attribute__((target("avx2,fma"))) static void attend_block_avx2(const float *q, int ldq, int nq, const float *kc,
-                                                                  const float *vc, int n, float scale, float *s,
-                                                                  float *o, int ldo) {
-    float lanes[DH][8];
+/* One head as two matrix products on conv_pointwise.c's kernel, QB queries at a time:
+ * S^T [n][QB] = K [n][8] Q^T [8][QB] (queries scaled by scale * log2(e), so the softmax
+ * works in base 2), softmax down each column, O^T [8][QB] = V^T [8][n] P^T [n][QB]. Both
+ * products keep 4 x 24 sums in registers, so each loaded value feeds several FMAs. */
+static void attention_head_blocked(const float *qkv, int n, int inner, int e, float scale, float *out, float *scratch) {
+    int ld = 3 * inner;
+    float *kp = scratch, *vp = kp + lgms_pointwise_packed_size(n, DH), *st = vp + (size_t)DH * n;
+    float *qt = st + (size_t)n * QB, *ot = qt + DH * QB, *gs = ot + DH * QB, inv[QB];
+    const float *k = qkv + inner + e * DH, *v = qkv + 2 * inner + e * DH;
+    lgms_pointwise_pack(k, n, DH, (size_t)ld, kp); /* rows: keys */
+    for (int d0 = 0; d0 < DH; d0 += 4)             /* V^T in 4-row panels: vp[d0 / 4][j][d % 4] */
+        for (int j = 0; j < n; j++)
+            for (int r = 0; r < 4; r++)
+                vp[(size_t)d0 * n + (size_t)j * 4 + r] = v[(size_t)j * ld + d0 + r];
     const float qs = scale * 1.44269504088896341f;
-    for (int d = 0; d < DH; d++)
-        for (int l = 0; l < 8; l++)
-            lanes[d][l] = l < nq ? q[(size_t)l * ldq + d] * qs : 0.0f;
-    __m256 qd[DH];
-    for (int d = 0; d < DH; d++)
-        qd[d] = _mm256_loadu_ps(lanes[d]);
-    __m256 mx0 = _mm256_set1_ps(-INFINITY), mx1 = mx0;
-    int j = 0;
-    for (; j + 2 <= n; j += 2) {
-        __m256 a = key_scores8(qd, kc + (size_t)j * DH), b = key_scores8(qd, kc + (size_t)(j + 1) * DH);
-        _mm256_storeu_ps(s + (size_t)j * 8, a);
-        _mm256_storeu_ps(s + (size_t)j * 8 + 8, b);
-        mx0 = _mm256_max_ps(mx0, a);
-        mx1 = _mm256_max_ps(mx1, b);
-    }
-    if (j < n) {
-        __m256 a = key_scores8(qd, kc + (size_t)j * DH);
-        _mm256_storeu_ps(s + (size_t)j * 8, a);
-        mx0 = _mm256_max_ps(mx0, a);
-    }
-    const __m256 mx = _mm256_max_ps(mx0, mx1);
-    __m256 sum0 = _mm256_setzero_ps(), sum1 = sum0, od[DH];
-    for (int d = 0; d < DH; d++)
-        od[d] = _mm256_setzero_ps();
-    for (j = 0; j + 2 <= n; j += 2) {
-        __m256 e0 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(s + (size_t)j * 8), mx));
-        __m256 e1 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(s + (size_t)j * 8 + 8), mx));
-        sum0 = _mm256_add_ps(sum0, e0);
-        sum1 = _mm256_add_ps(sum1, e1);
-        add_weighted_value8(od, e0, vc + (size_t)j * DH);
-        add_weighted_value8(od, e1, vc + (size_t)(j + 1) * DH);
-    }
-    if (j < n) {
-        __m256 e0 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(s + (size_t)j * 8), mx));
-        sum0 = _mm256_add_ps(sum0, e0);
-        add_weighted_value8(od, e0, vc + (size_t)j * DH);
-    }
-    const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(sum0, sum1));
-    for (int d = 0; d < DH; d++)
-        _mm256_storeu_ps(lanes[d], _mm256_mul_ps(od[d], inv));
-    for (int l = 0; l < nq; l++)
+    for (int i0 = 0; i0 < n; i0 += QB) {
+        int nq = n - i0 < QB ? n - i0 : QB;
         for (int d = 0; d < DH; d++)
-            o[(size_t)l * ldo + d] = lanes[d][l];
+            for (int q = 0; q < QB; q++)
+                qt[d * QB + q] = q < nq ? qkv[(size_t)(i0 + q) * ld + e * DH + d] * qs : 0.0f;
+        lgms_pointwise_gemm(kp, n, DH, qt, QB, QB, st, QB, gs);
+        softmax_columns(st, n, inv);
+        lgms_pointwise_gemm(vp, DH, n, st, QB, QB, ot, QB, gs);
+        for (int q = 0; q < nq; q++)
+            for (int d = 0; d < DH; d++)
+                out[(size_t)(i0 + q) * inner + e * DH + d] = ot[d * QB + q] * inv[q];
+    }
 }
 #endif
 
@@ -185,22 +182,18 @@ static void attention_heads(const float *qkv, int n, int heads, int dh, float sc
     if (dh != DH) abort(); /* the graph builder only makes 8-dim heads */
     float *kc = scratch, *vc = scratch + (size_t)DH * n, *s = scratch + (size_t)2 * DH * n;
     for (int e = head_begin; e < head_end; e++) {
-        const float *k = qkv + inner + e * dh, *v = qkv + 2 * inner + e * dh;
-        /* the AVX2 kernel wants key rows [n][8], the portable one columns [8][n] */
-        size_t key_step = fast ? DH : 1, dim_step = fast ? 1 : (size_t)n;
-        for (int j = 0; j < n; j++)
-            for (int d = 0; d < DH; d++) {
-                kc[j * key_step + d * dim_step] = k[(size_t)j * ld + d];
-                vc[j * key_step + d * dim_step] = v[(size_t)j * ld + d];
-            }
 #if LGMS_HAVE_AVX2_ATTENTION
         if (fast) {
-            for (int i = 0; i < n; i += 8)
-                attend_block_avx2(qkv + (size_t)i * ld + e * dh, ld, n - i < 8 ? n - i : 8, kc, vc, n, scale, s,
-                                  out + (size_t)i * inner + e * dh, inner);
+            attention_head_blocked(qkv, n, inner, e, scale, out, scratch);
             continue;
         }
 #endif
+        const float *k = qkv + inner + e * dh, *v = qkv + 2 * inner + e * dh;
+        for (int j = 0; j < n; j++) /* transposed: [8][n] */
+            for (int d = 0; d < DH; d++) {
+                kc[(size_t)d * n + j] = k[(size_t)j * ld + d];
+                vc[(size_t)d * n + j] = v[(size_t)j * ld + d];
+            }
         for (int i = 0; i < n; i++)
             attend_one(qkv + (size_t)i * ld + e * dh, kc, vc, n, scale, s, out + (size_t)i * inner + e * dh);
     }

@@ -85,19 +85,23 @@ void lgms_pointwise_gemm(const float *wp, int rows, int cin, const float *x, siz
     float *panel = scratch, *edge = scratch + (size_t)cin * pc;
     for (size_t p0 = 0; p0 < ncols; p0 += pc) {
         size_t n = ncols - p0 < pc ? ncols - p0 : pc, full = n / NR * NR, width = (n + NR - 1) / NR * NR;
-        for (int ci = 0; ci < cin; ci++) { /* zero-padded to whole register blocks */
-            float *dst = panel + (size_t)ci * width;
-            memcpy(dst, x + (size_t)ci * ldx + p0, sizeof(float) * n);
-            memset(dst + n, 0, sizeof(float) * (width - n));
+        const float *pan = x; /* x laid out as a panel already: read in place */
+        if (p0 || n != width || ldx != width) {
+            for (int ci = 0; ci < cin; ci++) { /* zero-padded to whole register blocks */
+                float *dst = panel + (size_t)ci * width;
+                memcpy(dst, x + (size_t)ci * ldx + p0, sizeof(float) * n);
+                memset(dst + n, 0, sizeof(float) * (width - n));
+            }
+            pan = panel;
         }
         for (int o0 = 0; o0 < rows; o0 += MR) {
             const float *w = wp + (size_t)o0 * cin;
             int nr = rows - o0 < MR ? rows - o0 : MR;
             float *o = out + (size_t)o0 * ldo + p0;
             for (size_t j = 0; j < full && nr == MR; j += NR)
-                block(w, panel + j, cin, width, o + j, ldo);
+                block(w, pan + j, cin, width, o + j, ldo);
             for (size_t j = nr == MR ? full : 0; j < n; j += NR) { /* ragged: through the edge buffer */
-                block(w, panel + j, cin, width, edge, NR);
+                block(w, pan + j, cin, width, edge, NR);
                 size_t cols = n - j < NR ? n - j : NR;
                 for (int r = 0; r < nr; r++)
                     memcpy(o + (size_t)r * ldo + j, edge + r * NR, sizeof(float) * cols);

@@ -267,6 +267,16 @@ Test(ops, attention_matches_softmax_reference_with_both_kernels) {
             for (size_t i = 0; i < (size_t)n * inner; i++)
                 cr_assert_leq(fabs((double)got[i] - want[i]), 1e-5, "n %d, %d thread(s), element %zu: %g vs %g", n,
                               threads, i, got[i], want[i]);
+            /* each thread keeps to its lgms_attention_scratch(n) floats: a guard after one
+             * thread's share stays untouched */
+            size_t each = lgms_attention_scratch(n);
+            float *guarded = malloc(sizeof(float) * (each + 256));
+            for (size_t i = each; i < each + 256; i++)
+                guarded[i] = -12345.0f;
+            lgms_attention_heads(qkv, n, heads, 8, 0.35355339f, 0, heads, got, guarded);
+            for (size_t i = each; i < each + 256; i++)
+                cr_assert_eq(guarded[i], -12345.0f, "n %d: scratch overrun at %zu of %zu", n, i, each);
+            free(guarded);
             lgms_attention_portable(qkv, n, heads, 8, 0.35355339f, got, scratch);
             for (size_t i = 0; i < (size_t)n * inner; i++)
                 cr_assert_leq(fabs((double)got[i] - want[i]), 1e-5, "portable kernel, n %d, element %zu: %g vs %g", n,
