@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act_avx2.h"
 #include "conv_direct.h"
 #include "conv_pointwise.h"
 #include "conv_winograd.h"
@@ -27,8 +28,13 @@
 /* Columns per 1x1-conv tile, so the epilogue runs on cache-hot output. */
 #define LGMS_PW_TILE 2048
 
-/* y = act(y * s + t) over n values; one loop per activation so each vectorises. */
+/* y = act(y * s + t) over n values; one loop per activation so each vectorises (GELU and
+ * SiLU on AVX2 + FMA: act_avx2.c). */
 LGMS_HOT static void affine_act(float *y, size_t n, float s, float t, lgms_act act) {
+    if ((act == LGMS_ACT_GELU || act == LGMS_ACT_SILU) && lgms_cpu_has_avx2_fma()) {
+        (act == LGMS_ACT_GELU ? lgms_gelu_affine_avx2 : lgms_silu_affine_avx2)(y, n, s, t, 1.0f, 0.0f);
+        return;
+    }
     switch (act) {
     case LGMS_ACT_RELU:
         for (size_t i = 0; i < n; i++) {
@@ -54,6 +60,10 @@ LGMS_HOT static void affine_act(float *y, size_t n, float s, float t, lgms_act a
 /* y = act(y + b) * s + t: an activation followed by a BatchNorm that cannot be folded.
  * One pass per activation, like affine_act. */
 LGMS_HOT static void act_affine(float *y, size_t n, float b, lgms_act act, float s, float t) {
+    if ((act == LGMS_ACT_GELU || act == LGMS_ACT_SILU) && lgms_cpu_has_avx2_fma()) {
+        (act == LGMS_ACT_GELU ? lgms_gelu_affine_avx2 : lgms_silu_affine_avx2)(y, n, 1.0f, b, s, t);
+        return;
+    }
     switch (act) {
     case LGMS_ACT_RELU:
         for (size_t i = 0; i < n; i++) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../engine/act_avx2.h"
 #include "../../engine/conv_direct.h"
 #include "../../engine/conv_pointwise.h"
 #include "../../engine/conv_winograd.h"
@@ -117,6 +118,25 @@ Test(ops, conv3x3_direct_and_im2col_paths_match_a_naive_convolution) {
                                   cases[i].act, cases[i].post, threads);
             cr_assert_leq(e, 2e-5, "case %zu, %d thread(s): max abs error %g", i, threads, e);
         }
+}
+
+Test(ops, avx2_activations_match_the_scalar_forms) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
+    size_t n = 1003; /* a tail past the last whole vector */
+    float *x = random_floats(n, 21), *g = malloc(sizeof(float) * n), *s = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++)
+        x[i] *= 9.0f; /* past erf's clamp and deep into exp's range */
+    memcpy(g, x, sizeof(float) * n), memcpy(s, x, sizeof(float) * n);
+    lgms_gelu_affine_avx2(g, n, 1.25f, -0.5f, 0.75f, 0.125f);
+    lgms_silu_affine_avx2(s, n, 1.25f, -0.5f, 0.75f, 0.125f);
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i] * 1.25f - 0.5f;
+        double want_g = 0.5 * v * (1.0 + erf(v / sqrt(2.0))) * 0.75 + 0.125,
+               want_s = v / (1.0 + exp(-v)) * 0.75 + 0.125;
+        cr_assert_leq(fabs(g[i] - want_g), 4e-6 * (1 + fabs(want_g)), "GELU at %g: %g vs %g", v, g[i], want_g);
+        cr_assert_leq(fabs(s[i] - want_s), 4e-6 * (1 + fabs(want_s)), "SiLU at %g: %g vs %g", v, s[i], want_s);
+    }
+    free(x), free(g), free(s);
 }
 
 Test(ops, pointwise_kernel_matches_a_naive_convolution) {
