@@ -2,8 +2,9 @@
  * matrix: for a few queries at a time, their scores against every key, softmax, weighted
  * sum of values. On AVX2 + FMA a block of 24 queries is two small matrix products on
  * conv_pointwise.c's kernel with a base-2 softmax between them; the portable kernel
- * (auto-vectorised, for CPUs without AVX2) takes one query with K and V transposed
- * ([dh][n]) so its loops run over contiguous keys. */
+ * (auto-vectorised, for CPUs without AVX2) takes one query at a time. Tokens are stored
+ * channel-major (feature f of token t at [f][t]), so each head's K and V are rows the
+ * loops run along. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -21,11 +22,10 @@
 /* Queries per block of the AVX2 path: one register block of conv_pointwise.c's columns. */
 #define QB 24
 
-/* The portable kernel: K and V of one head transposed and one query's scores, [8][n] and
- * [n]. The AVX2 path: K and V^T packed for the pointwise kernel, a block's scores [n][QB],
- * its queries and outputs [8][QB], and the kernel's panel. */
+/* The portable kernel: one query's scores, [n]. The AVX2 path: K and V^T packed for the pointwise kernel, a block's
+ * scores [n][QB], its queries and outputs [8][QB], and the kernel's panel. */
 size_t lgms_attention_scratch(int n) {
-    size_t portable = (size_t)n * 3 * LGMS_ATTN_MAX_DH + 64;
+    size_t portable = (size_t)n + 64;
     size_t gemm_qk = lgms_pointwise_gemm_scratch(LGMS_ATTN_MAX_DH), gemm_pv = lgms_pointwise_gemm_scratch(n);
     size_t blocked = lgms_pointwise_packed_size(n, LGMS_ATTN_MAX_DH) + (size_t)LGMS_ATTN_MAX_DH * n + (size_t)n * QB +
                      (size_t)2 * LGMS_ATTN_MAX_DH * QB + (gemm_qk > gemm_pv ? gemm_qk : gemm_pv) + 64;
@@ -151,36 +151,38 @@ __attribute__((target("avx2,fma"))) static void softmax_columns(float *st, int n
  * works in base 2), softmax down each column, O^T [8][QB] = V^T [8][n] P^T [n][QB]. Both
  * products keep 4 x 24 sums in registers, so each loaded value feeds several FMAs. */
 static void attention_head_blocked(const float *qkv, int n, int inner, int e, float scale, float *out, float *scratch) {
-    int ld = 3 * inner;
     float *kp = scratch, *vp = kp + lgms_pointwise_packed_size(n, DH), *st = vp + (size_t)DH * n;
     float *qt = st + (size_t)n * QB, *ot = qt + DH * QB, *gs = ot + DH * QB, inv[QB];
-    const float *k = qkv + inner + e * DH, *v = qkv + 2 * inner + e * DH;
-    lgms_pointwise_pack(k, n, DH, (size_t)ld, kp); /* rows: keys */
-    for (int d0 = 0; d0 < DH; d0 += 4)             /* V^T in 4-row panels: vp[d0 / 4][j][d % 4] */
+    const float *q = qkv + (size_t)e * DH * n, *k = qkv + (size_t)(inner + e * DH) * n;
+    const float *v = qkv + (size_t)(2 * inner + e * DH) * n;
+    for (int j0 = 0; j0 < n; j0 += 4) /* K in 4-key panels: kp[j0 / 4][d][j % 4] */
+        for (int d = 0; d < DH; d++)
+            for (int r = 0; r < 4; r++)
+                kp[(size_t)j0 * DH + d * 4 + r] = j0 + r < n ? k[(size_t)d * n + j0 + r] : 0.0f;
+    for (int d0 = 0; d0 < DH; d0 += 4) /* V^T in 4-dim panels: vp[d0 / 4][j][d % 4] */
         for (int j = 0; j < n; j++)
             for (int r = 0; r < 4; r++)
-                vp[(size_t)d0 * n + (size_t)j * 4 + r] = v[(size_t)j * ld + d0 + r];
+                vp[(size_t)d0 * n + (size_t)j * 4 + r] = v[(size_t)(d0 + r) * n + j];
     const float qs = scale * 1.44269504088896341f;
     for (int i0 = 0; i0 < n; i0 += QB) {
         int nq = n - i0 < QB ? n - i0 : QB;
         for (int d = 0; d < DH; d++)
-            for (int q = 0; q < QB; q++)
-                qt[d * QB + q] = q < nq ? qkv[(size_t)(i0 + q) * ld + e * DH + d] * qs : 0.0f;
+            for (int c = 0; c < QB; c++)
+                qt[d * QB + c] = c < nq ? q[(size_t)d * n + i0 + c] * qs : 0.0f;
         lgms_pointwise_gemm(kp, n, DH, qt, QB, QB, st, QB, gs);
         softmax_columns(st, n, inv);
         lgms_pointwise_gemm(vp, DH, n, st, QB, QB, ot, QB, gs);
-        for (int q = 0; q < nq; q++)
-            for (int d = 0; d < DH; d++)
-                out[(size_t)(i0 + q) * inner + e * DH + d] = ot[d * QB + q] * inv[q];
+        for (int d = 0; d < DH; d++)
+            for (int c = 0; c < nq; c++)
+                out[(size_t)(e * DH + d) * n + i0 + c] = ot[d * QB + c] * inv[c];
     }
 }
 #endif
 
 static void attention_heads(const float *qkv, int n, int heads, int dh, float scale, int head_begin, int head_end,
                             float *out, float *scratch, int fast) {
-    int inner = heads * dh, ld = 3 * inner;
+    int inner = heads * dh;
     if (dh != DH) abort(); /* the graph builder only makes 8-dim heads */
-    float *kc = scratch, *vc = scratch + (size_t)DH * n, *s = scratch + (size_t)2 * DH * n;
     for (int e = head_begin; e < head_end; e++) {
 #if LGMS_HAVE_AVX2_ATTENTION
         if (fast) {
@@ -188,14 +190,16 @@ static void attention_heads(const float *qkv, int n, int heads, int dh, float sc
             continue;
         }
 #endif
-        const float *k = qkv + inner + e * dh, *v = qkv + 2 * inner + e * dh;
-        for (int j = 0; j < n; j++) /* transposed: [8][n] */
-            for (int d = 0; d < DH; d++) {
-                kc[(size_t)d * n + j] = k[(size_t)j * ld + d];
-                vc[(size_t)d * n + j] = v[(size_t)j * ld + d];
-            }
-        for (int i = 0; i < n; i++)
-            attend_one(qkv + (size_t)i * ld + e * dh, kc, vc, n, scale, s, out + (size_t)i * inner + e * dh);
+        /* channel-major K and V are the [8][n] the portable kernel reads */
+        const float *k = qkv + (size_t)(inner + e * DH) * n, *v = qkv + (size_t)(2 * inner + e * DH) * n;
+        for (int i = 0; i < n; i++) {
+            float q[DH], o[DH];
+            for (int d = 0; d < DH; d++)
+                q[d] = qkv[(size_t)(e * DH + d) * n + i];
+            attend_one(q, k, v, n, scale, scratch, o);
+            for (int d = 0; d < DH; d++)
+                out[(size_t)(e * DH + d) * n + i] = o[d];
+        }
     }
 }
 

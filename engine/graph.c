@@ -96,28 +96,25 @@ static void run_lms(lgms_state *st, const lgms_lms_block *L, const float *x, int
 }
 
 /* Token group p of t1 [a][d][h][w]: the elements whose coordinate parities are the bits of p
- * (d: 4, h: 2, w: 1; 2-D uses h and w only), as a (d/2 or 1) x h/2 x w/2 grid of tokens.
- * Gather them into x [n][a], or scatter them back; token rows [r0, r1) of the grid
- * (a row = one (z, i) pair). */
+ * (d: 4, h: 2, w: 1; 2-D uses h and w only), as a (d/2 or 1) x h/2 x w/2 grid of n tokens.
+ * Gather them channel-major into x [a][n], or scatter them back; token rows [r0, r1) of the
+ * grid (a row = one (z, i) pair): every channel's row is a stride-2 read and a contiguous
+ * write (or the reverse). */
 static void tokens_move_rows(float *t1, float *x, int a, int d, int h, int w, int p, int r0, int r1, int scatter) {
     int pz = d > 1 ? p >> 2 : 0, py = (p >> 1) & 1, px = p & 1, hh = h / 2, hw = w / 2;
-    size_t vol = (size_t)d * h * w;
-    /* channel by channel within a grid row: a channel's row is read (or written) in order,
-     * where going token by token would touch a lines 4 or 16 KiB apart, all in one cache set */
-    for (int r = r0; r < r1; r++) {
-        int z = r / hh, i = r % hh;
-        float *row = t1 + ((size_t)(d > 1 ? 2 * z + pz : 0) * h + 2 * i + py) * w + px;
-        float *tok = x + (size_t)r * hw * a;
-        for (int f = 0; f < a; f++) {
-            float *e = row + f * vol, *t = tok + f;
+    size_t vol = (size_t)d * h * w, n = (size_t)(d > 1 ? d / 2 : 1) * hh * hw;
+    for (int f = 0; f < a; f++)
+        for (int r = r0; r < r1; r++) {
+            int z = r / hh, i = r % hh;
+            float *e = t1 + f * vol + ((size_t)(d > 1 ? 2 * z + pz : 0) * h + 2 * i + py) * w + px;
+            float *t = x + f * n + (size_t)r * hw;
             if (scatter)
                 for (int j = 0; j < hw; j++)
-                    e[2 * j] = t[(size_t)j * a];
+                    e[2 * j] = t[j];
             else
                 for (int j = 0; j < hw; j++)
-                    t[(size_t)j * a] = e[2 * j];
+                    t[j] = e[2 * j];
         }
-    }
 }
 
 typedef struct {
@@ -137,31 +134,46 @@ static void tokens_move(lgms_state *st, float *t1, int a, int d, int h, int w, i
     lgms_threads_run(st->team, tokens_task, &j);
 }
 
-/* The transformer (depth 1) on the first a channels of t, in place, one token group at a time. */
+/* A transformer linear: a 1x1 convolution over channel-major tokens, seen as a rows x
+ * cols plane so threads can split it. */
+static void run_linear(lgms_state *st, const lgms_conv *c, const float *in, int rows, int cols, float *out,
+                       float *scratch) {
+    PROF(st, LGMS_PROF_LINEAR, 2.0 * c->cin * c->cout * (double)rows * cols,
+         lgms_par_conv(st->team, c, in, 1, rows, cols, out, scratch));
+}
+
+/* The transformer (depth 1) on the first a channels of t, in place, one token group at a
+ * time, every tensor channel-major [features][n]: x += proj(attention(LN1(x))), then
+ * x += fc2(SiLU(fc1(LN2(x)))). */
 static void run_transformer(lgms_state *st, const lgms_gms_block *G, float *t1, int d, int h, int w) {
     size_t mark = lgms_arena_mark(&st->arena);
-    int groups = d > 1 ? 8 : 4, a = G->a, n = (d > 1 ? d / 2 : 1) * (h / 2) * (w / 2);
+    int groups = d > 1 ? 8 : 4, a = G->a, rows = (d > 1 ? d / 2 : 1) * (h / 2), cols = w / 2, n = rows * cols;
     int inner = LGMS_HEADS * LGMS_HEAD_DIM;
-    float *x = alloc(st, (size_t)n * a), *z = alloc(st, (size_t)n * a);
+    float *x = alloc(st, (size_t)n * a), *z = alloc(st, (size_t)n * a), *y = alloc(st, (size_t)n * a);
     float *qkv = alloc(st, (size_t)n * 3 * inner), *o = alloc(st, (size_t)n * inner);
     float *hid = alloc(st, (size_t)n * G->mlp), *scores = alloc(st, lgms_attention_scratch(n) * st->nthreads);
+    size_t cs = 0;
+    const lgms_conv *lin[4] = {&G->qkv, &G->proj, &G->fc1, &G->fc2};
+    for (int k = 0; k < 4; k++) {
+        size_t s = lgms_conv_scratch(lin[k], 1, rows, cols);
+        cs = s > cs ? s : cs;
+    }
+    float *scratch = alloc(st, cs * st->nthreads + 1);
     const float scale = 1.0f / sqrtf((float)LGMS_HEAD_DIM);
     double attn_flops = 2.0 * 2.0 * n * (double)n * inner; /* QK^T and AV of one group, all heads */
     for (int p = 0; p < groups; p++) {
         PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_move(st, t1, a, d, h, w, p, x, 0);
              lgms_par_layer_norm(st->team, x, n, a, G->ln1_gamma, G->ln1_beta, z));
-        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * 3 * inner,
-             lgms_par_linear(st->team, z, n, a, G->w_qkv, NULL, 3 * inner, qkv, 0, LGMS_ACT_NONE));
+        run_linear(st, &G->qkv, z, rows, cols, qkv, scratch);
         PROF(st, LGMS_PROF_ATTENTION, attn_flops,
              lgms_par_attention(st->team, qkv, n, LGMS_HEADS, LGMS_HEAD_DIM, scale, o, scores));
-        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * inner * a,
-             lgms_par_linear(st->team, o, n, inner, G->w_out, G->b_out, a, x, 1, LGMS_ACT_NONE));
-        PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_layer_norm(st->team, x, n, a, G->ln2_gamma, G->ln2_beta, z));
-        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * a * G->mlp,
-             lgms_par_linear(st->team, z, n, a, G->w_fc1, G->b_fc1, G->mlp, hid, 0, LGMS_ACT_SILU));
-        PROF(st, LGMS_PROF_LINEAR, 2.0 * n * G->mlp * a,
-             lgms_par_linear(st->team, hid, n, G->mlp, G->w_fc2, G->b_fc2, a, x, 1, LGMS_ACT_NONE));
-        PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_move(st, t1, a, d, h, w, p, x, 1));
+        run_linear(st, &G->proj, o, rows, cols, y, scratch);
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_add(st->team, x, y, (size_t)n * a);
+             lgms_par_layer_norm(st->team, x, n, a, G->ln2_gamma, G->ln2_beta, z));
+        run_linear(st, &G->fc1, z, rows, cols, hid, scratch);
+        run_linear(st, &G->fc2, hid, rows, cols, y, scratch);
+        PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_add(st->team, x, y, (size_t)n * a);
+             tokens_move(st, t1, a, d, h, w, p, x, 1));
     }
     lgms_arena_reset(&st->arena, mark);
 }

@@ -235,16 +235,20 @@ static void build_gms(builder *b, lgms_gms_block *G, const char *p, int cin, int
     snprintf(sub, sizeof sub, "%s.norm", key);
     G->ln1_gamma = tensor(b, sub, "weight", 1, a);
     G->ln1_beta = tensor(b, sub, "bias", 1, a);
-    G->w_qkv = tensor(b, key, "to_qkv.weight", 2, 96, a);
-    G->w_out = tensor(b, key, "to_out.0.weight", 2, a, 32);
-    G->b_out = tensor(b, key, "to_out.0.bias", 1, a);
+    G->qkv = (lgms_conv){.cin = a, .cout = 96, .k = 1, .groups = 1};
+    G->qkv.weight = tensor(b, key, "to_qkv.weight", 2, 96, a);
+    G->proj = (lgms_conv){.cin = 32, .cout = a, .k = 1, .groups = 1};
+    G->proj.weight = tensor(b, key, "to_out.0.weight", 2, a, 32);
+    G->proj.bias = tensor(b, key, "to_out.0.bias", 1, a);
     join(key, sizeof key, p, "transformer.layers.0.1.net");
     G->ln2_gamma = tensor(b, key, "0.weight", 1, a);
     G->ln2_beta = tensor(b, key, "0.bias", 1, a);
-    G->w_fc1 = tensor(b, key, "1.weight", 2, mlp, a);
-    G->b_fc1 = tensor(b, key, "1.bias", 1, mlp);
-    G->w_fc2 = tensor(b, key, "4.weight", 2, a, mlp);
-    G->b_fc2 = tensor(b, key, "4.bias", 1, a);
+    G->fc1 = (lgms_conv){.cin = a, .cout = mlp, .k = 1, .groups = 1, .act = LGMS_ACT_SILU};
+    G->fc1.weight = tensor(b, key, "1.weight", 2, mlp, a);
+    G->fc1.bias = tensor(b, key, "1.bias", 1, mlp);
+    G->fc2 = (lgms_conv){.cin = mlp, .cout = a, .k = 1, .groups = 1};
+    G->fc2.weight = tensor(b, key, "4.weight", 2, a, mlp);
+    G->fc2.bias = tensor(b, key, "4.bias", 1, a);
     join(key, sizeof key, p, "conv3");
     conv_bn_silu(b, &G->conv3, key, c, c, 1);
     join(key, sizeof key, p, "conv4");
@@ -313,8 +317,10 @@ static int model_convs(lgms_model *m, lgms_conv **list) {
         list[n++] = &m->enc_pbs[e];
     }
     lgms_gms_block *gms[4] = {&m->enc4, &m->enc5, &m->dec5, &m->dec4};
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 4; i++) {
         list[n++] = &gms[i]->conv1, list[n++] = &gms[i]->conv2, list[n++] = &gms[i]->conv3, list[n++] = &gms[i]->conv4;
+        list[n++] = &gms[i]->qkv, list[n++] = &gms[i]->proj, list[n++] = &gms[i]->fc1, list[n++] = &gms[i]->fc2;
+    }
     lgms_conv *ups[4] = {&m->up5, &m->up4, &m->up3, &m->up2};
     for (int i = 0; i < 4; i++)
         list[n++] = ups[i];
@@ -325,7 +331,7 @@ static int model_convs(lgms_model *m, lgms_conv **list) {
     return n;
 }
 
-#define MODEL_MAX_CONVS (1 + 3 * (2 * LGMS_MAX_DEPTH + 1) + 16 + 4 + 9 + 1)
+#define MODEL_MAX_CONVS (1 + 3 * (2 * LGMS_MAX_DEPTH + 1) + 32 + 4 + 9 + 1)
 
 /* Filters prepared for the kernels that want their own layout: Winograd-transformed for the
  * 2-D 3x3 layers conv_winograd.c takes, packed in panels for the 1x1 layers of

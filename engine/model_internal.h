@@ -22,8 +22,10 @@ typedef struct {
     lgms_conv conv1, conv2, conv3, conv4;
     const float *dw_weight, *dw_bias;         /* dw3x3 with bn1 folded, then ReLU */
     const float *branch_scale, *branch_shift; /* dwconv1x1 scale with bn2 folded */
-    const float *ln1_gamma, *ln1_beta, *w_qkv, *w_out, *b_out;
-    const float *ln2_gamma, *ln2_beta, *w_fc1, *b_fc1, *w_fc2, *b_fc2;
+    /* the transformer's linears, as 1x1 convolutions over its channel-major tokens [a][n]:
+     * to_qkv (a -> 96, no bias), to_out (32 -> a), MLP a -> mlp (SiLU) -> a */
+    const float *ln1_gamma, *ln1_beta, *ln2_gamma, *ln2_beta;
+    lgms_conv qkv, proj, fc1, fc2;
 } lgms_gms_block;
 
 /* Decoder fusion: grouped 3x3 -> GELU -> BN, 1x1 -> GELU -> BN, 1x1 -> GELU -> BN

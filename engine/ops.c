@@ -21,8 +21,6 @@
 #define LGMS_UP_MAX_W 4096
 /* Widest row the depthwise kernel pads on the stack (wider rows take the tap-by-tap path). */
 #define LGMS_DW_MAX_W 2048
-/* Output floats per block of token rows in lgms_linear (~64 KiB). */
-#define LGMS_LINEAR_BLOCK_FLOATS (1u << 14)
 /* Columns per call of the 1x1 kernel, so the epilogue runs on output still in cache. */
 #define LGMS_PW_KERNEL_TILE 512
 /* Columns per 1x1-conv tile, so the epilogue runs on cache-hot output. */
@@ -355,20 +353,35 @@ LGMS_HOT void lgms_group_norm(float *x, int channels, size_t plane, int groups, 
     }
 }
 
-LGMS_HOT void lgms_layer_norm(const float *x, int n, int d, const float *gamma, const float *beta, float *out) {
-    for (int r = 0; r < n; r++) {
-        const float *v = x + (size_t)r * d;
-        float *o = out + (size_t)r * d;
-        double sum = 0.0, sq = 0.0;
-        for (int i = 0; i < d; i++)
-            sum += v[i];
-        double mu = sum / d;
-        for (int i = 0; i < d; i++)
-            sq += (v[i] - mu) * (v[i] - mu);
-        float inv = (float)(1.0 / sqrt(sq / d + LGMS_EPS));
-        float fmu = (float)mu;
-        for (int i = 0; i < d; i++)
-            o[i] = (v[i] - fmu) * inv * gamma[i] + beta[i];
+/* Columns per pass of lgms_layer_norm: their sums stay in registers or L1. */
+#define LGMS_LN_BLOCK 64
+
+LGMS_HOT void lgms_layer_norm(const float *x, size_t stride, int n, int d, const float *gamma, const float *beta,
+                              float *out) {
+    for (int c0 = 0; c0 < n; c0 += LGMS_LN_BLOCK) {
+        int m = n - c0 < LGMS_LN_BLOCK ? n - c0 : LGMS_LN_BLOCK;
+        double sum[LGMS_LN_BLOCK] = {0}, sq[LGMS_LN_BLOCK] = {0};
+        float mu[LGMS_LN_BLOCK], inv[LGMS_LN_BLOCK];
+        for (int i = 0; i < d; i++) {
+            const float *v = x + (size_t)i * stride + c0;
+            for (int c = 0; c < m; c++)
+                sum[c] += v[c];
+        }
+        for (int c = 0; c < m; c++)
+            sum[c] /= d;
+        for (int i = 0; i < d; i++) {
+            const float *v = x + (size_t)i * stride + c0;
+            for (int c = 0; c < m; c++)
+                sq[c] += (v[c] - sum[c]) * (v[c] - sum[c]);
+        }
+        for (int c = 0; c < m; c++)
+            inv[c] = (float)(1.0 / sqrt(sq[c] / d + LGMS_EPS)), mu[c] = (float)sum[c];
+        for (int i = 0; i < d; i++) {
+            const float *v = x + (size_t)i * stride + c0;
+            float *o = out + (size_t)i * stride + c0;
+            for (int c = 0; c < m; c++)
+                o[c] = (v[c] - mu[c]) * inv[c] * gamma[i] + beta[i];
+        }
     }
 }
 
@@ -459,26 +472,6 @@ LGMS_HOT void lgms_upsample2x(const float *in, int channels, int d, int h, int w
                     }
                 }
             }
-        }
-    }
-}
-
-void lgms_linear(const float *x, int n, int din, const float *weight, const float *bias, int dout, float *out,
-                 int accumulate, lgms_act act) {
-    /* blocks of rows, so bias and activation run on output still in cache */
-    int block = (int)(LGMS_LINEAR_BLOCK_FLOATS / (size_t)(dout > din ? dout : din));
-    block = block < 8 ? 8 : block;
-    for (int r0 = 0; r0 < n; r0 += block) {
-        int rows = n - r0 < block ? n - r0 : block;
-        float *o = out + (size_t)r0 * dout;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, dout, din, 1.0f, x + (size_t)r0 * din, din, weight,
-                    din, accumulate ? 1.0f : 0.0f, o, dout);
-        if (!bias && act == LGMS_ACT_NONE) continue;
-        for (int r = 0; r < rows; r++, o += dout) {
-            if (bias)
-                for (int j = 0; j < dout; j++)
-                    o[j] += bias[j];
-            if (act != LGMS_ACT_NONE) affine_act(o, (size_t)dout, 1.0f, 0.0f, act);
         }
     }
 }

@@ -53,8 +53,10 @@ void lgms_channel_affine(float *x, int channels, size_t plane, const float *scal
 void lgms_group_norm(float *x, int channels, size_t plane, int groups, const float *gamma, const float *beta,
                      lgms_act act);
 
-/* LayerNorm of n rows of d features: out = (x - mu)/sqrt(var + 1e-5) * gamma + beta. */
-void lgms_layer_norm(const float *x, int n, int d, const float *gamma, const float *beta, float *out);
+/* LayerNorm of n tokens of d features stored channel-major (feature i of token t at
+ * x[i * stride + t]): each token's features normalised, (x - mu)/sqrt(var + 1e-5) * gamma +
+ * beta, into out (same layout). */
+void lgms_layer_norm(const float *x, size_t stride, int n, int d, const float *gamma, const float *beta, float *out);
 
 void lgms_activate(float *x, size_t n, lgms_act act);
 void lgms_add(float *dst, const float *src, size_t n);
@@ -64,14 +66,10 @@ void lgms_maxpool2x(const float *in, int channels, int d, int h, int w, float *o
 /* Bilinear x2 (trilinear when d > 1), align_corners=False (half-pixel centres, clamped borders). */
 void lgms_upsample2x(const float *in, int channels, int d, int h, int w, float *out);
 
-/* Linear layer on n tokens: out[n][dout] = act(x[n][din] W^T + b) (b may be NULL).
- * accumulate != 0 adds W x + b to out instead (act must then be LGMS_ACT_NONE). */
-void lgms_linear(const float *x, int n, int din, const float *weight, const float *bias, int dout, float *out,
-                 int accumulate, lgms_act act);
-
-/* Multi-head self-attention of n tokens on a fused qkv [n][3*heads*dh] buffer (q | k | v,
- * head-major inside each); out [n][heads*dh]. scratch needs lgms_attention_scratch(n)
- * floats. The head dimension dh must be 8, as in every LGMSNet. */
+/* Multi-head self-attention of n tokens on a fused channel-major qkv [3*heads*dh][n] buffer
+ * (q | k | v, head-major inside each; feature f of token t at qkv[f * n + t]); out
+ * [heads*dh][n]. scratch needs lgms_attention_scratch(n) floats. The head dimension dh must
+ * be 8, as in every LGMSNet. */
 #define LGMS_ATTN_MAX_DH 8
 size_t lgms_attention_scratch(int n);
 /* Heads [head_begin, head_end); threads split attention this way. */

@@ -130,38 +130,24 @@ void lgms_par_add_group_norm(lgms_threads *t, float *x, const float *add, int ch
 
 typedef struct {
     const float *x;
-    int n, din, dout, accumulate;
-    const float *weight, *bias, *gamma, *beta;
+    int n, d;
+    const float *gamma, *beta;
     float *out;
-    lgms_act act;
-} rows_job;
+} ln_job;
 
+/* Tokens (columns) split at multiples of 16 so no two threads share a cache line. */
 static void ln_task(void *p, int i, int n) {
-    rows_job *j = p;
+    ln_job *j = p;
     size_t b, e;
-    lgms_split((size_t)j->n, i, n, &b, &e);
-    if (b < e) lgms_layer_norm(j->x + b * j->din, (int)(e - b), j->din, j->gamma, j->beta, j->out + b * j->din);
+    lgms_split(((size_t)j->n + 15) / 16, i, n, &b, &e);
+    b *= 16, e = e * 16 < (size_t)j->n ? e * 16 : (size_t)j->n;
+    if (b < e) lgms_layer_norm(j->x + b, (size_t)j->n, (int)(e - b), j->d, j->gamma, j->beta, j->out + b);
 }
 
 void lgms_par_layer_norm(lgms_threads *t, const float *x, int n, int d, const float *gamma, const float *beta,
                          float *out) {
-    rows_job j = {.x = x, .n = n, .din = d, .gamma = gamma, .beta = beta, .out = out};
+    ln_job j = {x, n, d, gamma, beta, out};
     lgms_threads_run(t, ln_task, &j);
-}
-
-static void linear_task(void *p, int i, int n) {
-    rows_job *j = p;
-    size_t b, e;
-    lgms_split((size_t)j->n, i, n, &b, &e);
-    if (b < e)
-        lgms_linear(j->x + b * j->din, (int)(e - b), j->din, j->weight, j->bias, j->dout, j->out + b * j->dout,
-                    j->accumulate, j->act);
-}
-
-void lgms_par_linear(lgms_threads *t, const float *x, int n, int din, const float *weight, const float *bias, int dout,
-                     float *out, int accumulate, lgms_act act) {
-    rows_job j = {x, n, din, dout, accumulate, weight, bias, NULL, NULL, out, act};
-    lgms_threads_run(t, linear_task, &j);
 }
 
 typedef struct {

@@ -1,8 +1,8 @@
 /* parallel_ops.h - the ops of ops.h run across a thread team (threads.h).
  *
  * Each splits its work statically: convolutions by output rows, depthwise/pooling/
- * upsampling/affine by channels, GroupNorm by groups, attention by heads, token-wise ops
- * and linears by token rows. A NULL team runs the plain op on the caller. Ops that need
+ * upsampling/affine by channels, GroupNorm by groups, attention by heads, LayerNorm by
+ * tokens. A NULL team runs the plain op on the caller. Ops that need
  * scratch take lgms_threads_count(t) slices of the single-thread size, one per thread. */
 #ifndef LGMS_PARALLEL_OPS_H
 #define LGMS_PARALLEL_OPS_H
@@ -22,10 +22,9 @@ void lgms_par_channel_affine(lgms_threads *t, float *x, int channels, size_t pla
 /* x += add (when add is not NULL), then GroupNorm + activation, group by group. */
 void lgms_par_add_group_norm(lgms_threads *t, float *x, const float *add, int channels, size_t plane, int groups,
                              const float *gamma, const float *beta, lgms_act act);
+/* Channel-major tokens: x, out [d][n]. */
 void lgms_par_layer_norm(lgms_threads *t, const float *x, int n, int d, const float *gamma, const float *beta,
                          float *out);
-void lgms_par_linear(lgms_threads *t, const float *x, int n, int din, const float *weight, const float *bias, int dout,
-                     float *out, int accumulate, lgms_act act);
 void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int heads, int dh, float scale, float *out,
                         float *scratch);
 void lgms_par_maxpool2x(lgms_threads *t, const float *in, int channels, int d, int h, int w, float *out);

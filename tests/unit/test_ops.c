@@ -244,9 +244,9 @@ Test(ops, direct_kernel_is_chosen_only_where_it_applies) {
     cr_assert_eq(lgms_conv3x3_direct_ok(&c, 96), 0, "5x5x5");
 }
 
-/* Softmax attention of one head in double: the reference for lgms_attention. */
+/* Softmax attention in double, channel-major qkv [3 * inner][n]: the reference for the kernels. */
 static void attention_ref(const float *qkv, int n, int heads, float scale, float *out) {
-    int inner = heads * 8, ld = 3 * inner;
+    int inner = heads * 8;
     double *s = malloc(sizeof(double) * n);
     for (int e = 0; e < heads; e++)
         for (int i = 0; i < n; i++) {
@@ -254,7 +254,7 @@ static void attention_ref(const float *qkv, int n, int heads, float scale, float
             for (int j = 0; j < n; j++) {
                 double d = 0;
                 for (int t = 0; t < 8; t++)
-                    d += (double)qkv[(size_t)i * ld + e * 8 + t] * qkv[(size_t)j * ld + inner + e * 8 + t];
+                    d += (double)qkv[(size_t)(e * 8 + t) * n + i] * qkv[(size_t)(inner + e * 8 + t) * n + j];
                 s[j] = d * scale;
                 mx = fmax(mx, s[j]);
             }
@@ -263,8 +263,8 @@ static void attention_ref(const float *qkv, int n, int heads, float scale, float
             for (int t = 0; t < 8; t++) {
                 double o = 0;
                 for (int j = 0; j < n; j++)
-                    o += s[j] * qkv[(size_t)j * ld + 2 * inner + e * 8 + t];
-                out[(size_t)i * inner + e * 8 + t] = (float)(o / sum);
+                    o += s[j] * qkv[(size_t)(2 * inner + e * 8 + t) * n + j];
+                out[(size_t)(e * 8 + t) * n + i] = (float)(o / sum);
             }
         }
     free(s);
