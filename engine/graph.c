@@ -220,19 +220,20 @@ typedef struct {
     float *out, *scratch;
     size_t scratch_each;
     double *part_s; /* [thread][3] seconds in c0, c1, c2 when profiling, else NULL */
+    atomic_int next;
 } fuse_job;
 
 static void fuse_task(void *p, int i, int n) {
     fuse_job *j = p;
     const lgms_fuse_block *F = j->F;
     int rows = j->d * j->h;
-    size_t tiles = (size_t)(rows + j->tile - 1) / j->tile, b, e, plane = (size_t)rows * j->w;
-    lgms_split(tiles, i, n, &b, &e);
+    size_t tiles = (size_t)(rows + j->tile - 1) / j->tile, plane = (size_t)rows * j->w;
+    (void)n;
     float *a = j->scratch + i * j->scratch_each, *bb = a + (size_t)F->c0.cout * j->tile * j->w;
     float *conv_scratch = bb + (size_t)F->c1.cout * j->tile * j->w;
     double *secs = j->part_s ? j->part_s + 3 * i : NULL;
-    for (size_t t = b; t < e; t++) {
-        int r0 = (int)t * j->tile, r1 = r0 + j->tile < rows ? r0 + j->tile : rows, nr = r1 - r0;
+    for (int t; (t = lgms_next_chunk(&j->next, (int)tiles)) >= 0;) { /* tiles taken in turn */
+        int r0 = t * j->tile, r1 = r0 + j->tile < rows ? r0 + j->tile : rows, nr = r1 - r0;
         size_t tp = (size_t)nr * j->w;
         double t0 = secs ? now_s() : 0.0;
         lgms_conv_rows_into(&F->c0, j->x, j->d, j->h, j->w, r0, r1, a, tp, conv_scratch);
@@ -271,7 +272,7 @@ static void run_fuse(lgms_state *st, const lgms_fuse_block *F, const float *x, i
     cs = cs > cs1 ? cs : cs1;
     cs = cs > cs2 ? cs : cs2;
     size_t each = ((size_t)(F->c0.cout + F->c1.cout) * tp + cs + 15) / 16 * 16;
-    fuse_job j = {F, x, d, h, w, tile, out, alloc(st, each * st->nthreads), each, NULL};
+    fuse_job j = {F, x, d, h, w, tile, out, alloc(st, each * st->nthreads), each, NULL, 0};
     if (st->profiling) {
         j.part_s = (double *)alloc(st, 2 * 3 * (size_t)st->nthreads);
         memset(j.part_s, 0, sizeof(double) * 3 * st->nthreads);

@@ -1,5 +1,6 @@
 /* parallel_ops.c - split each op of ops.c over a thread team: one context struct and one
- * task function per op; the task finds its share with lgms_split. */
+ * task function per op; the task finds its share with lgms_split, or takes chunks in turn
+ * (lgms_next_chunk) where the split cannot change a result. */
 #include "parallel_ops.h"
 
 typedef struct {
@@ -8,20 +9,32 @@ typedef struct {
     int d, h, w;
     float *out, *scratch;
     size_t scratch_each;
+    atomic_int next;
 } conv_job;
 
+/* Output pixels a chunk of a convolution should have at least: below that, per-call costs
+ * (tiles, transforms, short matrix products) outweigh balancing. */
+#define LGMS_CONV_CHUNK_PIXELS 8192
+
+/* Rows in chunks of whole row steps (Winograd: blocks of 4 rows), up to three chunks a
+ * thread where the plane is large enough, taken in turn. */
 static void conv_task(void *p, int i, int n) {
     conv_job *j = p;
-    size_t b, e, step = (size_t)lgms_conv_row_step(j->c, j->d, j->h, j->w); /* Winograd: pairs of rows */
-    lgms_split((size_t)j->d * j->h / step, i, n, &b, &e);
-    if (b < e)
-        lgms_conv_rows(j->c, j->in, j->d, j->h, j->w, (int)(b * step), (int)(e * step), j->out,
-                       j->scratch + i * j->scratch_each);
+    size_t step = (size_t)lgms_conv_row_step(j->c, j->d, j->h, j->w), units = (size_t)j->d * j->h / step;
+    size_t chunks = units * step * j->w / LGMS_CONV_CHUNK_PIXELS, b, e;
+    chunks = chunks > 3 * (size_t)n ? 3 * (size_t)n : chunks;
+    chunks = chunks < (size_t)n || n == 1 ? (size_t)n : chunks;
+    for (int c; (c = lgms_next_chunk(&j->next, (int)chunks)) >= 0;) {
+        lgms_split(units, c, (int)chunks, &b, &e);
+        if (b < e)
+            lgms_conv_rows(j->c, j->in, j->d, j->h, j->w, (int)(b * step), (int)(e * step), j->out,
+                           j->scratch + i * j->scratch_each);
+    }
 }
 
 void lgms_par_conv(lgms_threads *t, const lgms_conv *c, const float *in, int d, int h, int w, float *out,
                    float *scratch) {
-    conv_job j = {c, in, d, h, w, out, scratch, lgms_conv_scratch(c, d, h, w)};
+    conv_job j = {c, in, d, h, w, out, scratch, lgms_conv_scratch(c, d, h, w), 0};
     lgms_threads_run(t, conv_task, &j);
 }
 
@@ -155,20 +168,21 @@ typedef struct {
     int n, heads, dh;
     float scale;
     float *out, *scratch;
+    atomic_int next;
 } attn_job;
 
+/* One head at a time, taken in turn. */
 static void attn_task(void *p, int i, int n) {
     attn_job *j = p;
-    size_t b, e;
-    lgms_split((size_t)j->heads, i, n, &b, &e);
-    if (b < e)
-        lgms_attention_heads(j->qkv, j->n, j->heads, j->dh, j->scale, (int)b, (int)e, j->out,
+    (void)n;
+    for (int e; (e = lgms_next_chunk(&j->next, j->heads)) >= 0;)
+        lgms_attention_heads(j->qkv, j->n, j->heads, j->dh, j->scale, e, e + 1, j->out,
                              j->scratch + i * lgms_attention_scratch(j->n));
 }
 
 void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int heads, int dh, float scale, float *out,
                         float *scratch) {
-    attn_job j = {qkv, n, heads, dh, scale, out, scratch};
+    attn_job j = {qkv, n, heads, dh, scale, out, scratch, 0};
     lgms_threads_run(t, attn_task, &j);
 }
 
