@@ -15,6 +15,10 @@ int lgms_arena_reserve(lgms_arena *a) {
     for (size_t bytes = LGMS_ARENA_MAX_RESERVE; bytes >= LGMS_ARENA_MIN_RESERVE; bytes /= 2) {
         void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p != MAP_FAILED) {
+            /* 2 MiB pages where the kernel's THP mode is "madvise" (Debian's default):
+             * fewer TLB misses over tensors of several MiB, ~2.5% of an inference at 1
+             * thread (interleaved A/B), +1.4 MiB of RSS. Refused quietly elsewhere. */
+            (void)madvise(p, bytes, MADV_HUGEPAGE);
             a->base = p;
             a->cap = bytes / sizeof(float);
             a->used = a->peak = 0;
