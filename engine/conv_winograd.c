@@ -5,10 +5,13 @@
  *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
  * (interpolation points 0, +-1, +-2 and infinity), the 4x4 outputs are
  * A^T [(G g G^T) .* (B^T d B)] A: 36 products per block of 16 outputs where direct
- * convolution takes 144. Blocks are taken a row of blocks at a time, in chunks sized to stay
- * near L2, and every transform runs along whole rows so it vectorises: a padded input row is
- * split by column phase (column 4k + r into phase r, entry k), which lines block k's six
- * columns up as entry k of phases 0-3 and entry k + 1 of phases 0-1. */
+ * convolution takes 144. Blocks are taken a row of blocks at a time, in chunks of ~4 MiB
+ * of transformed data (L2-sized chunks measured 1.2-2x slower: each filter panel then
+ * serves too few blocks), and every transform runs along whole rows so it vectorises: a
+ * padded input row is split by column phase (column 4k + r into phase r, entry k), which
+ * lines block k's six columns up as entry k of phases 0-3 and entry k + 1 of phases 0-1.
+ * At 64 input channels the input transform takes ~40% of a layer's time: the next place
+ * to look. */
 #include "conv_winograd.h"
 
 #include <cblas.h>
