@@ -14,7 +14,8 @@
 #include "../../api/router.h"
 #include "../../engine/threads.h"
 
-static void run_pieces_on_team(void *runner, void (*fn)(void *arg, int index, int count), void *arg) {
+/* api_parallel's runner on an engine thread team */
+static void run_on_team(void *runner, void (*fn)(void *arg, int index, int count), void *arg) {
     lgms_threads_run(runner, fn, arg);
 }
 
@@ -30,7 +31,7 @@ Test(base64, pieces_on_several_threads_make_the_one_piece_text) {
             memset(got, '#', len + 2);
             api_base64_encode(in, n, want);
             lgms_threads *team = lgms_threads_new(threads);
-            api_parallel par = {run_pieces_on_team, team, threads};
+            api_parallel par = {run_on_team, team, threads};
             api_base64_encode_parallel(in, n, got, &par);
             lgms_threads_free(team);
             cr_assert_str_eq(got, want, "%zu bytes on %d threads", n, threads);
@@ -231,10 +232,6 @@ static void png_round_trip(int channels) {
 Test(image, png_grey_and_rgb_round_trip) {
     png_round_trip(1);
     png_round_trip(3);
-}
-
-static void run_on_team(void *runner, void (*fn)(void *arg, int index, int count), void *arg) {
-    lgms_threads_run(runner, fn, arg);
 }
 
 Test(image, png_deflated_in_bands_on_several_threads_decodes_to_the_same_pixels) {
