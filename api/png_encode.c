@@ -66,7 +66,9 @@ static void png_band(void *arg, int i, int n) {
         uint8_t *level_buf = malloc(PNG_LEVEL_BUF);
         j->zlen[b] = 0;
         if (!level_buf) continue;
-        struct isal_zstream s;
+        /* zeroed first: isal_deflate_stateless_init leaves fields of the internal state
+         * that the assembly reads (valgrind: "depends on uninitialised value") */
+        struct isal_zstream s = {0};
         isal_deflate_stateless_init(&s);
         s.level = PNG_LEVEL;
         s.level_buf = level_buf;
