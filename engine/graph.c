@@ -245,7 +245,7 @@ static void fuse_task(void *p, int i, int n) {
     }
 }
 
-/* Rows per tile, a multiple of c0's row step (Winograd takes pairs of rows). */
+/* Rows per tile, a multiple of c0's row step (Winograd takes blocks of 4 rows). */
 static int fuse_tile_rows(const lgms_fuse_block *F, int w, int step) {
     size_t per_row = (size_t)(F->c0.cout + F->c1.cout) * w * sizeof(float);
     size_t rows = LGMS_FUSE_TILE_BYTES / per_row;

@@ -21,9 +21,9 @@
 #define LGMS_UP_MAX_W 4096
 /* Widest row the depthwise kernel pads on the stack (wider rows take the tap-by-tap path). */
 #define LGMS_DW_MAX_W 2048
-/* Columns per call of the 1x1 kernel, so the epilogue runs on output still in cache. */
+/* Columns per 1x1-conv tile (our kernel's, sgemm's), so the epilogue runs on output still
+ * in cache. */
 #define LGMS_PW_KERNEL_TILE 512
-/* Columns per 1x1-conv tile, so the epilogue runs on cache-hot output. */
 #define LGMS_PW_TILE 2048
 
 /* y = act(y * s + t) over n values; one loop per activation so each vectorises (GELU and
@@ -182,21 +182,15 @@ void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int 
         const float *x = in + (size_t)g * cin_g * plane;
         float *y = out + (size_t)g * cout_g * out_cs;
         const float *wt = c->weight + (size_t)g * cout_g * kk;
-        if (c->packed) { /* 1x1, one group */
-            size_t end = (size_t)r_end * w;
-            for (size_t col0 = base; col0 < end; col0 += LGMS_PW_KERNEL_TILE) {
-                size_t n = end - col0 < LGMS_PW_KERNEL_TILE ? end - col0 : LGMS_PW_KERNEL_TILE;
-                lgms_pointwise_cols(c, x, plane, col0, n, y + (col0 - base), out_cs, scratch);
-                conv_epilogue(c, out, out_cs, 0, c->cout, col0 - base, n);
-            }
-            continue;
-        }
-        if (c->k == 1 && kd == 1) {
-            size_t end = (size_t)r_end * w;
-            for (size_t col0 = base; col0 < end; col0 += LGMS_PW_TILE) {
-                size_t n = end - col0 < LGMS_PW_TILE ? end - col0 : LGMS_PW_TILE;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)n, cin_g, 1.0f, wt, kk, x + col0,
-                            (int)plane, 0.0f, y + (col0 - base), (int)out_cs);
+        if (c->k == 1 && kd == 1) { /* packed: conv_pointwise.c's kernel (one group); else sgemm */
+            size_t end = (size_t)r_end * w, tile = c->packed ? LGMS_PW_KERNEL_TILE : LGMS_PW_TILE;
+            for (size_t col0 = base; col0 < end; col0 += tile) {
+                size_t n = end - col0 < tile ? end - col0 : tile;
+                if (c->packed)
+                    lgms_pointwise_cols(c, x, plane, col0, n, y + (col0 - base), out_cs, scratch);
+                else
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)n, cin_g, 1.0f, wt, kk,
+                                x + col0, (int)plane, 0.0f, y + (col0 - base), (int)out_cs);
                 conv_epilogue(c, out, out_cs, g * cout_g, cout_g, col0 - base, n);
             }
             continue;

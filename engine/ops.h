@@ -23,7 +23,7 @@ typedef struct {
     const float *bias;   /* [cout] or NULL */
     const float *post_scale, *post_shift;
     lgms_act act;
-    const float *wino;   /* 3x3 filters in Winograd F(2x2, 3x3) form (conv_winograd.c), or NULL */
+    const float *wino;   /* 3x3 filters in Winograd F(4x4, 3x3) form (conv_winograd.c), or NULL */
     const float *packed; /* 1x1 filters in 4-channel panels (conv_pointwise.c), or NULL */
 } lgms_conv;
 
