@@ -46,23 +46,29 @@ static api_image_status decode_png(const uint8_t *data, size_t len, uint64_t max
     st = API_IMAGE_CORRUPT;
     int w = (int)ihdr.width, h = (int)ihdr.height, deep = ihdr.bit_depth == 16;
     int grey = ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE || ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
-    int fmt;
-    size_t per_px;
-    if (ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE) {
-        fmt = deep ? SPNG_FMT_PNG : SPNG_FMT_G8; /* FMT_PNG: big-endian 16-bit samples */
-        per_px = deep ? 2 : 1;
+    int keep = grey ? 1 : 3; /* channels kept: alpha is dropped, palette becomes RGB */
+    /* 16-bit: the file's own layout (SPNG_FMT_PNG), samples in host byte order (libspng
+     * 0.7 swaps them from the file's big-endian); grey <= 8 bits: G8 (1/2/4-bit scaled to
+     * 0..255 as cv2 does); everything else through RGBA8, which expands palettes */
+    int fmt, per_px;
+    if (deep) {
+        static const int samples_of[7] = {1, 0, 3, 0, 2, 0, 4}; /* by PNG colour type */
+        fmt = SPNG_FMT_PNG;
+        per_px = 2 * samples_of[ihdr.color_type <= 6 ? ihdr.color_type : 0];
+    } else if (ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE) {
+        fmt = SPNG_FMT_G8, per_px = 1;
     } else {
-        fmt = deep ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8;
-        per_px = deep ? 8 : 4;
+        fmt = SPNG_FMT_RGBA8, per_px = 4;
     }
-    size_t size;
-    if ((rc = spng_decoded_image_size(ctx, fmt, &size)) || size != per_px * (size_t)w * h) {
+    size_t size, n = (size_t)w * h;
+    if ((rc = spng_decoded_image_size(ctx, fmt, &size)) || !per_px || size != (size_t)per_px * n) {
         snprintf(err, errlen, "invalid PNG: %s", rc ? spng_strerror(rc) : "unexpected decoded size");
         goto done;
     }
     buf = malloc(size);
-    out->pixels = malloc((size_t)w * h * (grey ? 1 : 3));
-    if (!buf || !out->pixels) {
+    out->pixels = malloc(n * keep);
+    if (deep) out->deep = malloc(sizeof(uint16_t) * n * keep);
+    if (!buf || !out->pixels || (deep && !out->deep)) {
         st = API_IMAGE_NOMEM;
         goto done;
     }
@@ -71,32 +77,28 @@ static api_image_status decode_png(const uint8_t *data, size_t len, uint64_t max
         snprintf(err, errlen, "invalid PNG: %s", spng_strerror(rc));
         goto done;
     }
-    size_t n = (size_t)w * h;
-    if (ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE) {
-        if (deep)
-            for (size_t i = 0; i < n; i++)
-                out->pixels[i] = buf[2 * i]; /* high byte of big-endian */
-        else
-            memcpy(out->pixels, buf, n);
-    } else if (deep) {
-        const uint16_t *p = (const uint16_t *)buf; /* host-endian RGBA16 */
+    int stride = per_px / (deep ? 2 : 1); /* samples per pixel in buf */
+    if (deep) {
+        const uint16_t *p = (const uint16_t *)buf;
         for (size_t i = 0; i < n; i++)
-            for (int c = 0; c < (grey ? 1 : 3); c++)
-                out->pixels[i * (grey ? 1 : 3) + c] = (uint8_t)(p[4 * i + c] >> 8);
+            for (int c = 0; c < keep; c++) {
+                uint16_t v = p[i * stride + c];
+                out->deep[i * keep + c] = v;
+                out->pixels[i * keep + c] = (uint8_t)(v >> 8); /* cv2.imread's rule */
+            }
+    } else if (stride == 1) {
+        memcpy(out->pixels, buf, n);
     } else {
         for (size_t i = 0; i < n; i++)
-            for (int c = 0; c < (grey ? 1 : 3); c++)
-                out->pixels[i * (grey ? 1 : 3) + c] = buf[4 * i + c];
+            for (int c = 0; c < keep; c++)
+                out->pixels[i * keep + c] = buf[i * stride + c];
     }
     out->width = w, out->height = h, out->channels = grey ? 1 : 3;
     out->source_depth = deep ? 16 : 8;
     out->format = "png";
     st = API_IMAGE_OK;
 done:
-    if (st) {
-        free(out->pixels);
-        out->pixels = NULL;
-    }
+    if (st) api_image_free(out);
     free(buf);
     spng_ctx_free(ctx);
     return st;
@@ -155,5 +157,7 @@ api_image_status api_image_decode(const uint8_t *data, size_t len, uint64_t max_
 
 void api_image_free(api_image *img) {
     free(img->pixels);
+    free(img->deep);
     img->pixels = NULL;
+    img->deep = NULL;
 }

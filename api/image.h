@@ -20,7 +20,8 @@ typedef enum {
 } api_image_status;
 
 typedef struct {
-    uint8_t *pixels; /* rows packed, channels interleaved */
+    uint8_t *pixels; /* rows packed, channels interleaved; 16-bit sources: the high byte */
+    uint16_t *deep;  /* 16-bit sources only (else NULL): the file's samples, same layout */
     int width, height;
     int channels;       /* 1 (grey) or 3 (RGB) */
     int source_depth;   /* bits per sample in the file (8 or 16; 1..8 reported as 8) */

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import convert  # noqa: E402
 import ct_volume  # noqa: E402
 import lgmsnet  # noqa: E402
-from test_preprocess_cv2 import palette_png  # noqa: E402
+from pngraw import palette_png  # noqa: E402
 
 C = os.path.join(HERE, "corpus")
 

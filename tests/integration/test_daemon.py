@@ -26,7 +26,7 @@ LGMSD = os.path.abspath(os.environ.get("LGMSD_BIN", os.path.join(ROOT, "build", 
 SANITIZED = os.environ.get("LGMSD_SANITIZED") == "1"
 START_TIMEOUT = 180 if SANITIZED else 60
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
-from test_preprocess_cv2 import palette_png  # noqa: E402
+from pngraw import palette_png  # noqa: E402
 
 
 def free_port():

@@ -1,37 +1,100 @@
 """Preprocessing parity: lgmsd's decode + resize + normalisation against cv2.imread,
-cv2.resize and each preset's normalisation, within 1 grey level."""
+cv2.resize and each preset's normalisation, within 1 grey level.
+
+The tolerance is in grey levels of the 8-bit image the network's input was computed from:
+a tensor value t = (v / 255 - mean) / std * extra_scale moves by extra_scale / (255 std)
+per grey level, so a tensor difference d is d * 255 * std / extra_scale grey levels.
+
+The fixtures can tell right from wrong: every 16-bit sample has high and low bytes that
+differ (a decoder that reads the wrong byte of a sample, or the samples in the wrong byte
+order, is off by up to 255 levels), 12-bit data (0..4095) is included, and every sample
+format libspng hands back is covered (grey 1/2/4/8/16, grey + alpha 8/16, RGB 8/16,
+RGBA 8/16, palette with and without tRNS)."""
 
 import os
-import struct
 import tempfile
 import unittest
-import zlib
 
 import cv2
 import numpy as np
 import torch
 
 from helpers import lgmsd
+from pngraw import palette_png, write_png
 
 import convert
 import lgmsnet
 import preprocess
 
 
-def palette_png(path, idx, palette):
-    """Write an 8-bit palette PNG by hand (cv2 cannot)."""
-    h, w = idx.shape
+def grey_levels(got, want, pre):
+    """Largest difference of two normalised tensors, in grey levels (see the module doc)."""
+    per_level = np.float32(pre["extra_scale"]) / (np.array(pre["std"], np.float32)[:, None, None] * 255)
+    return float(np.abs((got - want) / per_level).max())
 
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    raw = b"".join(b"\0" + idx[y].astype(np.uint8).tobytes() for y in range(h))
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n")
-        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)))
-        f.write(chunk(b"PLTE", palette.astype(np.uint8).tobytes()))
-        f.write(chunk(b"IDAT", zlib.compress(raw)))
-        f.write(chunk(b"IEND", b""))
+def sixteen_bit(rng, shape, top=65535):
+    """Smooth 16-bit samples in 0..top whose low byte is never equal to the high byte."""
+    base = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), 3.0)
+    base = (base - base.min()) / (base.max() - base.min())
+    v = (base * top).astype(np.int64) + rng.integers(0, 7, shape)
+    v = np.clip(v, 0, top)
+    same = (v >> 8) == (v & 255)
+    v[same] ^= 1  # flip the low bit where the two bytes happen to agree
+    return v.astype(np.uint16)
+
+
+def make_fixtures(folder, rng):
+    """name -> path of every sample format, each able to show a decoding fault."""
+    paths = {}
+
+    def cv2_write(name, img, params=()):
+        p = os.path.join(folder, name)
+        assert cv2.imwrite(p, img, list(params))
+        paths[name] = p
+
+    def raw(name, samples, depth, colour, **kw):
+        p = os.path.join(folder, name)
+        write_png(p, samples, depth, colour, **kw)
+        paths[name] = p
+
+    base = cv2.GaussianBlur((rng.random((333, 451, 3)) * 255).astype(np.uint8), (0, 0), 2.0)
+    grey = cv2.cvtColor(base, cv2.COLOR_BGR2GRAY)
+    cv2_write("rgb.png", base)
+    cv2_write("small_upscaled.png", cv2.GaussianBlur((rng.random((97, 61, 3)) * 255).astype(np.uint8), (0, 0), 1.0))
+    cv2_write("grey.png", grey)
+    cv2_write("photo.jpg", base, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    cv2_write("grey.jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    rgba = cv2.cvtColor(base, cv2.COLOR_BGR2BGRA)
+    rgba[..., 3] = rng.integers(0, 256, grey.shape)
+    cv2_write("rgba.png", rgba)
+    # 16-bit: full range and 12-bit CT-like data (0..4095), bytes always distinct
+    g16 = sixteen_bit(rng, (240, 320))
+    raw("grey16.png", g16, 16, "grey")
+    ct = np.full((256, 256), 24, np.int64)  # air
+    yy, xx = np.mgrid[:256, :256]
+    ct[(yy - 128) ** 2 / 110.0 ** 2 + (xx - 128) ** 2 / 95.0 ** 2 < 1] = 1040  # soft tissue
+    ct[(yy - 140) ** 2 + (xx - 100) ** 2 < 15 ** 2] = 2900  # bone
+    ct = np.clip(ct + rng.integers(-40, 41, ct.shape), 0, 4095)
+    ct[(ct >> 8) == (ct & 255)] ^= 1
+    ct = ct.astype(np.uint16)
+    raw("grey12.png", ct, 16, "grey")
+    rgb16 = np.stack([sixteen_bit(rng, (150, 210)) for _ in range(3)], -1)
+    raw("rgb16.png", rgb16, 16, "rgb")
+    raw("rgba16.png", np.concatenate([rgb16, sixteen_bit(rng, (150, 210))[..., None]], -1), 16, "rgba")
+    raw("grey_alpha16.png", np.stack([g16, g16[::-1]], -1), 16, "grey_alpha")
+    raw("grey_alpha8.png", np.stack([grey, 255 - grey], -1), 8, "grey_alpha")
+    for depth in (1, 2, 4):
+        raw("grey%d.png" % depth, rng.integers(0, 1 << depth, (77, 93)), depth, "grey")
+    idx = rng.integers(0, 16, (120, 200))
+    pal = rng.integers(0, 256, (16, 3))
+    p = os.path.join(folder, "palette.png")
+    palette_png(p, idx, pal)
+    paths["palette.png"] = p
+    p = os.path.join(folder, "palette_trns.png")
+    palette_png(p, idx, pal, trns=bytes(rng.integers(0, 256, 16).astype(np.uint8)))
+    paths["palette_trns.png"] = p
+    return paths
 
 
 class PreprocessParityTest(unittest.TestCase):
@@ -46,47 +109,42 @@ class PreprocessParityTest(unittest.TestCase):
             out = os.path.join(cls.tmp.name, preset + ".lgms")
             assert convert.main([ckpt, "-o", out, "--preset", preset]) == 0
             cls.models[preset] = out
-        rng = np.random.default_rng(7)
-        cls.images = {}
-        base = cv2.GaussianBlur((rng.random((333, 451, 3)) * 255).astype(np.uint8), (0, 0), 2.0)
-        grey = cv2.cvtColor(base, cv2.COLOR_BGR2GRAY)
-        small = cv2.GaussianBlur((rng.random((97, 61, 3)) * 255).astype(np.uint8), (0, 0), 1.0)
-        cls.write("rgb.png", base)
-        cls.write("small_upscaled.png", small)
-        cls.write("grey.png", grey)
-        cls.write("grey16.png", (grey.astype(np.uint16) * 257 + rng.integers(0, 200, grey.shape)).astype(np.uint16))
-        rgba = cv2.cvtColor(base, cv2.COLOR_BGR2BGRA)
-        rgba[..., 3] = rng.integers(0, 256, grey.shape)
-        cls.write("rgba.png", rgba)
-        cls.write("rgb16.png", base.astype(np.uint16) * 256 + 99)
-        cls.write("photo.jpg", base, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        cls.write("grey.jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        path = os.path.join(cls.tmp.name, "palette.png")
-        palette_png(path, rng.integers(0, 16, (120, 200)), rng.integers(0, 256, (16, 3)))
-        cls.images["palette.png"] = path
-
-    @classmethod
-    def write(cls, name, img, params=()):
-        path = os.path.join(cls.tmp.name, name)
-        assert cv2.imwrite(path, img, list(params))
-        cls.images[name] = path
+        cls.images = make_fixtures(cls.tmp.name, np.random.default_rng(7))
 
     @classmethod
     def tearDownClass(cls):
         cls.tmp.cleanup()
+
+    def preprocess(self, model, path, *options):
+        out = os.path.join(self.tmp.name, "t.npy")
+        r = lgmsd("preprocess", "--model", model, "--output", out, *options, path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return np.load(out)[0]
+
+    def test_fixtures_can_show_a_byte_order_fault(self):
+        for name in ("grey16.png", "grey12.png", "rgb16.png", "rgba16.png", "grey_alpha16.png"):
+            with self.subTest(image=name):
+                v = cv2.imread(self.images[name], cv2.IMREAD_UNCHANGED).astype(np.int64)
+                self.assertEqual(int(((v >> 8) == (v & 255)).sum()), 0)
+                swapped = ((v & 255) << 8) | (v >> 8)
+                self.assertGreater(int(np.abs((swapped >> 8) - (v >> 8)).max()), 200)
+
+    def test_grey_levels_unit(self):
+        # one grey level of difference in the 8-bit image is exactly 1.0, for either preset
+        for preset in ("busi", "kvasir"):
+            pre = preprocess.PRESETS[preset]
+            img = np.full((4, 4, 3), 100, np.uint8)
+            a, b = preprocess.normalise(img, pre), preprocess.normalise(img + 1, pre)
+            self.assertAlmostEqual(grey_levels(b, a, pre), 1.0, places=4)
 
     def test_against_cv2(self):
         for preset, model in self.models.items():
             pre = preprocess.PRESETS[preset]
             for name, path in self.images.items():
                 with self.subTest(preset=preset, image=name):
-                    out = os.path.join(self.tmp.name, "t.npy")
-                    r = lgmsd("preprocess", "--model", model, "--output", out, path)
-                    self.assertEqual(r.returncode, 0, r.stderr)
-                    got = np.load(out)[0]
+                    got = self.preprocess(model, path)
                     want = preprocess.normalise(preprocess.resize_uint8(preprocess.load_image(path, pre), 256, 256, pre), pre)
-                    scale = np.array(pre["std"], np.float32)[:, None, None] * 255 * pre["extra_scale"]
-                    levels = float(np.abs((got - want) / scale).max())
+                    levels = grey_levels(got, want, pre)
                     self.assertLessEqual(levels, 1.0 + 1e-3, "%s/%s differs by %.3f grey levels" % (preset, name, levels))
 
 
