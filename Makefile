@@ -14,7 +14,7 @@ DOCDIR = $(PREFIX)/share/doc/lgmsd
 VERSION := 0.1.0
 CC ?= gcc
 PY := /usr/bin/python3
-PKGS := openblas libmicrohttpd jansson libuv spng libisal libturbojpeg inih
+PKGS := openblas libmicrohttpd jansson libuv spng libisal libturbojpeg inih zlib
 
 BUILD := build
 WARN := -Wall -Wextra -Werror
@@ -103,9 +103,15 @@ $(BUILD)/tsan/%.o: %.c $(HEADERS) | $(BUILD)/.deps
 $(BUILD)/test-tsan: tests/tsan/engine_threads.c $(TSAN_OBJ)
 	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
 
+# the volume job table and the worker pool: a job's completion raced against DELETE and expiry
+TSAN_JOBS_OBJ := $(TSAN_OBJ) $(API_SRC:%.c=$(BUILD)/tsan/%.o) $(BUILD)/tsan/server/pool.o $(BUILD)/tsan/server/jobs.o
+$(BUILD)/test-tsan-jobs: tests/tsan/jobs_race.c tests/unit/jobs_race.h $(TSAN_JOBS_OBJ)
+	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread $(PKG_CFLAGS) $(filter %.c %.o,$^) -o $@ $(PKG_LIBS)
+
 # setarch -R: TSan needs the fixed memory layout that ASLR on newer kernels breaks
-test-tsan: $(BUILD)/test-tsan
-	TSAN_OPTIONS=halt_on_error=1 setarch -R ./$(BUILD)/test-tsan tests/fixtures/official-1class.lgms
+test-tsan: $(BUILD)/test-tsan $(BUILD)/test-tsan-jobs
+	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 setarch -R ./$(BUILD)/test-tsan tests/fixtures/official-1class.lgms
+	TSAN_OPTIONS=halt_on_error=1 setarch -R ./$(BUILD)/test-tsan-jobs
 
 # ---- fuzzing (libFuzzer, clang 14, ASan + UBSan) ----
 FUZZ_CC := clang-14

@@ -2,14 +2,137 @@
 #include "nifti.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <nifti2_io.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define SHM_DIR "/dev/shm"
+
+/* The first n bytes of the file the bytes hold (inflated when gzip). Returns how many
+ * there are (less than n for a short file), or -1 when the gzip stream is broken. */
+static long head_bytes(const uint8_t *bytes, size_t len, uint8_t *out, size_t n) {
+    if (len < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b) {
+        size_t k = len < n ? len : n;
+        memcpy(out, bytes, k);
+        return (long)k;
+    }
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return -1;
+    z.next_in = (Bytef *)bytes;
+    z.avail_in = len > UINT_MAX ? UINT_MAX : (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)n;
+    int rc = Z_OK;
+    while (z.avail_out && rc == Z_OK)
+        rc = inflate(&z, Z_SYNC_FLUSH);
+    long got = (long)(n - z.avail_out);
+    inflateEnd(&z);
+    return rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR ? got : -1;
+}
+
+/* mm per unit of pixdim, from the space bits of xyzt_units (unknown: mm, as usual). */
+static double space_unit_mm(int xyzt_units) {
+    switch (XYZT_TO_SPACE(xyzt_units)) {
+    case NIFTI_UNITS_METER: return 1000.0;
+    case NIFTI_UNITS_MICRON: return 0.001;
+    default: return 1.0;
+    }
+}
+
+int api_nifti_probe(const uint8_t *bytes, size_t len, uint64_t max_voxels, api_nifti_info *info, char *err,
+                    size_t errlen) {
+    memset(info, 0, sizeof *info);
+    uint8_t head[sizeof(nifti_2_header)];
+    long got = head_bytes(bytes, len, head, sizeof head);
+    if (got < 0) {
+        snprintf(err, errlen, "the gzip stream is corrupt");
+        return 422;
+    }
+    int ver = got >= (long)sizeof(nifti_1_header) ? nifti_header_version((const char *)head, (size_t)got) : -1;
+    int64_t dim[8];
+    double pixdim[8], quat[6], srow[3][4];
+    int units, qform, sform;
+/* the fields both versions share, in their own types */
+#define TAKE(h)                                                                                                        \
+    do {                                                                                                               \
+        for (int i = 0; i < 8; i++)                                                                                    \
+            dim[i] = h.dim[i], pixdim[i] = h.pixdim[i];                                                                \
+        double q[6] = {h.quatern_b, h.quatern_c, h.quatern_d, h.qoffset_x, h.qoffset_y, h.qoffset_z};                  \
+        memcpy(quat, q, sizeof q);                                                                                     \
+        for (int c = 0; c < 4; c++)                                                                                    \
+            srow[0][c] = h.srow_x[c], srow[1][c] = h.srow_y[c], srow[2][c] = h.srow_z[c];                              \
+        units = h.xyzt_units, qform = h.qform_code, sform = h.sform_code;                                              \
+    } while (0)
+    if (ver == 1) {
+        nifti_1_header h;
+        memcpy(&h, head, sizeof h);
+        if (h.sizeof_hdr != 348) swap_nifti_header(&h, 1);
+        TAKE(h);
+    } else if (ver == 2 && got >= (long)sizeof(nifti_2_header)) {
+        nifti_2_header h;
+        memcpy(&h, head, sizeof h);
+        if (h.sizeof_hdr != 540) swap_nifti_header(&h, 2);
+        TAKE(h);
+    } else {
+        snprintf(err, errlen, "not a NIfTI-1/2 file (.nii or .nii.gz): no valid header");
+        return 422;
+    }
+    if (dim[0] < 3 || dim[0] > 7) {
+        snprintf(err, errlen, "expected one 3-D volume, the header says %lld dimensions", (long long)dim[0]);
+        return 422;
+    }
+    uint64_t voxels = 1;
+    int overflow = 0;
+    for (int d = 1; d <= dim[0]; d++) {
+        if (dim[d] < 1 || dim[d] > INT_MAX || (d > 3 && dim[d] != 1)) {
+            snprintf(err, errlen,
+                     d > 3 ? "expected one 3-D volume, dimension %d has %lld entries"
+                           : "dimension %d has %lld voxels (1 to 2147483647 allowed)",
+                     d, (long long)dim[d]);
+            return 422;
+        }
+        overflow |= __builtin_mul_overflow(voxels, (uint64_t)dim[d], &voxels);
+    }
+    if (overflow || voxels > max_voxels) {
+        snprintf(err, errlen, "volume of %lldx%lldx%lld voxels exceeds max_voxels = %llu", (long long)dim[1],
+                 (long long)dim[2], (long long)dim[3], (unsigned long long)max_voxels);
+        return 413;
+    }
+    double unit = space_unit_mm(units);
+    for (int a = 0; a < 3; a++) {
+        double sp = pixdim[a + 1] * unit;
+        if (!isfinite(sp) || sp < API_NIFTI_MIN_SPACING || sp > API_NIFTI_MAX_SPACING) {
+            snprintf(err, errlen, "voxel spacing %g mm along axis %d is outside %g to %g mm", sp, a + 1,
+                     API_NIFTI_MIN_SPACING, API_NIFTI_MAX_SPACING);
+            return 422;
+        }
+        info->spacing[a] = sp;
+    }
+    nifti_dmat44 m;
+    memset(&m, 0, sizeof m);
+    if (sform > 0) {
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 4; c++)
+                m.m[r][c] = srow[r][c];
+        m.m[3][3] = 1.0;
+    } else if (qform > 0) {
+        m = nifti_quatern_to_dmat44(quat[0], quat[1], quat[2], quat[3], quat[4], quat[5], pixdim[1], pixdim[2],
+                                    pixdim[3], pixdim[0] < 0 ? -1.0 : 1.0);
+    }
+    if (sform > 0 || qform > 0)
+        nifti_dmat44_to_orientation(m, &info->axis_codes[0], &info->axis_codes[1], &info->axis_codes[2]);
+#undef TAKE
+    info->version = ver;
+    info->nx = (int)dim[1], info->ny = (int)dim[2], info->nz = (int)dim[3];
+    info->voxels = voxels;
+    return 0;
+}
 
 /* A new empty file /dev/shm/lgmsd-XXXXXX<suffix>; its path in path. -1 with err set. */
 static int shm_file(const char *suffix, char *path, size_t cap, char *err, size_t errlen) {
@@ -52,12 +175,11 @@ static int to_float(const nifti_image *nim, float *dst) {
 #undef CONVERT
 }
 
-int api_nifti_read(const uint8_t *bytes, size_t len, size_t max_voxels, api_volume *v, char *err, size_t errlen) {
+int api_nifti_read(const uint8_t *bytes, size_t len, uint64_t max_voxels, api_volume *v, char *err, size_t errlen) {
     memset(v, 0, sizeof *v);
-    if (len < 4) {
-        snprintf(err, errlen, "the body is too short to be a NIfTI file");
-        return 422;
-    }
+    api_nifti_info info;
+    int status = api_nifti_probe(bytes, len, max_voxels, &info, err, errlen);
+    if (status) return status;
     int gz = bytes[0] == 0x1f && bytes[1] == 0x8b;
     char path[64];
     int fd = shm_file(gz ? ".nii.gz" : ".nii", path, sizeof path, err, errlen);
@@ -65,7 +187,6 @@ int api_nifti_read(const uint8_t *bytes, size_t len, size_t max_voxels, api_volu
     int werr = write_all(fd, bytes, len);
     close(fd);
     nifti_image *nim = NULL;
-    int status = 0;
     if (werr) {
         snprintf(err, errlen, "cannot write the volume to " SHM_DIR ": %s", strerror(errno));
         status = 500;
@@ -78,19 +199,12 @@ int api_nifti_read(const uint8_t *bytes, size_t len, size_t max_voxels, api_volu
         status = 422;
         goto out;
     }
-    int64_t extra = 1;
-    for (int d = 4; d <= 7; d++)
-        extra *= nim->dim[d] > 0 ? nim->dim[d] : 1;
-    if (nim->nx < 1 || nim->ny < 1 || nim->nz < 1 || extra != 1) {
-        snprintf(err, errlen, "expected one 3-D volume, got dimensions %lldx%lldx%lld (x %lld more)",
-                 (long long)nim->nx, (long long)nim->ny, (long long)nim->nz, (long long)extra);
+    /* the library must read the same volume the probe checked */
+    if (nim->nx != info.nx || nim->ny != info.ny || nim->nz != info.nz || nim->nvox < 0 ||
+        (uint64_t)nim->nvox != info.voxels) {
+        snprintf(err, errlen, "the NIfTI header is inconsistent (dimensions %lldx%lldx%lld, %lld voxels)",
+                 (long long)nim->nx, (long long)nim->ny, (long long)nim->nz, (long long)nim->nvox);
         status = 422;
-        goto out;
-    }
-    if ((uint64_t)nim->nvox > max_voxels) {
-        snprintf(err, errlen, "volume of %lldx%lldx%lld voxels exceeds max_voxels = %zu", (long long)nim->nx,
-                 (long long)nim->ny, (long long)nim->nz, max_voxels);
-        status = 413;
         goto out;
     }
     if (nifti_image_load(nim)) {
@@ -110,12 +224,9 @@ int api_nifti_read(const uint8_t *bytes, size_t len, size_t max_voxels, api_volu
         status = 422;
         goto out;
     }
-    v->nx = (int)nim->nx, v->ny = (int)nim->ny, v->nz = (int)nim->nz;
-    v->spacing[0] = fabs(nim->dx), v->spacing[1] = fabs(nim->dy), v->spacing[2] = fabs(nim->dz);
-    if (nim->sform_code > 0)
-        nifti_dmat44_to_orientation(nim->sto_xyz, &v->axis_codes[0], &v->axis_codes[1], &v->axis_codes[2]);
-    else if (nim->qform_code > 0)
-        nifti_dmat44_to_orientation(nim->qto_xyz, &v->axis_codes[0], &v->axis_codes[1], &v->axis_codes[2]);
+    v->nx = info.nx, v->ny = info.ny, v->nz = info.nz;
+    memcpy(v->spacing, info.spacing, sizeof v->spacing);
+    memcpy(v->axis_codes, info.axis_codes, sizeof v->axis_codes);
     nifti_image_unload(nim); /* keep the header only */
     v->header = nim;
     nim = NULL;

@@ -87,59 +87,109 @@ static void axes_name(const int *codes, char name[4]) {
     name[3] = 0;
 }
 
-int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes, size_t len, size_t max_voxels,
-                       api_volume_progress progress, void *progress_arg, api_volume_result *out, char *err,
-                       size_t errlen) {
-    memset(out, 0, sizeof *out);
-    const lgms_meta *mt = lgms_model_meta(m);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+/* The sliding window over a grid for this model (callbacks unset). */
+static lgms_sliding_window window_of(const lgms_meta *mt) {
+    return (lgms_sliding_window){.channels = 1,
+                                 .classes = mt->num_classes,
+                                 .rd = mt->input_depth,
+                                 .rh = mt->input_height,
+                                 .rw = mt->input_width,
+                                 .overlap = mt->overlap,
+                                 .gaussian = mt->blend_gaussian};
+}
+
+/* The plan from the header: the turn to RAS+ when the model asks and the header says where
+ * the axes point (else the stored order), the network's grid at the model's spacing, the
+ * patches, and the limits. n and sp receive the dims and spacing in the network's order. */
+static int plan_volume(const lgms_meta *mt, const api_nifti_info *info, const api_volume_limits *lim,
+                       api_volume_plan *plan, api_orient *orient, int n[3], double sp[3], char *err, size_t errlen) {
+    memset(plan, 0, sizeof *plan);
     if (mt->spatial_dims != 3) {
         snprintf(err, errlen, "model %s is 2-D; volumes need a 3-D model", mt->name);
         return 422;
     }
-    api_volume v;
-    int status = api_nifti_read(bytes, len, max_voxels, &v, err, errlen);
-    if (status) return status;
-    /* the network's voxel order: RAS+ when the model asks and the header says where the
-     * axes point, else as stored; n and sp are dims and spacing in that order */
+    if (mt->in_channels != 1) {
+        snprintf(err, errlen, "model %s takes %d channels; a CT volume has one", mt->name, mt->in_channels);
+        return 422;
+    }
+    plan->axes_known = !api_orient_plan(info->axis_codes, orient);
+    plan->turn = mt->orient_ras && plan->axes_known && !api_orient_is_identity(orient);
+    if (!plan->turn) *orient = (api_orient){{0, 1, 2}, {0, 0, 0}};
+    plan->stored[0] = info->nx, plan->stored[1] = info->ny, plan->stored[2] = info->nz;
+    api_orient_dims(orient, plan->stored, n);
+    uint64_t grid = 1;
+    for (int a = 0; a < 3; a++) {
+        sp[a] = info->spacing[orient->src[a]];
+        plan->grid[a] = lgms_resampled_size(n[a], sp[a], mt->spacing[a]);
+        if (plan->grid[a] < 0 || __builtin_mul_overflow(grid, (uint64_t)plan->grid[a], &grid)) grid = UINT64_MAX;
+    }
+    if (grid > lim->max_grid_voxels) {
+        snprintf(err, errlen,
+                 "a %dx%dx%d volume at %.3gx%.3gx%.3g mm becomes %llu voxels at the model's %.3gx%.3gx%.3g mm; "
+                 "max_grid_voxels = %llu",
+                 info->nx, info->ny, info->nz, info->spacing[0], info->spacing[1], info->spacing[2],
+                 grid == UINT64_MAX ? 0ull : (unsigned long long)grid, mt->spacing[0], mt->spacing[1], mt->spacing[2],
+                 (unsigned long long)lim->max_grid_voxels);
+        return 413;
+    }
+    plan->grid_voxels = grid;
+    lgms_sliding_window sw = window_of(mt);
+    plan->patches = lgms_sliding_patches(&sw, plan->grid[2], plan->grid[1], plan->grid[0]);
+    if (plan->patches > lim->max_patches) {
+        snprintf(err, errlen, "the volume needs %d sliding-window patches; max_patches = %d", plan->patches,
+                 lim->max_patches);
+        return 413;
+    }
+    /* input as float (twice when turned), the resampled grid, K logit grids, labels */
+    plan->bytes = info->voxels * (plan->turn ? 10 : 5) + grid * (4 * ((uint64_t)mt->num_classes + 1) + 1) +
+                  sizeof(float) * lgms_sliding_scratch(&sw, plan->grid[2], plan->grid[1], plan->grid[0]);
+    return 0;
+}
+
+int api_volume_check(const lgms_meta *mt, const uint8_t *bytes, size_t len, const api_volume_limits *lim,
+                     api_volume_plan *plan, char *err, size_t errlen) {
+    api_nifti_info info;
     api_orient orient;
-    int stored[3] = {v.nx, v.ny, v.nz}, n[3];
-    int known = !api_orient_plan(v.axis_codes, &orient);
-    int turn = mt->orient_ras && known && !api_orient_is_identity(&orient);
-    if (!turn) orient = (api_orient){{0, 1, 2}, {0, 0, 0}};
-    api_orient_dims(&orient, stored, n);
+    int n[3];
     double sp[3];
-    for (int a = 0; a < 3; a++)
-        sp[a] = v.spacing[orient.src[a]] > 0 ? v.spacing[orient.src[a]] : 1.0;
-    axes_name(known ? v.axis_codes : NULL, out->axes);
+    int status = api_nifti_probe(bytes, len, lim->max_voxels, &info, err, errlen);
+    return status ? status : plan_volume(mt, &info, lim, plan, &orient, n, sp, err, errlen);
+}
+
+int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes, size_t len,
+                       const api_volume_limits *lim, api_volume_progress progress, void *progress_arg,
+                       api_volume_result *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    const lgms_meta *mt = lgms_model_meta(m);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    api_volume v;
+    api_nifti_info info;
+    api_volume_plan plan;
+    api_orient orient;
+    int n[3];
+    double sp[3];
+    int status = api_nifti_probe(bytes, len, lim->max_voxels, &info, err, errlen);
+    if (!status) status = plan_volume(mt, &info, lim, &plan, &orient, n, sp, err, errlen);
+    if (status) return status;
+    status = api_nifti_read(bytes, len, lim->max_voxels, &v, err, errlen);
+    if (status) return status;
+    int turn = plan.turn, *stored = plan.stored;
+    axes_name(plan.axes_known ? v.axis_codes : NULL, out->axes);
     if (turn)
         memcpy(out->model_axes, "RAS", 4);
     else
         memcpy(out->model_axes, out->axes, 4);
-    int od = lgms_resampled_size(n[2], sp[2], mt->spacing[2]);
-    int oh = lgms_resampled_size(n[1], sp[1], mt->spacing[1]);
-    int ow = lgms_resampled_size(n[0], sp[0], mt->spacing[0]);
-    size_t grid = (size_t)od * oh * ow, vox = (size_t)v.nx * v.ny * v.nz;
+    int ow = plan.grid[0], oh = plan.grid[1], od = plan.grid[2];
+    size_t grid = (size_t)plan.grid_voxels, vox = (size_t)info.voxels;
     int k = mt->num_classes;
-    lgms_sliding_window sw = {.channels = 1,
-                              .classes = k,
-                              .rd = mt->input_depth,
-                              .rh = mt->input_height,
-                              .rw = mt->input_width,
-                              .overlap = mt->overlap,
-                              .gaussian = mt->blend_gaussian};
+    lgms_sliding_window sw = window_of(mt);
     patch_ctx pc = {st, mt, progress, progress_arg, 0, err, errlen};
     sw.run = run_patch, sw.progress = on_patch, sw.ctx = &pc;
     float *x = malloc(sizeof(float) * grid), *logits = malloc(sizeof(float) * grid * (size_t)k);
     float *scratch = malloc(sizeof(float) * lgms_sliding_scratch(&sw, od, oh, ow));
     uint8_t *lab_grid = malloc(grid), *labels = malloc(vox), *lab_turned = turn ? malloc(vox) : NULL;
     float *turned = turn ? malloc(sizeof(float) * vox) : NULL;
-    if (mt->in_channels != 1) {
-        snprintf(err, errlen, "model %s takes %d channels; a CT volume has one", mt->name, mt->in_channels);
-        status = 422;
-        goto out;
-    }
     if (!x || !logits || !scratch || !lab_grid || !labels || (turn && (!lab_turned || !turned))) {
         snprintf(err, errlen, "out of memory for a %dx%dx%d volume (%d classes)", ow, oh, od, k);
         status = 500;
@@ -149,7 +199,7 @@ int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes
     lgms_resample_linear(turn ? turned : v.data, 1, n[2], n[1], n[0], x, od, oh, ow);
     free(turned), turned = NULL;
     lgms_intensity_window(x, grid, mt->a_min, mt->a_max);
-    out->patches = lgms_sliding_patches(&sw, od, oh, ow);
+    out->patches = plan.patches;
     if (lgms_sliding_run(&sw, x, od, oh, ow, logits, scratch)) {
         if (pc.cancelled) {
             snprintf(err, errlen, "cancelled");

@@ -27,14 +27,39 @@ typedef struct {
     double seconds;
 } api_volume_result;
 
+/* What one volume may cost, checked from its header before any work starts. */
+typedef struct {
+    uint64_t max_voxels;      /* voxels of the input */
+    uint64_t max_grid_voxels; /* voxels after resampling to the model's spacing */
+    int max_patches;          /* sliding-window patches over that grid */
+} api_volume_limits;
+
+/* How a volume will be run: from its header and the model alone. */
+typedef struct {
+    int stored[3];  /* input dims along i, j, k */
+    int axes_known; /* the header says where the axes point */
+    int turn;       /* turned to RAS+ first */
+    int grid[3];    /* the network's grid, x y z (after the turn and resampling) */
+    uint64_t grid_voxels;
+    int patches;
+    uint64_t bytes; /* working memory the run needs, roughly */
+} api_volume_plan;
+
+/* Read the header only and check it against the limits: 0, or 413 naming the limit
+ * (max_voxels, max_grid_voxels, max_patches) or 422 (not a volume this model can run),
+ * with err set. api_volume_segment runs the same check first; the daemon also calls it
+ * before it accepts a job, so a refusal reaches the client at once. */
+int api_volume_check(const lgms_meta *mt, const uint8_t *bytes, size_t len, const api_volume_limits *lim,
+                     api_volume_plan *plan, char *err, size_t errlen);
+
 /* After each patch: (done, total). Return nonzero to cancel. May be NULL. */
 typedef int (*api_volume_progress)(void *arg, int done, int total);
 
-/* 0, or an HTTP status with err set: 413 (max_voxels), 422 (not a readable volume), 499
- * (cancelled), 500 (out of memory or an engine failure). The model must be 3-D. */
-int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes, size_t len, size_t max_voxels,
-                       api_volume_progress progress, void *progress_arg, api_volume_result *out, char *err,
-                       size_t errlen);
+/* 0, or an HTTP status with err set: api_volume_check's 413 and 422, 422 (not a readable
+ * volume), 499 (cancelled), 500 (out of memory or an engine failure). The model must be 3-D. */
+int api_volume_segment(lgms_state *st, const lgms_model *m, const uint8_t *bytes, size_t len,
+                       const api_volume_limits *lim, api_volume_progress progress, void *progress_arg,
+                       api_volume_result *out, char *err, size_t errlen);
 void api_volume_result_free(api_volume_result *r);
 
 #endif

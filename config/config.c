@@ -36,6 +36,9 @@ static const setting settings[] = {
     {"max_body_bytes", T_U64, F(max_body_bytes), 1024, 1LL << 40, "67108864", "largest request body (413 past it)"},
     {"max_pixels", T_U64, F(max_pixels), 1, 1LL << 40, "26214400", "largest image, width x height (413 past it)"},
     {"max_voxels", T_U64, F(max_voxels), 1, 1LL << 40, "134217728", "largest CT volume, voxels (413 past it)"},
+    {"max_grid_voxels", T_U64, F(max_grid_voxels), 1, 1LL << 40, "16777216",
+     "largest CT volume after resampling to the model's spacing, voxels (413 past it)"},
+    {"max_patches", T_INT, F(max_patches), 1, 1000000, "256", "most sliding-window patches one volume may need (413)"},
     {"max_jobs", T_INT, F(max_jobs), 1, 100000, "4",
      "volume jobs held at once: queued, running or finished (503 past it)"},
     {"job_ttl", T_INT, F(job_ttl), 1, 604800, "600", "seconds a finished volume job's result is kept"},
@@ -63,6 +66,8 @@ void lgmsd_config_defaults(lgmsd_config *c) {
     c->max_body_bytes = 64ull << 20;
     c->max_pixels = 25ull << 20;
     c->max_voxels = 128ull << 20;
+    c->max_grid_voxels = 16ull << 20;
+    c->max_patches = 256;
     c->max_jobs = 4;
     c->job_ttl = 600;
     c->max_connections = 1024;

@@ -30,9 +30,11 @@ typedef struct {
     int queue;          /* bounded job queue capacity */
     uint64_t max_body_bytes;
     uint64_t max_pixels;
-    uint64_t max_voxels; /* largest NIfTI volume, voxels */
-    int max_jobs;        /* volume jobs kept at once (queued, running or finished) */
-    int job_ttl;         /* seconds a finished job's result is kept */
+    uint64_t max_voxels;      /* largest NIfTI volume, voxels */
+    uint64_t max_grid_voxels; /* largest volume after resampling to the model's spacing */
+    int max_patches;          /* most sliding-window patches one volume may need */
+    int max_jobs;             /* volume jobs kept at once (queued, running or finished) */
+    int job_ttl;              /* seconds a finished job's result is kept */
     int max_connections;
     int connection_timeout; /* seconds a connection may stay idle */
     int read_timeout;       /* seconds to receive a whole request, from connection or previous reply */

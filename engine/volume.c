@@ -1,6 +1,7 @@
 /* volume.c - CT intensity window and sliding-window inference with blending. */
 #include "volume.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ void lgms_intensity_window(float *v, size_t n, float a_min, float a_max) {
 
 int lgms_resampled_size(int n, double s_in, double s_out) {
     double v = floor(n * s_in / s_out + 0.5);
+    if (!(v <= INT_MAX)) return -1; /* too large, or NaN from a bad spacing */
     return v < 1 ? 1 : (int)v;
 }
 

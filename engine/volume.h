@@ -12,7 +12,8 @@
 /* In place: v = clamp((v - a_min) / (a_max - a_min), 0, 1) (ScaleIntensityRange, clip on). */
 void lgms_intensity_window(float *v, size_t n, float a_min, float a_max);
 
-/* The size an axis of n voxels of spacing s_in gets at spacing s_out: round(n s_in / s_out), >= 1. */
+/* The size an axis of n voxels of spacing s_in gets at spacing s_out: round(n s_in / s_out),
+ * at least 1; -1 when that is not a number or does not fit an int (refuse the volume). */
 int lgms_resampled_size(int n, double s_in, double s_out);
 /* Resample a C x D x H x W volume to C x od x oh x ow, trilinear, voxel centres aligned
  * (source coordinate (o + 0.5) * n / on - 0.5, clamped to the edge voxels). */

@@ -111,8 +111,10 @@ static int segment_volume(lgms_state *st, const lgms_model *m, const char *path,
     }
     file_stem(path, stem, sizeof stem);
     api_volume_result r;
-    int st_code = api_volume_segment(st, m, bytes, len, (size_t)1 << 31, isatty(2) ? show_progress : NULL, stem, &r,
-                                     err, sizeof err);
+    /* local files are trusted with more than the daemon's defaults, but never past what fits */
+    api_volume_limits lim = {(uint64_t)1 << 31, (uint64_t)1 << 31, 1 << 20};
+    int st_code =
+        api_volume_segment(st, m, bytes, len, &lim, isatty(2) ? show_progress : NULL, stem, &r, err, sizeof err);
     free(bytes);
     if (st_code) {
         fprintf(stderr, "lgmsd segment: %s: %s\n", path, err);

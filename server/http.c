@@ -292,7 +292,10 @@ static void on_async(uv_async_t *a) {
     server *s = a->data;
     for (lgmsd_task *t = lgmsd_pool_take_done(s->pool), *next; t; t = next) {
         next = t->next;
-        if (t->long_running) continue; /* a volume job: clients poll it, nothing to resume */
+        if (t->long_running) { /* a volume job: clients poll it, nothing to resume */
+            lgmsd_jobs_returned((lgmsd_job *)t);
+            continue;
+        }
         request *r = (request *)t;
         r->state = REQ_DONE;
         MHD_resume_connection(r->conn);
@@ -312,6 +315,16 @@ static void run_job_task(lgmsd_task *t, void *local) {
 
 static enum MHD_Result submit_job(server *s, request *r) {
     if (s->draining) return reply_unavailable(r, "the server is shutting down; retry on another replica");
+    /* the header alone says whether the volume fits the limits: refuse before a job exists */
+    api_volume_limits limits = {s->cfg->max_voxels, s->cfg->max_grid_voxels, s->cfg->max_patches};
+    api_volume_plan plan;
+    char err[512];
+    int st = api_volume_check(lgms_model_meta(s->models[r->model_index].model), r->image, r->image_len, &limits, &plan,
+                              err, sizeof err);
+    if (st) {
+        if (st == 413) lgmsd_metrics_reject(LGMSD_REJECT_TOO_LARGE);
+        return reply_problem(r, st, err);
+    }
     lgmsd_job *job = lgmsd_jobs_add(&s->jobs, now_s());
     if (!job) {
         char detail[200];
@@ -325,7 +338,7 @@ static enum MHD_Result submit_job(server *s, request *r) {
     snprintf(job->model_name, sizeof job->model_name, "%s", s->models[r->model_index].name);
     job->upload = r->image, job->upload_len = r->image_len;
     r->image = NULL, r->image_len = 0;
-    job->max_voxels = s->cfg->max_voxels;
+    job->limits = limits;
     job->pool = s->pool;
     job->task.run = run_job_task;
     job->task.long_running = 1;
@@ -335,6 +348,7 @@ static enum MHD_Result submit_job(server *s, request *r) {
         lgmsd_metrics_reject(LGMSD_REJECT_QUEUE_FULL);
         return reply_unavailable(r, "all workers are busy and the queue is full (set LGMSD_QUEUE or --queue)");
     }
+    job->in_pool = 1;
     char location[80];
     snprintf(location, sizeof location, "/v1/jobs/%s", job->id);
     size_t len;

@@ -29,15 +29,27 @@ int lgmsd_jobs_init(lgmsd_jobs *t, int max_jobs, int ttl_seconds) {
     return t->slots ? 0 : -1;
 }
 
-void lgmsd_jobs_forget(lgmsd_job *job) {
+static void free_slot(lgmsd_job *job) {
     free(job->upload);
     free(job->result);
     memset(job, 0, sizeof *job); /* state FREE */
 }
 
+void lgmsd_jobs_forget(lgmsd_job *job) {
+    if (job->in_pool)
+        job->forgotten = 1; /* the pool still links the task: free it when it comes back */
+    else
+        free_slot(job);
+}
+
+void lgmsd_jobs_returned(lgmsd_job *job) {
+    job->in_pool = 0;
+    if (job->forgotten) free_slot(job);
+}
+
 void lgmsd_jobs_free(lgmsd_jobs *t) {
     for (int i = 0; i < t->max; i++)
-        lgmsd_jobs_forget(&t->slots[i]);
+        free_slot(&t->slots[i]);
     free(t->slots);
     t->slots = NULL, t->max = 0;
 }
@@ -48,7 +60,7 @@ int lgmsd_jobs_expire(lgmsd_jobs *t, double now) {
     int n = 0;
     for (int i = 0; i < t->max; i++) {
         lgmsd_job *j = &t->slots[i];
-        if (finished(atomic_load(&j->state)) && now - j->finished > t->ttl) lgmsd_jobs_forget(j), n++;
+        if (!j->forgotten && finished(atomic_load(&j->state)) && now - j->finished > t->ttl) lgmsd_jobs_forget(j), n++;
     }
     return n;
 }
@@ -71,7 +83,8 @@ lgmsd_job *lgmsd_jobs_add(lgmsd_jobs *t, double now) {
 
 lgmsd_job *lgmsd_jobs_find(lgmsd_jobs *t, const char *id) {
     for (int i = 0; i < t->max; i++)
-        if (atomic_load(&t->slots[i].state) != LGMSD_JOB_FREE && !strcmp(t->slots[i].id, id)) return &t->slots[i];
+        if (atomic_load(&t->slots[i].state) != LGMSD_JOB_FREE && !t->slots[i].forgotten && !strcmp(t->slots[i].id, id))
+            return &t->slots[i];
     return NULL;
 }
 
@@ -146,8 +159,8 @@ void lgmsd_job_run(lgmsd_job *job, lgms_state *st, void *worker_local) {
     run_ctx rc = {job, worker_local};
     api_volume_result r;
     char err[512] = "";
-    int status = st ? api_volume_segment(st, job->model, job->upload, job->upload_len, job->max_voxels, on_progress,
-                                         &rc, &r, err, sizeof err)
+    int status = st ? api_volume_segment(st, job->model, job->upload, job->upload_len, &job->limits, on_progress, &rc,
+                                         &r, err, sizeof err)
                     : 500;
     if (!st) snprintf(err, sizeof err, "out of memory for the engine state");
     free(job->upload); /* patient data leaves memory as soon as it is read */

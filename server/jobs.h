@@ -4,7 +4,12 @@
  * publishing progress; GET /v1/jobs/{id} reads it; DELETE cancels it (or forgets a
  * finished one). Finished results are kept job_ttl seconds, then dropped. The table is
  * touched by the loop thread only; a worker owns its job's result fields until it
- * stores the final state (release), after which the loop owns them (acquire). */
+ * stores the final state (release), after which the loop owns them (acquire).
+ *
+ * A job's slot is freed only once the loop has taken its task back from the pool
+ * (lgmsd_jobs_returned): the worker publishes the final state before the pool links the
+ * task onto its completion list, so a DELETE or an expiry in between must not touch the
+ * task. Such a forget hides the job at once and frees the slot when the task returns. */
 #ifndef LGMSD_JOBS_H
 #define LGMSD_JOBS_H
 
@@ -12,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../api/volseg.h"
 #include "../engine/lgms.h"
 #include "pool.h"
 
@@ -32,10 +38,13 @@ typedef struct {
     char model_name[128];
     atomic_int state, done, total, cancel;
     uint8_t *upload; /* the NIfTI bytes, freed once read */
-    size_t upload_len, max_voxels;
+    size_t upload_len;
+    api_volume_limits limits;
     char *result; /* JSON object text for "result" (done) or "error" (failed), built by the worker */
     double created, finished;
     lgmsd_pool *pool;
+    int in_pool;   /* loop thread: submitted and not yet taken back (lgmsd_jobs_returned) */
+    int forgotten; /* loop thread: forgotten while in the pool; freed when it returns */
 } lgmsd_job;
 
 typedef struct {
@@ -52,8 +61,11 @@ lgmsd_job *lgmsd_jobs_add(lgmsd_jobs *t, double now);
 lgmsd_job *lgmsd_jobs_find(lgmsd_jobs *t, const char *id);
 /* Drop finished jobs older than ttl. Returns how many. */
 int lgmsd_jobs_expire(lgmsd_jobs *t, double now);
-/* Forget a finished job now (its slot becomes free). */
+/* Forget a finished job: it is gone for find() at once; its slot is free now, or when its
+ * task comes back from the pool. */
 void lgmsd_jobs_forget(lgmsd_job *job);
+/* The loop thread took the job's task back from the pool's completion list. */
+void lgmsd_jobs_returned(lgmsd_job *job);
 /* Ask every queued or running job to stop (SIGTERM). */
 void lgmsd_jobs_cancel_all(lgmsd_jobs *t);
 /* The job's status document, malloc'ed JSON. */

@@ -80,6 +80,8 @@ def main():
     nii = ct_volume.nifti1_bytes(vol, (0.8, 0.8, 2.5), [[0.8, 0, 0, 1], [0, 0.8, 0, 2], [0, 0, 2.5, 3]])
     out("nifti", "int16.nii", nii)
     out("nifti", "int16.nii.gz", __import__("gzip").compress(nii, mtime=0))
+    for name, (data, _) in ct_volume.hostile_volumes().items():  # crash repros of issue #15
+        out("nifti", name, data)
 
 
 if __name__ == "__main__":

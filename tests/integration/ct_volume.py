@@ -53,3 +53,46 @@ def write_nifti(path, vol=None, spacing=None):
     with gzip.open(path, "wb") as f:
         f.write(nifti1_bytes(vol, spacing, affine))
     return vol.shape, spacing, affine
+
+
+def nifti1_header_only(dims, spacing, data, qform=0, sform=0):
+    """A NIfTI-1 uint8 volume with no transform unless asked (pixdim as given)."""
+    hdr = bytearray(348)
+    struct.pack_into("<i", hdr, 0, 348)
+    struct.pack_into("<8h", hdr, 40, 3, *dims, 1, 1, 1, 1)
+    struct.pack_into("<hh", hdr, 70, 2, 8)  # uint8
+    struct.pack_into("<8f", hdr, 76, 1.0, *spacing, 0, 0, 0, 0)
+    struct.pack_into("<f", hdr, 108, 352.0)
+    struct.pack_into("<ff", hdr, 112, 1.0, 0.0)
+    struct.pack_into("<hh", hdr, 252, qform, sform)
+    hdr[344:348] = b"n+1\0"
+    return bytes(hdr) + b"\0\0\0\0" + data
+
+
+def nifti2_bytes(dims, spacing, data):
+    """A NIfTI-2 uint8 volume; dims may be anything a 64-bit field holds."""
+    hdr = bytearray(540)
+    struct.pack_into("<i", hdr, 0, 540)
+    hdr[4:12] = b"n+2\0\r\n\x1a\n"
+    struct.pack_into("<hh", hdr, 12, 2, 8)
+    struct.pack_into("<8q", hdr, 16, 3, *dims, 1, 1, 1, 1)
+    struct.pack_into("<8d", hdr, 104, 1.0, *spacing, 0, 0, 0, 0)
+    struct.pack_into("<q", hdr, 168, 544)
+    struct.pack_into("<dd", hdr, 176, 1.0, 0.0)
+    return bytes(hdr) + b"\0\0\0\0" + data
+
+
+def hostile_volumes():
+    """name -> (bytes, what the daemon must answer): uploads of a few KB that once crashed
+    or starved it (hardening issue #15)."""
+    return {
+        # pixdim 1e30, no qform/sform: the resampled size became INT_MIN
+        "spacing-1e30.nii": (nifti1_header_only((16, 16, 8), (1e30, 1e30, 1e30), bytes(16 * 16 * 8)), 422),
+        "spacing-zero.nii": (nifti1_header_only((16, 16, 8), (1.0, 0.0, 1.0), bytes(16 * 16 * 8)), 422),
+        "spacing-negative.nii": (nifti1_header_only((16, 16, 8), (1.0, 1.0, -2.0), bytes(16 * 16 * 8)), 422),
+        # 12648448 x 65537 x 22253377 = 2^64 + 2^16 voxels: the count wrapped to 65536
+        "dims-wrap.nii": (nifti2_bytes((193 << 16, 65537, 22253377), (1.5, 1.5, 2.0), bytes(65536)), 413),
+        "dims-too-long.nii": (nifti2_bytes(((1 << 32) + 1, 1, 1), (1.0, 1.0, 1.0), bytes(64)), 422),
+        # 64^3 at 7.5 mm: 610 bytes gzipped, a 320 x 320 x 240 grid at the fixture's spacing
+        "coarse-7.5mm.nii.gz": (gzip.compress(nifti1_header_only((64, 64, 64), (7.5, 7.5, 7.5), bytes(64 ** 3)), mtime=0), 413),
+    }

@@ -535,6 +535,15 @@ class VolumeJobTest(OwnDaemonCase):
         cls.nii = os.path.join(cls.tmp.name, "cranium.nii.gz")
         cls.shape, cls.spacing, cls.affine = ct_volume.write_nifti(cls.nii)
 
+    def truncated(self):
+        """A volume whose header passes the checks and whose data is cut short."""
+        import ct_volume
+
+        path = os.path.join(self.tmp.name, "truncated.nii")
+        with open(path, "wb") as f:
+            f.write(ct_volume.nifti1_header_only((16, 16, 8), (1.5, 1.5, 2.0), bytes(100)))
+        return path
+
     def post_volume(self, path):
         st, hd, body = curl(self.d, "/v1/models/ct/volumes", "-H", "Content-Type: application/octet-stream",
                             data_file=path)
@@ -607,7 +616,9 @@ class VolumeJobTest(OwnDaemonCase):
         junk = os.path.join(self.tmp.name, "junk.nii")
         with open(junk, "wb") as f:
             f.write(b"not a volume" * 100)
-        job = self.wait(self.post_volume(junk))
+        st, _, body = curl(self.d, "/v1/models/ct/volumes", "-H", "Content-Type: application/octet-stream", data_file=junk)
+        self.assertEqual(st, 422, body)  # no NIfTI header: refused before a job exists
+        job = self.wait(self.post_volume(self.truncated()))  # a good header, data cut short: the job fails
         self.assertEqual((job["state"], job["error"]["status"]), ("failed", 422), job)
         self.assertEqual(curl(self.d, "/v1/jobs/0123456789abcdef")[0], 404)
         self.assertEqual(curl(self.d, "/v1/jobs/x", "-X", "PUT")[0], 405)
@@ -618,10 +629,25 @@ class VolumeJobTest(OwnDaemonCase):
         self.assertEqual(st, 422, body)  # and a 2-D model does not
 
 
+    def test_hostile_volume_headers_are_refused_at_once_and_the_daemon_lives(self):
+        import ct_volume
+
+        for name, (data, status) in ct_volume.hostile_volumes().items():
+            with self.subTest(volume=name):
+                path = os.path.join(self.tmp.name, name)
+                with open(path, "wb") as f:
+                    f.write(data)
+                st, hd, body = curl(self.d, "/v1/models/ct/volumes", "-H", "Content-Type: application/octet-stream",
+                                    data_file=path)
+                self.assertEqual(st, status, body)
+                self.assertEqual(hd.get("content-type"), "application/problem+json")
+                if status == 413:
+                    self.assertRegex(json.loads(body)["detail"], "max_voxels|max_grid_voxels|max_patches")
+        self.assertEqual(curl(self.d, "/healthz")[0], 200)
+        self.assertEqual(curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])[0], 200)
+
     def test_job_table_is_bounded(self):
-        junk = os.path.join(self.tmp.name, "junk2.nii")
-        with open(junk, "wb") as f:
-            f.write(b"\0" * 400)
+        junk = self.truncated()
         made, full = [], None
         for _ in range(4):  # max_jobs = 3; finished jobs keep their slot for job_ttl
             st, hd, body = curl(self.d, "/v1/models/ct/volumes", "-H", "Content-Type: application/octet-stream",

@@ -3,12 +3,14 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <nifti2_io.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../../api/nifti.h"
+#include "../../api/volseg.h"
 
 /* The test volume as a NIfTI-2 .nii written field by field (libnifti2 3.0.1 cannot write one). */
 static uint8_t *make_nifti2(size_t *len) {
@@ -159,4 +161,114 @@ Test(nifti, what_is_not_one_readable_volume_is_refused) {
     cr_assert_eq(fscanf(p, "%d", &n), 1);
     pclose(p);
     cr_assert_eq(n, 0, "%d lgmsd files left in /dev/shm", n);
+}
+
+/* A NIfTI-2 header with these dims and spacing, then data bytes (zeros). */
+static uint8_t *hostile_nifti2(const int64_t dims[3], const double spacing[3], size_t data, size_t *len) {
+    nifti_2_header h;
+    memset(&h, 0, sizeof h);
+    h.sizeof_hdr = 540;
+    memcpy(h.magic, "n+2\0\r\n\032\n", 8);
+    h.datatype = DT_UINT8, h.bitpix = 8;
+    int64_t dim[8] = {3, dims[0], dims[1], dims[2], 1, 1, 1, 1};
+    double pixdim[8] = {1, spacing[0], spacing[1], spacing[2], 1, 1, 1, 1};
+    memcpy(h.dim, dim, sizeof dim);
+    memcpy(h.pixdim, pixdim, sizeof pixdim);
+    h.vox_offset = 544;
+    h.scl_slope = 1.0;
+    *len = 544 + data;
+    uint8_t *buf = calloc(1, *len);
+    memcpy(buf, &h, sizeof h);
+    return buf;
+}
+
+Test(nifti, hostile_spacings_are_refused_before_any_data_is_read) {
+    /* 1e30 once turned the resampled size into INT_MIN and crashed the resampler */
+    const double bad[][3] = {{1e30, 1, 1},     {1, 0, 1},    {1, 1, -2},    {NAN, 1, 1},
+                             {1, INFINITY, 1}, {1e-9, 1, 1}, {1, 1, 5000.0}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t len;
+        const int64_t dims[3] = {16, 16, 8};
+        uint8_t *b = hostile_nifti2(dims, bad[i], 16 * 16 * 8, &len);
+        api_nifti_info info;
+        api_volume v;
+        char err[256];
+        cr_assert_eq(api_nifti_probe(b, len, 1u << 20, &info, err, sizeof err), 422, "spacing case %zu", i);
+        cr_assert(strstr(err, "spacing"), "%s", err);
+        cr_assert_eq(api_nifti_read(b, len, 1u << 20, &v, err, sizeof err), 422);
+        free(b);
+    }
+}
+
+Test(nifti, dimensions_that_overflow_are_refused) {
+    /* 12648448 x 65537 x 22253377 = 2^64 + 2^16: libnifti2's voxel count wraps to 65536, which
+     * passed max_voxels while the int sides made the resampler read far past the data */
+    const int64_t wrap[3] = {193ll << 16, 65537, 22253377};
+    const int64_t too_long[3] = {(1ll << 32) + 1, 1, 1};
+    const double sp[3] = {1.5, 1.5, 2.0};
+    size_t len;
+    api_nifti_info info;
+    api_volume v;
+    char err[256];
+    uint8_t *b = hostile_nifti2(wrap, sp, 65536, &len);
+    cr_assert_eq(api_nifti_probe(b, len, 1u << 31, &info, err, sizeof err), 413, "%s", err);
+    cr_assert(strstr(err, "max_voxels"), "%s", err);
+    cr_assert_eq(api_nifti_read(b, len, UINT64_MAX, &v, err, sizeof err), 413, "even with no voxel limit: %s", err);
+    free(b);
+    b = hostile_nifti2(too_long, sp, 16, &len);
+    cr_assert_eq(api_nifti_probe(b, len, UINT64_MAX, &info, err, sizeof err), 422);
+    cr_assert(strstr(err, "2147483647"), "%s", err);
+    free(b);
+}
+
+Test(nifti, probe_reads_units_and_axes_from_the_header_alone) {
+    size_t len;
+    uint8_t *bytes = make_file(".nii.gz", 0, 1, &len);
+    api_nifti_info info;
+    char err[256];
+    /* only the first bytes are needed: a file cut after its header still probes */
+    cr_assert_eq(api_nifti_probe(bytes, len, 1000, &info, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(info.version, 1);
+    cr_assert_eq(info.nx * 100 + info.ny * 10 + info.nz, 543);
+    cr_assert_eq(info.voxels, 60);
+    cr_assert_float_eq(info.spacing[1], 0.9, 1e-6);
+    cr_assert_eq(info.axis_codes[0], NIFTI_A2P, "the sform, as libnifti2 reads it");
+    cr_assert_eq(info.axis_codes[1], NIFTI_L2R);
+    free(bytes);
+    const int64_t dims[3] = {4, 4, 4};
+    const double metres[3] = {0.0015, 0.0015, 0.002};
+    uint8_t *b = hostile_nifti2(dims, metres, 64, &len);
+    b[offsetof(nifti_2_header, xyzt_units)] = NIFTI_UNITS_METER;
+    cr_assert_eq(api_nifti_probe(b, len, 1000, &info, err, sizeof err), 0, "%s", err);
+    cr_assert_float_eq(info.spacing[0], 1.5, 1e-9, "metres are turned into mm");
+    free(b);
+}
+
+/* The plan a 3-D model makes of a volume's header, and its limits (api/volseg.h). */
+Test(nifti, volume_plan_bounds_the_resampled_grid_and_the_patches) {
+    lgms_model *m;
+    char err[512];
+    cr_assert_eq(lgms_model_load("fixtures/small3d-14class.lgms", &m, err, sizeof err), LGMS_OK, "%s", err);
+    const lgms_meta *mt = lgms_model_meta(m); /* spacing 1.5 x 1.5 x 2 mm, 96^3 patches */
+    /* 64^3 voxels of 7.5 mm: 610 bytes of header and zeros become a 320 x 320 x 240 grid */
+    const int64_t dims[3] = {64, 64, 64};
+    const double coarse[3] = {7.5, 7.5, 7.5};
+    size_t len;
+    uint8_t *b = hostile_nifti2(dims, coarse, 64 * 64 * 64, &len);
+    api_volume_limits lim = {1u << 27, 16u << 20, 256};
+    api_volume_plan plan;
+    cr_assert_eq(api_volume_check(mt, b, len, &lim, &plan, err, sizeof err), 413);
+    cr_assert(strstr(err, "max_grid_voxels"), "%s", err);
+    lim.max_grid_voxels = 1u << 30;
+    lim.max_patches = 100;
+    cr_assert_eq(api_volume_check(mt, b, len, &lim, &plan, err, sizeof err), 413);
+    cr_assert(strstr(err, "144 sliding-window patches; max_patches = 100"), "%s", err);
+    lim.max_patches = 144;
+    cr_assert_eq(api_volume_check(mt, b, len, &lim, &plan, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(plan.grid[0] * 1000000ll + plan.grid[1] * 1000 + plan.grid[2], 320320240ll);
+    cr_assert_eq(plan.grid_voxels, 320ull * 320 * 240);
+    cr_assert_gt(plan.bytes, plan.grid_voxels * 4 * 15, "logits of 14 classes dominate: %llu",
+                 (unsigned long long)plan.bytes);
+    free(b);
+    lgms_model_free(m);
 }
