@@ -14,7 +14,7 @@ DOCDIR = $(PREFIX)/share/doc/lgmsd
 VERSION := 0.1.0
 CC ?= gcc
 PY := /usr/bin/python3
-PKGS := openblas libmicrohttpd jansson libuv spng libisal libturbojpeg inih zlib
+PKGS := openblas libmicrohttpd jansson libuv spng libisal libturbojpeg inih zlib gnutls
 
 BUILD := build
 WARN := -Wall -Wextra -Werror
@@ -31,16 +31,20 @@ CRIT_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 ENGINE_SRC := $(wildcard engine/*.c)
 API_SRC := $(wildcard api/*.c)
 CONFIG_SRC := $(wildcard config/*.c)
-SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
-LIB_SRC := $(ENGINE_SRC) $(API_SRC) $(CONFIG_SRC) $(SERVER_SRC)
+SERVER_SRC := $(wildcard server/*.c)
+CLI_SRC := $(filter-out cli/main.c,$(wildcard cli/*.c))
+LIB_SRC := $(ENGINE_SRC) $(API_SRC) $(CONFIG_SRC) $(SERVER_SRC) $(CLI_SRC)
+# files of the tree built into the binary (api/embed.S .incbin's them)
+EMBED_SRC := api/embed.S
+EMBEDDED := api/openapi.json
 UNIT_SRC := $(wildcard tests/unit/*.c)
-HEADERS := $(wildcard engine/*.h api/*.h config/*.h server/*.h tests/unit/*.h)
+HEADERS := $(wildcard engine/*.h api/*.h config/*.h server/*.h cli/*.h tests/unit/*.h)
 
-OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(EMBED_SRC:%.S=$(BUILD)/obj/%.o)
+SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(EMBED_SRC:%.S=$(BUILD)/san/%.o)
 
 .PHONY: all deps run test test-unit test-asan test-tsan test-python test-integration bench fixtures clean format \
-	check-format fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s load soak valgrind
+	check-format check-layers fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s load soak valgrind
 
 all: $(BUILD)/lgmsd
 
@@ -74,10 +78,15 @@ $(BUILD)/san/%.o: %.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(PKG_CFLAGS) $(CRIT_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/lgmsd: $(OBJ) $(BUILD)/obj/server/main.o
+# the embedded files, once per build flavour (paths in embed.S are relative to the top)
+$(BUILD)/%/api/embed.o: api/embed.S $(EMBEDDED)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+$(BUILD)/lgmsd: $(OBJ) $(BUILD)/obj/cli/main.o
 	$(CC) $(OPT_CFLAGS) $(LDFLAGS) $^ -o $@ $(PKG_LIBS)
 
-$(BUILD)/lgmsd-san: $(SAN_OBJ) $(BUILD)/san/server/main.o
+$(BUILD)/lgmsd-san: $(SAN_OBJ) $(BUILD)/san/cli/main.o
 	$(CC) $(SAN_CFLAGS) $(LDFLAGS) $^ -o $@ $(PKG_LIBS)
 
 # the unit tests count the project's own allocations (tests/unit/alloc_counter.c)
@@ -104,7 +113,8 @@ $(BUILD)/test-tsan: tests/tsan/engine_threads.c $(TSAN_OBJ)
 	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
 
 # the volume job table and the worker pool: a job's completion raced against DELETE and expiry
-TSAN_JOBS_OBJ := $(TSAN_OBJ) $(API_SRC:%.c=$(BUILD)/tsan/%.o) $(BUILD)/tsan/server/pool.o $(BUILD)/tsan/server/jobs.o
+TSAN_JOBS_OBJ := $(TSAN_OBJ) $(API_SRC:%.c=$(BUILD)/tsan/%.o) $(BUILD)/tsan/api/embed.o $(BUILD)/tsan/config/config.o \
+	$(BUILD)/tsan/server/pool.o $(BUILD)/tsan/server/jobs.o
 $(BUILD)/test-tsan-jobs: tests/tsan/jobs_race.c tests/unit/jobs_race.h $(TSAN_JOBS_OBJ)
 	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread $(PKG_CFLAGS) $(filter %.c %.o,$^) -o $@ $(PKG_LIBS)
 
@@ -117,7 +127,7 @@ test-tsan: $(BUILD)/test-tsan $(BUILD)/test-tsan-jobs
 FUZZ_CC := clang-14
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined $(WARN) -Wno-unused-command-line-argument
-FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
+FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o) $(BUILD)/fuzzobj/api/embed.o
 FUZZERS := image json options config model multipart nifti
 .SECONDARY: $(FUZZ_OBJ)
 FUZZ_SECONDS ?= 300
@@ -140,7 +150,7 @@ run: $(BUILD)/lgmsd
 	./$(BUILD)/lgmsd serve --host 127.0.0.1 --port 8080
 
 # ---- tests ----
-test: check-format test-unit test-asan test-tsan test-python test-integration fuzz-smoke test-k8s test-deb
+test: check-format check-layers test-unit test-asan test-tsan test-python test-integration fuzz-smoke test-k8s test-deb
 	@echo "make test: all suites passed"
 
 test-unit: $(BUILD)/test-unit
@@ -173,7 +183,7 @@ install: $(BUILD)/lgmsd
 	sed 's|/usr/share/lgmsd|$(DATADIR)|' config/lgmsd.ini > $(DESTDIR)$(SYSCONFDIR)/lgmsd/lgmsd.ini
 	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/lgmsd/lgmsd.ini
 	sed 's|/usr/bin/lgmsd|$(BINDIR)/lgmsd|; s|/etc/lgmsd|$(SYSCONFDIR)/lgmsd|; s|/usr/share/doc/lgmsd|$(DOCDIR)|' \
-		config/systemd/lgmsd.service > $(BUILD)/lgmsd.service
+		docker/systemd/lgmsd.service > $(BUILD)/lgmsd.service
 	install -D -m 0644 $(BUILD)/lgmsd.service $(DESTDIR)$(UNITDIR)/lgmsd.service
 	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
@@ -226,10 +236,14 @@ test-deb: deb
 
 # ---- housekeeping ----
 format:
-	clang-format -i $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
+	clang-format -i $(LIB_SRC) cli/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
+
+# the dependency rule: cli -> server -> api -> engine (and config), nothing pointing up
+check-layers:
+	$(PY) tools/check_layers.py
 
 check-format:
-	clang-format --dry-run --Werror $(LIB_SRC) server/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
+	clang-format --dry-run --Werror $(LIB_SRC) cli/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lgmsd $(BUILD)/lgmsd-san $(BUILD)/test-unit $(BUILD)/test-unit-san

@@ -63,18 +63,20 @@ static int sextet(unsigned char c) {
     return -1;
 }
 
-int api_base64_decode(const char *text, size_t len, size_t max_out, uint8_t **out, size_t *out_len) {
+api_status api_base64_decode(const char *text, size_t len, size_t max_out, uint8_t **out, size_t *out_len,
+                             api_error *e) {
     *out = NULL;
     *out_len = 0;
     if (len >= 5 && !memcmp(text, "data:", 5)) { /* data URL: skip to after ";base64," */
         const char *comma = memchr(text, ',', len);
-        if (!comma || comma - text < 12 || memcmp(comma - 7, ";base64", 7)) return -1;
+        if (!comma || comma - text < 12 || memcmp(comma - 7, ";base64", 7))
+            return api_fail(e, API_BAD_REQUEST, "a data: URL must be base64 (data:...;base64,...)");
         len -= (size_t)(comma + 1 - text);
         text = comma + 1;
     }
-    if (len / 4 * 3 > max_out + 3) return -2;
+    if (len / 4 * 3 > max_out + 3) goto too_large;
     uint8_t *buf = malloc(len / 4 * 3 + 3);
-    if (!buf) return -3;
+    if (!buf) return api_fail(e, API_INTERNAL, "out of memory decoding base64");
     uint32_t acc = 0;
     int bits = 0, pad = 0;
     size_t o = 0;
@@ -93,7 +95,7 @@ int api_base64_decode(const char *text, size_t len, size_t max_out, uint8_t **ou
             bits -= 8;
             if (o >= max_out) {
                 free(buf);
-                return -2;
+                goto too_large;
             }
             buf[o++] = (uint8_t)(acc >> bits);
         }
@@ -102,8 +104,10 @@ int api_base64_decode(const char *text, size_t len, size_t max_out, uint8_t **ou
     if (bits >= 6 || (acc & ((1u << bits) - 1)) || pad > 2 || (pad && (bits / 2 != pad))) goto bad;
     *out = buf;
     *out_len = o;
-    return 0;
+    return API_OK;
 bad:
     free(buf);
-    return -1;
+    return api_fail(e, API_BAD_REQUEST, "\"image\" is not valid base64");
+too_large:
+    return api_fail_limit(e, "max_body_bytes", "the decoded image exceeds max_body_bytes = %zu", max_out);
 }

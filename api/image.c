@@ -10,40 +10,33 @@
 #define PNG_CHUNK_LIMIT (8u << 20) /* ancillary chunk bytes; image data is bounded by the pixel limit */
 #define PNG_SIDE_LIMIT 100000u
 
-static api_image_status pixel_limit(int w, int h, uint64_t max_pixels, char *err, size_t errlen) {
-    if (w <= 0 || h <= 0) {
-        snprintf(err, errlen, "image has no pixels");
-        return API_IMAGE_CORRUPT;
-    }
-    if ((uint64_t)w * (uint64_t)h > max_pixels) {
-        snprintf(err, errlen, "image is %dx%d = %llu pixels; max_pixels = %llu", w, h,
-                 (unsigned long long)w * (unsigned long long)h, (unsigned long long)max_pixels);
-        return API_IMAGE_TOO_LARGE;
-    }
-    return API_IMAGE_OK;
+static api_status pixel_limit(int w, int h, uint64_t max_pixels, api_error *e) {
+    if (w <= 0 || h <= 0) return api_fail(e, API_UNPROCESSABLE, "image has no pixels");
+    if ((uint64_t)w * (uint64_t)h > max_pixels)
+        return api_fail_limit(e, "max_pixels", "image is %dx%d = %llu pixels; max_pixels = %llu", w, h,
+                              (unsigned long long)w * (unsigned long long)h, (unsigned long long)max_pixels);
+    return API_OK;
 }
 
-static api_image_status decode_png(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, char *err,
-                                   size_t errlen) {
+static api_status decode_png(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, api_error *e) {
     spng_ctx *ctx = spng_ctx_new(0);
-    if (!ctx) return API_IMAGE_NOMEM;
-    api_image_status st = API_IMAGE_CORRUPT;
+    if (!ctx) return api_fail(e, API_INTERNAL, "out of memory decoding the image");
+    api_status st = API_UNPROCESSABLE;
     uint8_t *buf = NULL;
     struct spng_ihdr ihdr;
     int rc;
     spng_set_image_limits(ctx, PNG_SIDE_LIMIT, PNG_SIDE_LIMIT);
     spng_set_chunk_limits(ctx, PNG_CHUNK_LIMIT, PNG_CHUNK_LIMIT);
     if ((rc = spng_set_png_buffer(ctx, data, len)) || (rc = spng_get_ihdr(ctx, &ihdr))) {
-        snprintf(err, errlen, "invalid PNG: %s", spng_strerror(rc));
-        if (rc == SPNG_EWIDTH || rc == SPNG_EHEIGHT || rc == SPNG_EUSER_WIDTH || rc == SPNG_EUSER_HEIGHT) {
-            snprintf(err, errlen, "PNG header declares an image too large to decode (limit %u per side)",
-                     PNG_SIDE_LIMIT);
-            st = API_IMAGE_TOO_LARGE;
-        }
+        if (rc == SPNG_EWIDTH || rc == SPNG_EHEIGHT || rc == SPNG_EUSER_WIDTH || rc == SPNG_EUSER_HEIGHT)
+            st = api_fail_limit(e, "max_pixels", "PNG header declares an image too large to decode (limit %u per side)",
+                                PNG_SIDE_LIMIT);
+        else
+            api_fail(e, API_UNPROCESSABLE, "invalid PNG: %s", spng_strerror(rc));
         goto done;
     }
-    if ((st = pixel_limit((int)ihdr.width, (int)ihdr.height, max_pixels, err, errlen))) goto done;
-    st = API_IMAGE_CORRUPT;
+    if ((st = pixel_limit((int)ihdr.width, (int)ihdr.height, max_pixels, e))) goto done;
+    st = API_UNPROCESSABLE;
     int w = (int)ihdr.width, h = (int)ihdr.height, deep = ihdr.bit_depth == 16;
     int grey = ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE || ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
     int keep = grey ? 1 : 3; /* channels kept: alpha is dropped, palette becomes RGB */
@@ -62,19 +55,19 @@ static api_image_status decode_png(const uint8_t *data, size_t len, uint64_t max
     }
     size_t size, n = (size_t)w * h;
     if ((rc = spng_decoded_image_size(ctx, fmt, &size)) || !per_px || size != (size_t)per_px * n) {
-        snprintf(err, errlen, "invalid PNG: %s", rc ? spng_strerror(rc) : "unexpected decoded size");
+        api_fail(e, API_UNPROCESSABLE, "invalid PNG: %s", rc ? spng_strerror(rc) : "unexpected decoded size");
         goto done;
     }
     buf = malloc(size);
     out->pixels = malloc(n * keep);
     if (deep) out->deep = malloc(sizeof(uint16_t) * n * keep);
     if (!buf || !out->pixels || (deep && !out->deep)) {
-        st = API_IMAGE_NOMEM;
+        st = api_fail(e, API_INTERNAL, "out of memory decoding the image");
         goto done;
     }
     /* then read on to IEND, so a file cut after its last pixel row is still refused */
     if ((rc = spng_decode_image(ctx, buf, size, fmt, 0)) || (rc = spng_decode_chunks(ctx))) {
-        snprintf(err, errlen, "invalid PNG: %s", spng_strerror(rc));
+        api_fail(e, API_UNPROCESSABLE, "invalid PNG: %s", spng_strerror(rc));
         goto done;
     }
     int stride = per_px / (deep ? 2 : 1); /* samples per pixel in buf */
@@ -96,7 +89,7 @@ static api_image_status decode_png(const uint8_t *data, size_t len, uint64_t max
     out->width = w, out->height = h, out->channels = grey ? 1 : 3;
     out->source_depth = deep ? 16 : 8;
     out->format = "png";
-    st = API_IMAGE_OK;
+    st = API_OK;
 done:
     if (st) api_image_free(out);
     free(buf);
@@ -104,55 +97,75 @@ done:
     return st;
 }
 
-static api_image_status decode_jpeg(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, char *err,
-                                    size_t errlen) {
+static api_status decode_jpeg(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, api_error *e) {
     tjhandle tj = tjInitDecompress();
-    if (!tj) return API_IMAGE_NOMEM;
-    api_image_status st = API_IMAGE_CORRUPT;
+    if (!tj) return api_fail(e, API_INTERNAL, "out of memory decoding the image");
+    api_status st = API_UNPROCESSABLE;
     /* libturbojpeg 2.1 can return success from a header cut short without filling these in;
      * pixel_limit then rejects the zero size */
     int w = 0, h = 0, subsamp = -1, cs = -1;
     if (len > (size_t)0x7fffffff || tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &cs)) {
-        snprintf(err, errlen, "invalid JPEG: %s", tjGetErrorStr2(tj));
+        api_fail(e, API_UNPROCESSABLE, "invalid JPEG: %s", tjGetErrorStr2(tj));
         goto done;
     }
-    if ((st = pixel_limit(w, h, max_pixels, err, errlen))) goto done;
+    if ((st = pixel_limit(w, h, max_pixels, e))) goto done;
     if (cs == TJCS_CMYK || cs == TJCS_YCCK) {
-        snprintf(err, errlen, "CMYK JPEG images are not supported; send RGB or greyscale");
-        st = API_IMAGE_UNSUPPORTED;
+        st = api_fail(e, API_UNSUPPORTED, "CMYK JPEG images are not supported; send RGB or greyscale");
         goto done;
     }
     int grey = cs == TJCS_GRAY;
     out->pixels = malloc((size_t)w * h * (grey ? 1 : 3));
     if (!out->pixels) {
-        st = API_IMAGE_NOMEM;
+        st = api_fail(e, API_INTERNAL, "out of memory decoding the image");
         goto done;
     }
     if (tjDecompress2(tj, data, (unsigned long)len, out->pixels, w, 0, h, grey ? TJPF_GRAY : TJPF_RGB,
                       TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING)) {
-        snprintf(err, errlen, "invalid JPEG: %s", tjGetErrorStr2(tj));
-        st = API_IMAGE_CORRUPT;
+        st = api_fail(e, API_UNPROCESSABLE, "invalid JPEG: %s", tjGetErrorStr2(tj));
         goto done;
     }
     out->width = w, out->height = h, out->channels = grey ? 1 : 3, out->source_depth = 8, out->format = "jpeg";
-    st = API_IMAGE_OK;
+    st = API_OK;
 done:
-    if (st) {
-        free(out->pixels);
-        out->pixels = NULL;
-    }
+    if (st) api_image_free(out);
     tjDestroy(tj);
     return st;
 }
 
-api_image_status api_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, char *err,
-                                  size_t errlen) {
+api_status api_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, api_error *e) {
     memset(out, 0, sizeof *out);
-    if (len >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) return decode_png(data, len, max_pixels, out, err, errlen);
+    if (len >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) return decode_png(data, len, max_pixels, out, e);
     if (len >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
-        return decode_jpeg(data, len, max_pixels, out, err, errlen);
-    snprintf(err, errlen, len ? "image is neither PNG nor JPEG" : "image is empty");
-    return len ? API_IMAGE_UNSUPPORTED : API_IMAGE_CORRUPT;
+        return decode_jpeg(data, len, max_pixels, out, e);
+    if (!len) return api_fail(e, API_UNPROCESSABLE, "image is empty");
+    return api_fail(e, API_UNSUPPORTED, "image is neither PNG nor JPEG");
+}
+
+void api_image_apply_window(api_image *img, api_window *w) {
+    if (w->mode == API_WINDOW_NONE) return;
+    size_t n = (size_t)img->width * img->height * img->channels;
+    if (w->mode == API_WINDOW_AUTO) {
+        unsigned lo = 65535, hi = 0;
+        for (size_t i = 0; i < n; i++) {
+            unsigned v = img->deep ? img->deep[i] : img->pixels[i];
+            lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+        }
+        if (n == 0) lo = hi = 0;
+        /* so that lo maps to 0 and hi to 255 under the rule below */
+        w->width = (double)(hi - lo) + 1.0;
+        w->center = (double)lo + (double)(hi - lo + 1) / 2.0;
+    }
+    double lo = w->center - 0.5 - (w->width - 1) / 2, hi = w->center - 0.5 + (w->width - 1) / 2;
+    for (size_t i = 0; i < n; i++) {
+        double x = img->deep ? img->deep[i] : img->pixels[i], y;
+        if (x <= lo)
+            y = 0;
+        else if (x > hi)
+            y = 255;
+        else
+            y = ((x - (w->center - 0.5)) / (w->width - 1) + 0.5) * 255.0;
+        img->pixels[i] = (uint8_t)(y + 0.5);
+    }
 }
 
 void api_image_free(api_image *img) {

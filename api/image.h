@@ -2,22 +2,18 @@
  *
  * The pixel limit is checked against the header before any pixel buffer is allocated.
  * 16-bit samples keep their high byte (v >> 8), which is what cv2.imread does with the
- * same files, so the engine sees what the official pipeline saw. Alpha is dropped. */
+ * same files, so the engine sees what the official pipeline saw; the 16-bit samples are
+ * kept too, for a window asked for explicitly (api_image_apply_window). Alpha is dropped,
+ * palettes are expanded, 1/2/4-bit grey is scaled to 0..255. */
 #ifndef LGMS_API_IMAGE_H
 #define LGMS_API_IMAGE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "options.h"
 #include "parallel.h"
-
-typedef enum {
-    API_IMAGE_OK = 0,
-    API_IMAGE_UNSUPPORTED, /* not a PNG or JPEG, or a variant we cannot decode (e.g. CMYK) -> 415 */
-    API_IMAGE_CORRUPT,     /* truncated or malformed -> 422 */
-    API_IMAGE_TOO_LARGE,   /* more pixels than allowed -> 413 */
-    API_IMAGE_NOMEM
-} api_image_status;
+#include "status.h"
 
 typedef struct {
     uint8_t *pixels; /* rows packed, channels interleaved; 16-bit sources: the high byte */
@@ -28,9 +24,17 @@ typedef struct {
     const char *format; /* "png" or "jpeg" */
 } api_image;
 
-api_image_status api_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, char *err,
-                                  size_t errlen);
+/* API_OK; API_UNSUPPORTED (not a PNG or JPEG, or a variant we cannot decode, e.g. CMYK),
+ * API_UNPROCESSABLE (truncated or malformed), API_TOO_LARGE (max_pixels, from the header),
+ * API_INTERNAL (out of memory); e says which. */
+api_status api_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, api_error *e);
 void api_image_free(api_image *img);
+
+/* Recompute the 8-bit pixels through an intensity window, from the 16-bit samples when
+ * the file had them: the DICOM linear rule, y = ((x - (C - 0.5)) / (W - 1) + 0.5) * 255
+ * clamped to 0..255 and rounded (W = 1: a threshold at C - 0.5). API_WINDOW_AUTO takes
+ * C and W from the samples' own minimum and maximum and writes them into w. */
+void api_image_apply_window(api_image *img, api_window *w);
 
 /* PNG of 8-bit grey (channels 1) or RGB (3) pixels into a malloc'ed buffer. 0 on success. */
 int api_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *out_len);

@@ -34,8 +34,31 @@ static int parse_bool(const char *v, int *out) {
     return 0;
 }
 
+api_status api_window_parse(const char *text, api_window *w, api_error *e) {
+    if (!strcasecmp(text, "auto")) {
+        *w = (api_window){API_WINDOW_AUTO, 0, 0};
+        return API_OK;
+    }
+    if (!strcasecmp(text, "none") || !strcasecmp(text, "off") || !*text) {
+        *w = (api_window){API_WINDOW_NONE, 0, 0};
+        return API_OK;
+    }
+    char *end;
+    errno = 0;
+    double c = strtod(text, &end), width = NAN;
+    if (end != text && *end == ',') {
+        const char *p = end + 1;
+        width = strtod(p, &end);
+        if (end == p) width = NAN;
+    }
+    if (errno || *end || !isfinite(c) || !isfinite(width) || width < 1 || fabs(c) > 1e9 || width > 1e9)
+        return api_fail(e, API_BAD_REQUEST, "window must be auto, none, or CENTER,WIDTH with WIDTH >= 1 (e.g. 40,400)");
+    *w = (api_window){API_WINDOW_SET, c, width};
+    return API_OK;
+}
+
 /* outputs=mask,overlay,probabilities (any subset, at least one) */
-static int parse_outputs(api_options *o, const char *v, char *err, size_t errlen) {
+static api_status parse_outputs(api_options *o, const char *v, api_error *e) {
     int mask = 0, overlay = 0, prob = 0;
     const char *p = v;
     while (*p) {
@@ -48,46 +71,38 @@ static int parse_outputs(api_options *o, const char *v, char *err, size_t errlen
         else if (n == 13 && !strncmp(p, "probabilities", 13))
             prob = 1;
         else {
-            snprintf(err, errlen, "outputs: unknown output '%.*s' (use mask, overlay, probabilities)",
-                     (int)(n > 40 ? 40 : n), p);
-            return -1;
+            return api_fail(e, API_BAD_REQUEST, "outputs: unknown output '%.*s' (use mask, overlay, probabilities)",
+                            (int)(n > 40 ? 40 : n), p);
         }
         p += n + (comma ? 1 : 0);
     }
-    if (!mask && !overlay && !prob) {
-        snprintf(err, errlen, "outputs: name at least one of mask, overlay, probabilities");
-        return -1;
-    }
+    if (!mask && !overlay && !prob)
+        return api_fail(e, API_BAD_REQUEST, "outputs: name at least one of mask, overlay, probabilities");
     o->want_mask = mask, o->want_overlay = overlay, o->want_probabilities = prob;
-    return 0;
+    return API_OK;
 }
 
-int api_options_set(api_options *o, const char *key, const char *value, char *err, size_t errlen) {
+api_status api_options_set(api_options *o, const char *key, const char *value, api_error *e) {
     if (!value) value = "";
     if (!strcmp(key, "threshold")) {
         float t;
-        if (parse_float(value, &t) || !(t > 0.0f && t < 1.0f)) {
-            snprintf(err, errlen, "threshold must be a number strictly between 0 and 1");
-            return -1;
-        }
+        if (parse_float(value, &t) || !(t > 0.0f && t < 1.0f))
+            return api_fail(e, API_BAD_REQUEST, "threshold must be a number strictly between 0 and 1");
         o->threshold = t, o->has_threshold = 1;
     } else if (!strcmp(key, "alpha")) {
         float a;
-        if (parse_float(value, &a) || a < 0.0f || a > 1.0f) {
-            snprintf(err, errlen, "alpha must be a number from 0 to 1");
-            return -1;
-        }
+        if (parse_float(value, &a) || a < 0.0f || a > 1.0f)
+            return api_fail(e, API_BAD_REQUEST, "alpha must be a number from 0 to 1");
         o->alpha = a;
     } else if (!strcmp(key, "overlay")) {
-        if (parse_bool(value, &o->want_overlay)) {
-            snprintf(err, errlen, "overlay must be true or false");
-            return -1;
-        }
+        if (parse_bool(value, &o->want_overlay)) return api_fail(e, API_BAD_REQUEST, "overlay must be true or false");
     } else if (!strcmp(key, "outputs")) {
-        return parse_outputs(o, value, err, errlen);
+        return parse_outputs(o, value, e);
+    } else if (!strcmp(key, "window")) {
+        return api_window_parse(value, &o->window, e);
     } else {
-        snprintf(err, errlen, "unknown option '%.40s' (options: threshold, alpha, overlay, outputs)", key);
-        return -1;
+        return api_fail(e, API_BAD_REQUEST,
+                        "unknown option '%.40s' (options: threshold, alpha, overlay, outputs, window)", key);
     }
-    return 0;
+    return API_OK;
 }

@@ -11,8 +11,10 @@ typedef enum {
     API_ROUTE_READYZ,
     API_ROUTE_METRICS,
     API_ROUTE_OPENAPI,
-    API_ROUTE_VOLUMES, /* POST /v1/models/{name}/volumes: start a volume job */
-    API_ROUTE_JOB,     /* GET or DELETE /v1/jobs/{id} */
+    API_ROUTE_VOLUMES,   /* POST /v1/models/{name}/volumes: start a volume job */
+    API_ROUTE_JOB,       /* GET or DELETE /v1/jobs/{id} */
+    API_ROUTE_JOBS,      /* GET /v1/jobs: the caller's jobs */
+    API_ROUTE_PREFLIGHT, /* OPTIONS on any route (CORS preflight) */
     API_ROUTE_NOT_FOUND,
     API_ROUTE_METHOD_NOT_ALLOWED,
     API_ROUTE_COUNT
@@ -22,7 +24,7 @@ typedef struct {
     api_route_id id;
     char model[128];   /* the {name} of /v1/models/{name}/..., or "" for the default model */
     char job[40];      /* the {id} of /v1/jobs/{id} */
-    const char *allow; /* Allow header value for 405 */
+    const char *allow; /* the methods the path takes (405's Allow, a preflight's answer) */
 } api_route;
 
 void api_route_match(const char *method, const char *path, api_route *out);

@@ -15,7 +15,7 @@ typedef struct {
     setting_type type;
     size_t offset, cap;
     long long min, max;
-    const char *def_text; /* for --help */
+    const char *def; /* the default, as text a user could write ("" for none): applied and printed */
     const char *help;
 } setting;
 
@@ -24,11 +24,12 @@ typedef struct {
 static const setting settings[] = {
     {"host", T_STR, F(host), 0, 0, "127.0.0.1", "address to bind (0.0.0.0 for all IPv4, :: for IPv6)"},
     {"port", T_INT, F(port), 0, 65535, "8080", "TCP port (0: any free port, printed at start)"},
-    {"model", T_MODELS, F(models), 0, 0, "the shipped demo model",
-     "NAME=FILE (repeatable; a bare FILE is named 'default'); env: comma-separated"},
-    {"default_model", T_STR, F(default_model), 0, 0, "first model", "model used by POST /v1/segment"},
-    {"workers", T_INT, F(workers), 0, 256, "0 (auto)", "inference threads; 0 = CPU quota / cpuset of this process"},
-    {"engine_threads", T_INT, F(engine_threads), 0, 256, "0 (auto)",
+    {"model", T_MODELS, F(models), 0, 0, "",
+     "NAME=FILE (repeatable; a bare FILE is named 'default'); none: the shipped "
+     "demo model; env LGMSD_MODELS: comma-separated"},
+    {"default_model", T_STR, F(default_model), 0, 0, "", "model used by POST /v1/segment (none: the first)"},
+    {"workers", T_INT, F(workers), 0, 256, "0", "inference threads; 0 = CPU quota / cpuset of this process"},
+    {"engine_threads", T_INT, F(engine_threads), 0, 256, "0",
      "threads splitting each inference; 0 = CPUs / workers (1 worker on 4 CPUs: 4)"},
     {"blas_threads", T_INT, F(blas_threads), 1, 256, "1",
      "OpenBLAS threads inside each engine thread (keep workers x engine x blas <= CPUs)"},
@@ -40,43 +41,56 @@ static const setting settings[] = {
      "largest CT volume after resampling to the model's spacing, voxels (413 past it)"},
     {"max_patches", T_INT, F(max_patches), 1, 1000000, "256", "most sliding-window patches one volume may need (413)"},
     {"max_jobs", T_INT, F(max_jobs), 1, 100000, "4",
-     "volume jobs held at once: queued, running or finished (503 past it)"},
+     "volume jobs held at once: queued, running or finished with a result (503 past it)"},
     {"job_ttl", T_INT, F(job_ttl), 1, 604800, "600", "seconds a finished volume job's result is kept"},
     {"max_connections", T_INT, F(max_connections), 1, 1000000, "1024", "open connections at once"},
     {"connection_timeout", T_INT, F(connection_timeout), 1, 86400, "30", "seconds a connection may stay idle"},
+    {"header_timeout", T_INT, F(header_timeout), 1, 86400, "15",
+     "seconds a connection may go without a complete request header (also the keep-alive idle time)"},
     {"read_timeout", T_INT, F(read_timeout), 1, 86400, "60",
      "seconds a client has to send a whole request (headers and body)"},
     {"request_timeout", T_INT, F(request_timeout), 1, 86400, "60",
      "seconds a request may wait in the queue (then 503)"},
     {"drain_timeout", T_INT, F(drain_timeout), 0, 86400, "30", "seconds to finish accepted requests after SIGTERM"},
-    {"api_key_file", T_STR, F(api_key_file), 0, 0, "(none)", "file of Bearer keys, one a line; unset = no auth"},
-    {"tls_cert", T_STR, F(tls_cert), 0, 0, "(none)", "PEM certificate: serve HTTPS (with tls_key)"},
-    {"tls_key", T_STR, F(tls_key), 0, 0, "(none)", "PEM private key"},
+    {"api_key_file", T_STR, F(api_key_file), 0, 0, "", "file of Bearer keys, one a line; none: no authentication"},
+    {"cors_origins", T_STR, F(cors_origins), 0, 0, "",
+     "web origins allowed to call from a browser, comma-separated (e.g. https://app.example.org); none: no CORS"},
+    {"tls_cert", T_STR, F(tls_cert), 0, 0, "", "PEM certificate: serve HTTPS (with tls_key)"},
+    {"tls_key", T_STR, F(tls_key), 0, 0, "", "PEM private key"},
     {"log_level", T_LEVEL, F(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"warmup", T_BOOL, F(warmup), 0, 0, "true", "run one inference per model before /readyz turns 200"},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
+static int set_value(lgmsd_config *c, const setting *s, const char *v, int *models_seen, char *err, size_t errlen);
+
 void lgmsd_config_defaults(lgmsd_config *c) {
     memset(c, 0, sizeof *c);
-    strcpy(c->host, "127.0.0.1");
-    c->port = 8080;
-    c->blas_threads = 1;
-    c->queue = 32;
-    c->max_body_bytes = 64ull << 20;
-    c->max_pixels = 25ull << 20;
-    c->max_voxels = 128ull << 20;
-    c->max_grid_voxels = 16ull << 20;
-    c->max_patches = 256;
-    c->max_jobs = 4;
-    c->job_ttl = 600;
-    c->max_connections = 1024;
-    c->connection_timeout = 30;
-    c->read_timeout = 60;
-    c->request_timeout = 60;
-    c->drain_timeout = 30;
-    c->log_level = LGMSD_LOG_INFO;
-    c->warmup = 1;
+    char err[128];
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (settings[i].def[0] && settings[i].type != T_MODELS)
+            set_value(c, &settings[i], settings[i].def, NULL, err, sizeof err);
+}
+
+/* --flag-name and LGMSD_ENV_NAME of a setting key. */
+static void flag_name(const char *key, char *buf, size_t cap) {
+    snprintf(buf, cap, "--%s", key);
+    for (char *p = buf; *p; p++)
+        if (*p == '_') *p = '-';
+}
+
+static void env_name(const char *key, char *buf, size_t cap) {
+    snprintf(buf, cap, "LGMSD_%s", !strcmp(key, "model") ? "models" : key);
+    for (char *p = buf; *p; p++)
+        if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 32);
+}
+
+const char *lgmsd_setting_hint(const char *key, char *buf, size_t cap) {
+    char flag[64], env[64];
+    flag_name(key, flag, sizeof flag);
+    env_name(key, env, sizeof env);
+    snprintf(buf, cap, "set %s or %s", env, flag);
+    return buf;
 }
 
 const char *lgmsd_log_level_name(lgmsd_log_level l) {
@@ -222,17 +236,17 @@ static int apply_ini(lgmsd_config *c, const char *path, const char *text, char *
     return 0;
 }
 
-int lgmsd_config_apply_file(lgmsd_config *c, const char *path, char *err, size_t errlen) {
-    if (apply_ini(c, path, NULL, err, errlen)) return -1;
+lgmsd_config_result lgmsd_config_apply_file(lgmsd_config *c, const char *path, char *err, size_t errlen) {
+    if (apply_ini(c, path, NULL, err, errlen)) return LGMSD_CONFIG_ERROR;
     snprintf(c->config_file, sizeof c->config_file, "%s", path);
-    return 0;
+    return LGMSD_CONFIG_OK;
 }
 
-int lgmsd_config_apply_string(lgmsd_config *c, const char *text, char *err, size_t errlen) {
-    return apply_ini(c, NULL, text, err, errlen);
+lgmsd_config_result lgmsd_config_apply_string(lgmsd_config *c, const char *text, char *err, size_t errlen) {
+    return apply_ini(c, NULL, text, err, errlen) ? LGMSD_CONFIG_ERROR : LGMSD_CONFIG_OK;
 }
 
-int lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errlen) {
+lgmsd_config_result lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errlen) {
     int models_seen = 0;
     for (char **e = envp; e && *e; e++) {
         if (strncmp(*e, "LGMSD_", 6)) continue;
@@ -251,7 +265,7 @@ int lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errle
             char buf[LGMSD_MAX_MODELS * (LGMSD_MODEL_NAME_MAX + LGMSD_PATH_MAX)];
             snprintf(buf, sizeof buf, "%s", eq + 1);
             for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-                if (set_value(c, find_setting("model"), tok, &models_seen, err, errlen)) return -1;
+                if (set_value(c, find_setting("model"), tok, &models_seen, err, errlen)) return LGMSD_CONFIG_ERROR;
             continue;
         }
         const setting *s = find_setting(key);
@@ -259,13 +273,13 @@ int lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errle
         char inner[400];
         if (set_value(c, s, eq + 1, &models_seen, inner, sizeof inner)) {
             snprintf(err, errlen, "environment LGMSD_%.40s: %s", eq - *e - 6 > 40 ? "" : *e + 6, inner);
-            return -1;
+            return LGMSD_CONFIG_ERROR;
         }
     }
-    return 0;
+    return LGMSD_CONFIG_OK;
 }
 
-int lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, size_t errlen) {
+lgmsd_config_result lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, size_t errlen) {
     struct option opts[N_SETTINGS + 3];
     char names[N_SETTINGS][40];
     size_t k = 0;
@@ -282,20 +296,20 @@ int lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, 
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
-        if (ch == 'h') return 1;
+        if (ch == 'h') return LGMSD_CONFIG_HELP;
         if (ch == 'c') continue;
         if (ch == '?' || ch == ':') {
             snprintf(err, errlen, "%s option '%.64s' (see lgmsd serve --help)",
                      ch == ':' ? "missing value for" : "unknown", argv[optind - 1]);
-            return -1;
+            return LGMSD_CONFIG_ERROR;
         }
-        if (set_value(c, &settings[ch - 1000], optarg, &models_seen, err, errlen)) return -1;
+        if (set_value(c, &settings[ch - 1000], optarg, &models_seen, err, errlen)) return LGMSD_CONFIG_ERROR;
     }
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument '%.64s' (see lgmsd serve --help)", argv[optind]);
-        return -1;
+        return LGMSD_CONFIG_ERROR;
     }
-    return 0;
+    return LGMSD_CONFIG_OK;
 }
 
 /* --config FILE from argv, without disturbing getopt state for the later full pass. */
@@ -311,27 +325,27 @@ static const char *config_flag(int argc, char **argv) {
     return found;
 }
 
-int lgmsd_config_load(lgmsd_config *c, int argc, char **argv, char **envp, char *err, size_t errlen) {
+lgmsd_config_result lgmsd_config_load(lgmsd_config *c, int argc, char **argv, char **envp, char *err, size_t errlen) {
     lgmsd_config_defaults(c);
     const char *file = config_flag(argc, argv);
     if (!file)
         for (char **e = envp; e && *e; e++)
             if (!strncmp(*e, "LGMSD_CONFIG=", 13) && (*e)[13]) file = *e + 13;
-    if (file && lgmsd_config_apply_file(c, file, err, errlen)) return -1;
-    if (lgmsd_config_apply_env(c, envp, err, errlen)) return -1;
-    int rc = lgmsd_config_apply_flags(c, argc, argv, err, errlen);
-    if (rc) return rc;
+    if (file && lgmsd_config_apply_file(c, file, err, errlen)) return LGMSD_CONFIG_ERROR;
+    if (lgmsd_config_apply_env(c, envp, err, errlen)) return LGMSD_CONFIG_ERROR;
+    lgmsd_config_result rc = lgmsd_config_apply_flags(c, argc, argv, err, errlen);
+    if (rc != LGMSD_CONFIG_OK) return rc;
     return lgmsd_config_validate(c, err, errlen);
 }
 
-int lgmsd_config_validate(const lgmsd_config *c, char *err, size_t errlen) {
+lgmsd_config_result lgmsd_config_validate(const lgmsd_config *c, char *err, size_t errlen) {
     if (!c->host[0]) {
         snprintf(err, errlen, "host must not be empty");
-        return -1;
+        return LGMSD_CONFIG_ERROR;
     }
     if (!c->tls_cert[0] != !c->tls_key[0]) {
         snprintf(err, errlen, "tls_cert and tls_key go together: set both or neither");
-        return -1;
+        return LGMSD_CONFIG_ERROR;
     }
     if (c->default_model[0] && c->n_models) {
         int found = 0;
@@ -339,28 +353,23 @@ int lgmsd_config_validate(const lgmsd_config *c, char *err, size_t errlen) {
             found |= !strcmp(c->models[i].name, c->default_model);
         if (!found) {
             snprintf(err, errlen, "default_model '%s' is not one of the configured models", c->default_model);
-            return -1;
+            return LGMSD_CONFIG_ERROR;
         }
     }
-    return 0;
+    return LGMSD_CONFIG_OK;
 }
 
 void lgmsd_config_print_help(FILE *f) {
+    char flag[64], env[64];
     fprintf(f, "usage: lgmsd serve [--config FILE] [--SETTING VALUE]...\n\n"
                "Each setting comes, highest precedence first, from --flag, the LGMSD_<SETTING> environment\n"
                "variable, the INI file (--config FILE or LGMSD_CONFIG; models in a [models] section as\n"
                "NAME = FILE, everything else as key = value), or its default.\n\n");
     fprintf(f, "  %-28s %-24s %s\n", "flag / env", "default", "meaning");
     for (size_t i = 0; i < N_SETTINGS; i++) {
-        char flag[64], env[64];
-        snprintf(flag, sizeof flag, "--%s", settings[i].key);
-        for (char *p = flag; *p; p++)
-            if (*p == '_') *p = '-';
-        snprintf(env, sizeof env, "LGMSD_%s", settings[i].key);
-        for (char *p = env; *p; p++)
-            if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 32);
-        if (settings[i].type == T_MODELS) strcpy(env, "LGMSD_MODELS");
-        fprintf(f, "  %-28s %-24s %s\n", flag, settings[i].def_text, settings[i].help);
+        flag_name(settings[i].key, flag, sizeof flag);
+        env_name(settings[i].key, env, sizeof env);
+        fprintf(f, "  %-28s %-24s %s\n", flag, settings[i].def[0] ? settings[i].def : "(none)", settings[i].help);
         fprintf(f, "  %-28s\n", env);
     }
     fprintf(f, "  %-28s %-24s %s\n  %-28s\n", "--config", "(none)", "INI file to read", "LGMSD_CONFIG");

@@ -1,7 +1,7 @@
 /* config.h - lgmsd serve settings: one table of settings, read from defaults, an INI
  * file (libinih), LGMSD_* environment variables and --flags, in rising precedence. */
-#ifndef LGMS_CONFIG_H
-#define LGMS_CONFIG_H
+#ifndef LGMSD_CONFIG_H
+#define LGMSD_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -37,10 +37,12 @@ typedef struct {
     int job_ttl;              /* seconds a finished job's result is kept */
     int max_connections;
     int connection_timeout; /* seconds a connection may stay idle */
+    int header_timeout;     /* seconds to send a complete request header, from connection or previous reply */
     int read_timeout;       /* seconds to receive a whole request, from connection or previous reply */
     int request_timeout;    /* seconds a request may wait for a worker */
     int drain_timeout;      /* seconds to finish accepted requests on SIGTERM */
     char api_key_file[LGMSD_PATH_MAX];
+    char cors_origins[1024]; /* comma-separated origins allowed to call from a browser */
     char tls_cert[LGMSD_PATH_MAX];
     char tls_key[LGMSD_PATH_MAX];
     lgmsd_log_level log_level;
@@ -48,19 +50,25 @@ typedef struct {
     char config_file[LGMSD_PATH_MAX]; /* the file that was read, "" if none */
 } lgmsd_config;
 
+/* What reading settings gave: the one result type of this layer. */
+typedef enum { LGMSD_CONFIG_ERROR = -1, LGMSD_CONFIG_OK = 0, LGMSD_CONFIG_HELP = 1 } lgmsd_config_result;
+
+/* Every setting at its default (the settings table holds them). */
 void lgmsd_config_defaults(lgmsd_config *c);
-/* Apply one INI file / the environment / argv flags. Each returns 0, or -1 with err. */
-int lgmsd_config_apply_file(lgmsd_config *c, const char *path, char *err, size_t errlen);
+/* Apply one INI file / the environment / argv flags: OK, or ERROR with err. */
+lgmsd_config_result lgmsd_config_apply_file(lgmsd_config *c, const char *path, char *err, size_t errlen);
 /* The same for INI text in memory (NUL-terminated). */
-int lgmsd_config_apply_string(lgmsd_config *c, const char *text, char *err, size_t errlen);
-int lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errlen);
-/* argv[0] is the subcommand name. Returns 0, 1 if --help was given, -1 on error. */
-int lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, size_t errlen);
+lgmsd_config_result lgmsd_config_apply_string(lgmsd_config *c, const char *text, char *err, size_t errlen);
+lgmsd_config_result lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errlen);
+/* argv[0] is the subcommand name. OK, HELP if --help was given, or ERROR. */
+lgmsd_config_result lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, size_t errlen);
 /* Everything together, in precedence order: defaults < file (--config or LGMSD_CONFIG) < env < flags. */
-int lgmsd_config_load(lgmsd_config *c, int argc, char **argv, char **envp, char *err, size_t errlen);
+lgmsd_config_result lgmsd_config_load(lgmsd_config *c, int argc, char **argv, char **envp, char *err, size_t errlen);
 /* Final checks (TLS pair, model names, ...). */
-int lgmsd_config_validate(const lgmsd_config *c, char *err, size_t errlen);
+lgmsd_config_result lgmsd_config_validate(const lgmsd_config *c, char *err, size_t errlen);
 void lgmsd_config_print_help(FILE *f);
+/* "set LGMSD_<KEY> or --<key>": how a user changes a setting, for messages naming a limit. */
+const char *lgmsd_setting_hint(const char *key, char *buf, size_t cap);
 const char *lgmsd_log_level_name(lgmsd_log_level l);
 
 #endif

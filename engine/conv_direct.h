@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "ops.h"
+#include "conv.h"
 
 /* Whether the direct kernel takes this layer at width w (3x3 or 3x3x3, <= 32 outputs per
  * group, w a multiple of 16, and the CPU has AVX2 + FMA). */

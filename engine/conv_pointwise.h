@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "ops.h"
+#include "conv.h"
 
 /* Whether a layer takes this kernel (1x1, one group, >= 4 outputs, an AVX2 + FMA CPU). */
 int lgms_pointwise_layer(const lgms_conv *c);

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "ops.h"
+#include "conv.h"
 
 /* Output rows (and columns) per block: threads split a layer at multiples of it. */
 #define LGMS_WINOGRAD_TILE 4

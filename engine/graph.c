@@ -1,4 +1,5 @@
-/* graph.c - the LGMSNet-2D forward pass over an lgms_model, one lgms_state per thread.
+/* graph.c - the LGMSNet forward pass (2-D, and 3-D with the same graph at depth > 1) over an
+ * lgms_model, one lgms_state per thread.
  *
  * Activations live in the state's arena. The four skip tensors are written straight
  * into the first half of the decoder's concatenation buffers and each up-sampled
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "arena.h"
 #include "model_internal.h"
@@ -31,19 +31,13 @@ struct lgms_state {
     lgms_profile prof;
 };
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Time and FLOP accounting around one op, when profiling is on. */
 #define PROF(st, cls_, fl_, call)                                                                                      \
     do {                                                                                                               \
-        double t0_ = (st)->profiling ? now_s() : 0.0;                                                                  \
+        double t0_ = (st)->profiling ? lgms_now() : 0.0;                                                               \
         call;                                                                                                          \
         if ((st)->profiling) {                                                                                         \
-            (st)->prof.seconds[cls_] += now_s() - t0_;                                                                 \
+            (st)->prof.seconds[cls_] += lgms_now() - t0_;                                                              \
             (st)->prof.flops[cls_] += (fl_);                                                                           \
         }                                                                                                              \
     } while (0)
@@ -235,13 +229,13 @@ static void fuse_task(void *p, int i, int n) {
     for (int t; (t = lgms_next_chunk(&j->next, (int)tiles)) >= 0;) { /* tiles taken in turn */
         int r0 = t * j->tile, r1 = r0 + j->tile < rows ? r0 + j->tile : rows, nr = r1 - r0;
         size_t tp = (size_t)nr * j->w;
-        double t0 = secs ? now_s() : 0.0;
+        double t0 = secs ? lgms_now() : 0.0;
         lgms_conv_rows_into(&F->c0, j->x, j->d, j->h, j->w, r0, r1, a, tp, conv_scratch);
-        double t1 = secs ? now_s() : 0.0;
+        double t1 = secs ? lgms_now() : 0.0;
         lgms_conv_rows_into(&F->c1, a, 1, nr, j->w, 0, nr, bb, tp, conv_scratch);
-        double t2 = secs ? now_s() : 0.0;
+        double t2 = secs ? lgms_now() : 0.0;
         lgms_conv_rows_into(&F->c2, bb, 1, nr, j->w, 0, nr, j->out + (size_t)r0 * j->w, plane, conv_scratch);
-        if (secs) secs[0] += t1 - t0, secs[1] += t2 - t1, secs[2] += now_s() - t2;
+        if (secs) secs[0] += t1 - t0, secs[1] += t2 - t1, secs[2] += lgms_now() - t2;
     }
 }
 
@@ -277,10 +271,10 @@ static void run_fuse(lgms_state *st, const lgms_fuse_block *F, const float *x, i
         j.part_s = (double *)alloc(st, 2 * 3 * (size_t)st->nthreads);
         memset(j.part_s, 0, sizeof(double) * 3 * st->nthreads);
     }
-    double t0 = st->profiling ? now_s() : 0.0;
+    double t0 = st->profiling ? lgms_now() : 0.0;
     lgms_threads_run(st->team, fuse_task, &j);
     if (st->profiling) { /* the wall time, shared out by the threads' time in each conv */
-        double wall = now_s() - t0, part[3] = {0, 0, 0};
+        double wall = lgms_now() - t0, part[3] = {0, 0, 0};
         for (int i = 0; i < st->nthreads; i++)
             for (int k = 0; k < 3; k++)
                 part[k] += j.part_s[3 * i + k];

@@ -98,6 +98,9 @@ lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w
 lgms_status lgms_forward3d(lgms_state *st, const float *input, int n, int d, int h, int w, float *output, char *err,
                            size_t errlen);
 
+/* Seconds on a monotonic clock: the one clock lgmsd times anything with. */
+double lgms_now(void);
+
 /* Per-op-class time accounting of the last forward (for benchmarks). */
 typedef enum {
     LGMS_PROF_CONV3 = 0, /* dense k x k convolution */
@@ -117,7 +120,7 @@ void lgms_state_profile(const lgms_state *st, lgms_profile *out);
 void lgms_state_set_profiling(lgms_state *st, int on);
 const char *lgms_prof_class_name(lgms_prof_class c);
 
-/* ---- pre- and post-processing (engine/preprocess.c) ---- */
+/* ---- pre- and post-processing (engine/preprocess.c, engine/postprocess.c) ---- */
 
 /* Decoded 8-bit image: channels 1 (grey) or 3 (RGB), rows packed (stride = width*channels). */
 typedef struct {
@@ -140,5 +143,12 @@ lgms_status lgms_preprocess(const lgms_meta *meta, const lgms_image_u8 *img, uin
  * 1 - softmax of class 0). */
 lgms_status lgms_postprocess(const lgms_meta *meta, const float *logits, int lw, int lh, float threshold,
                              uint8_t *labels, uint8_t *prob, int out_w, int out_h);
+
+/* Labels of n voxels from k logit planes (class c of voxel i at logits[c * n + i]), by the
+ * same rule: k = 1 thresholds the sigmoid, k > 1 takes the largest logit. */
+lgms_status lgms_argmax_planes(const float *logits, int k, size_t n, float threshold, uint8_t *labels);
+
+/* Labels a model's maps hold: background plus its classes (a one-output head has two). */
+int lgms_label_count(const lgms_meta *meta);
 
 #endif

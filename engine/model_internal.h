@@ -1,4 +1,4 @@
-/* model_internal.h - the in-memory LGMSNet-2D, shared by model.c (building it from a
+/* model_internal.h - the in-memory LGMSNet (2-D or 3-D), shared by model.c (building it from a
  * file, folding BatchNorm) and graph.c (running it). Not part of the public API. */
 #ifndef LGMS_MODEL_INTERNAL_H
 #define LGMS_MODEL_INTERNAL_H

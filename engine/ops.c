@@ -1,6 +1,6 @@
-/* ops.c - compute kernels: convolution (tiled im2col + OpenBLAS sgemm), depthwise
- * convolution, normalisations, activations, pooling, upsampling, linear layers and
- * blocked multi-head attention. Exact inference semantics follow docs/network.md. */
+/* ops.c - compute kernels: convolution (dispatch to the direct, pointwise and Winograd
+ * kernels, else tiled im2col + OpenBLAS sgemm), depthwise convolution, normalisations,
+ * activations, pooling and upsampling. Exact inference semantics follow docs/network.md. */
 #include "ops.h"
 
 #include <cblas.h>

@@ -1,31 +1,14 @@
 /* ops.h - the compute kernels of the engine, on single-sample float32 tensors laid out
  * C x D x H x W (W fastest); a 2-D tensor is the case D = 1, so one set of kernels serves
- * LGMSNet and LGMSNet-3D. Kernels take every buffer they use from the caller; none allocates. */
+ * LGMSNet and LGMSNet-3D. Kernels take every buffer they use from the caller; none allocates.
+ * Convolutions (conv.h) dispatch to the im2col, direct, pointwise and Winograd kernels;
+ * attention is in attention.c. */
 #ifndef LGMS_OPS_H
 #define LGMS_OPS_H
 
 #include <stddef.h>
 
-typedef enum { LGMS_ACT_NONE = 0, LGMS_ACT_RELU, LGMS_ACT_SILU, LGMS_ACT_GELU } lgms_act;
-
-/* A convolution with its epilogue: y = act(W x + bias), then y = y * post_scale + post_shift
- * when post_scale is set (a BatchNorm that follows the activation). Stride 1, zero padding k/2. */
-/* Where an InstanceNorm (no affine; LGMSNet-3D's stand-in for BatchNorm) sits: the op
- * leaves it to the caller, so with BEFORE_ACT the op returns the raw sums (the norm cancels
- * any bias). */
-typedef enum { LGMS_INORM_NONE = 0, LGMS_INORM_BEFORE_ACT, LGMS_INORM_AFTER_ACT } lgms_inorm;
-
-typedef struct {
-    int cin, cout, k, groups;
-    int kd; /* kernel depth: k for a 3-D convolution, 0 or 1 for 2-D */
-    lgms_inorm inorm;
-    const float *weight; /* [cout][cin/groups][kd][k][k] */
-    const float *bias;   /* [cout] or NULL */
-    const float *post_scale, *post_shift;
-    lgms_act act;
-    const float *wino;   /* 3x3 filters in Winograd F(4x4, 3x3) form (conv_winograd.c), or NULL */
-    const float *packed; /* 1x1 filters in 4-channel panels (conv_pointwise.c), or NULL */
-} lgms_conv;
+#include "conv.h"
 
 /* Floats of scratch lgms_conv_run needs for a d x h x w input. */
 size_t lgms_conv_scratch(const lgms_conv *c, int d, int h, int w);

@@ -2,13 +2,14 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 int lgmsd_keys_load(lgmsd_keys *k, const char *path, char *err, size_t errlen) {
-    k->keys = NULL, k->n = 0;
+    k->keys = NULL, k->ids = NULL, k->n = 0;
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "cannot read api_key_file %s: %s", path, strerror(errno));
@@ -39,6 +40,22 @@ int lgmsd_keys_load(lgmsd_keys *k, const char *path, char *err, size_t errlen) {
         snprintf(err, errlen, "api_key_file %s holds no key", path);
         return -1;
     }
+    k->ids = calloc(k->n, sizeof *k->ids);
+    for (size_t i = 0; k->ids && i < k->n; i++) {
+        unsigned char digest[32];
+        if (gnutls_hash_fast(GNUTLS_DIG_SHA256, k->keys[i], strlen(k->keys[i]), digest)) {
+            free(k->ids);
+            k->ids = NULL;
+            break;
+        }
+        for (int b = 0; b < 8; b++)
+            snprintf(k->ids[i] + 2 * b, 3, "%02x", digest[b]);
+    }
+    if (!k->ids) {
+        lgmsd_keys_free(k);
+        snprintf(err, errlen, "cannot derive key ids for api_key_file");
+        return -1;
+    }
     return 0;
 }
 
@@ -48,7 +65,8 @@ void lgmsd_keys_free(lgmsd_keys *k) {
         free(k->keys[i]);
     }
     free(k->keys);
-    k->keys = NULL, k->n = 0;
+    free(k->ids);
+    k->keys = NULL, k->ids = NULL, k->n = 0;
 }
 
 static int ct_equal(const char *given, size_t glen, const char *key) {
@@ -60,13 +78,13 @@ static int ct_equal(const char *given, size_t glen, const char *key) {
 }
 
 int lgmsd_keys_check(const lgmsd_keys *k, const char *authorization) {
-    if (!authorization || strncasecmp(authorization, "Bearer ", 7)) return 0;
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7)) return -1;
     const char *tok = authorization + 7;
     while (*tok == ' ')
         tok++;
     size_t len = strlen(tok);
-    int ok = 0;
+    int found = -1;
     for (size_t i = 0; i < k->n; i++)
-        ok |= ct_equal(tok, len, k->keys[i]);
-    return ok;
+        if (ct_equal(tok, len, k->keys[i])) found = (int)i;
+    return found;
 }

@@ -1,7 +1,7 @@
 /* cpus.h - how many CPUs this process may really use: the cgroup CPU quota (v2 cpu.max,
  * v1 cpu.cfs_quota_us / cpu.cfs_period_us) and the cpuset (sched_getaffinity). */
-#ifndef LGMS_CPUS_H
-#define LGMS_CPUS_H
+#ifndef LGMSD_CPUS_H
+#define LGMSD_CPUS_H
 
 /* Quota in CPUs (rounded up, at least 1) under the cgroup file-system root `root`
  * (normally "/sys/fs/cgroup"), or 0 if no quota is set or none can be read. */

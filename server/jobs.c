@@ -1,28 +1,24 @@
-/* jobs.c - the volume job table and a job's run on a worker. */
+/* jobs.c - the in-memory volume job table and a job's run on a worker. */
 #include "jobs.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
-#include "../api/base64.h"
-#include "../api/volseg.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "../api/json.h"
+#include "../api/reply.h"
+#include "../config/config.h"
 
 const char *lgmsd_job_state_name(int state) {
-    static const char *names[] = {"free", "queued", "running", "done", "failed", "cancelled"};
-    return state >= 0 && state <= LGMSD_JOB_CANCELLED ? names[state] : "?";
+    static const char *names[LGMSD_JOB_STATES] = {"free", "queued", "running", "done", "failed", "cancelled"};
+    return state >= 0 && state < LGMSD_JOB_STATES ? names[state] : "?";
 }
 
 int lgmsd_jobs_init(lgmsd_jobs *t, int max_jobs, int ttl_seconds) {
+    memset(t, 0, sizeof *t);
     t->slots = calloc((size_t)max_jobs, sizeof *t->slots);
     t->max = t->slots ? max_jobs : 0;
     t->ttl = ttl_seconds;
@@ -42,8 +38,10 @@ void lgmsd_jobs_forget(lgmsd_job *job) {
         free_slot(job);
 }
 
-void lgmsd_jobs_returned(lgmsd_job *job) {
+void lgmsd_jobs_returned(lgmsd_jobs *t, lgmsd_job *job) {
     job->in_pool = 0;
+    int st = atomic_load_explicit(&job->state, memory_order_acquire);
+    if (st == LGMSD_JOB_DONE && job->finished > job->started) t->seconds_sum += job->finished - job->started, t->runs++;
     if (job->forgotten) free_slot(job);
 }
 
@@ -65,26 +63,55 @@ int lgmsd_jobs_expire(lgmsd_jobs *t, double now) {
     return n;
 }
 
-lgmsd_job *lgmsd_jobs_add(lgmsd_jobs *t, double now) {
+lgmsd_job *lgmsd_jobs_add(lgmsd_jobs *t, const char *owner, double now, int *retry_after) {
     lgmsd_jobs_expire(t, now);
-    for (int i = 0; i < t->max; i++) {
+    lgmsd_job *slot = NULL, *yield = NULL;
+    double soonest = t->ttl;
+    double mean = t->runs ? t->seconds_sum / (double)t->runs : 10.0;
+    for (int i = 0; i < t->max && !slot; i++) {
         lgmsd_job *j = &t->slots[i];
-        if (atomic_load(&j->state) != LGMSD_JOB_FREE) continue;
-        uint8_t rnd[16];
-        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) return NULL;
-        for (int k = 0; k < 16; k++)
-            snprintf(j->id + 2 * k, 3, "%02x", rnd[k]);
-        j->created = now;
-        atomic_store(&j->state, LGMSD_JOB_QUEUED);
-        return j;
+        int st = atomic_load(&j->state);
+        if (st == LGMSD_JOB_FREE) {
+            slot = j;
+        } else if ((st == LGMSD_JOB_FAILED || st == LGMSD_JOB_CANCELLED) && !j->in_pool && !j->forgotten) {
+            if (!yield || j->finished < yield->finished) yield = j; /* no result worth a slot */
+        } else if (st == LGMSD_JOB_DONE) {
+            double left = j->finished + t->ttl - now;
+            soonest = left < soonest ? left : soonest;
+        } else if (st == LGMSD_JOB_RUNNING) {
+            int done = atomic_load(&j->done), total = atomic_load(&j->total);
+            double left = mean * (total > 0 ? 1.0 - (double)done / total : 1.0);
+            soonest = left < soonest ? left : soonest;
+        }
     }
-    return NULL;
+    if (!slot && yield) {
+        free_slot(yield);
+        slot = yield;
+    }
+    if (!slot) {
+        *retry_after = (int)ceil(soonest < 1 ? 1 : soonest);
+        return NULL;
+    }
+    uint8_t rnd[LGMSD_JOB_ID_LEN / 2];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        *retry_after = 1;
+        return NULL;
+    }
+    for (size_t k = 0; k < sizeof rnd; k++)
+        snprintf(slot->id + 2 * k, 3, "%02x", rnd[k]);
+    snprintf(slot->owner, sizeof slot->owner, "%s", owner ? owner : "");
+    slot->created = now;
+    atomic_store(&slot->state, LGMSD_JOB_QUEUED);
+    return slot;
 }
 
-lgmsd_job *lgmsd_jobs_find(lgmsd_jobs *t, const char *id) {
+static int visible(const lgmsd_job *j, const char *owner) {
+    return atomic_load(&j->state) != LGMSD_JOB_FREE && !j->forgotten && !strcmp(j->owner, owner ? owner : "");
+}
+
+lgmsd_job *lgmsd_jobs_find(lgmsd_jobs *t, const char *id, const char *owner) {
     for (int i = 0; i < t->max; i++)
-        if (atomic_load(&t->slots[i].state) != LGMSD_JOB_FREE && !t->slots[i].forgotten && !strcmp(t->slots[i].id, id))
-            return &t->slots[i];
+        if (visible(&t->slots[i], owner) && !strcmp(t->slots[i].id, id)) return &t->slots[i];
     return NULL;
 }
 
@@ -93,17 +120,52 @@ void lgmsd_jobs_cancel_all(lgmsd_jobs *t) {
         atomic_store(&t->slots[i].cancel, 1);
 }
 
+void lgmsd_jobs_count(const lgmsd_jobs *t, int counts[LGMSD_JOB_STATES]) {
+    memset(counts, 0, sizeof(int) * LGMSD_JOB_STATES);
+    for (int i = 0; i < t->max; i++)
+        if (!t->slots[i].forgotten) counts[atomic_load(&t->slots[i].state)]++;
+}
+
+/* The job's fields without its result. */
+static json_t *summary(const lgmsd_job *job, int state, double now) {
+    return json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:o}", "id", job->id, "state", lgmsd_job_state_name(state), "model",
+                     job->model_name, "progress", "patches_done", atomic_load(&job->done), "patches_total",
+                     atomic_load(&job->total), "age_seconds", api_json_round(now - job->created, 1));
+}
+
 char *lgmsd_job_json(const lgmsd_job *job, double now, size_t *len) {
     int state = atomic_load_explicit(&job->state, memory_order_acquire);
-    json_t *o =
-        json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:f}", "id", job->id, "state", lgmsd_job_state_name(state), "model",
-                  job->model_name, "progress", "patches_done", atomic_load(&job->done), "patches_total",
-                  atomic_load(&job->total), "age_seconds", (double)(long)((now - job->created) * 10) / 10);
-    if (o && job->result && (state == LGMSD_JOB_DONE || state == LGMSD_JOB_FAILED))
-        json_object_set_new(o, state == LGMSD_JOB_DONE ? "result" : "error", json_loads(job->result, 0, NULL));
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_t *o = summary(job, state, now);
+    size_t head_len;
+    char *head = api_json_dump(o, &head_len);
     json_decref(o);
-    *len = text ? strlen(text) : 0;
+    if (!head) return NULL;
+    const char *key = state == LGMSD_JOB_DONE ? "result" : state == LGMSD_JOB_FAILED ? "error" : NULL;
+    if (!key || !job->result) {
+        *len = head_len;
+        return head;
+    }
+    /* splice ,"result":<text> before the closing brace: the text was built once, by the worker */
+    size_t rlen = strlen(job->result), klen = strlen(key);
+    char *text = malloc(head_len + klen + rlen + 8);
+    if (text) {
+        int n =
+            snprintf(text, head_len + klen + rlen + 8, "%.*s,\"%s\":%s}", (int)(head_len - 1), head, key, job->result);
+        *len = (size_t)n;
+    }
+    free(head);
+    return text;
+}
+
+char *lgmsd_jobs_list_json(const lgmsd_jobs *t, const char *owner, double now, size_t *len) {
+    json_t *arr = json_array();
+    for (int i = 0; i < t->max; i++) {
+        const lgmsd_job *j = &t->slots[i];
+        if (visible(j, owner)) json_array_append_new(arr, summary(j, atomic_load(&j->state), now));
+    }
+    json_t *o = json_pack("{s:o}", "jobs", arr);
+    char *text = api_json_dump(o, len);
+    json_decref(o);
     return text;
 }
 
@@ -121,63 +183,38 @@ static int on_progress(void *arg, int done, int total) {
     return atomic_load(&c->job->cancel);
 }
 
-static json_t *blob(const char *mime, const char *filename, const uint8_t *data, size_t len) {
-    char *b64 = malloc(api_base64_encoded_len(len) + 1);
-    if (!b64) return NULL;
-    api_base64_encode(data, len, b64);
-    json_t *o =
-        json_pack("{s:s, s:s, s:s%}", "mime", mime, "filename", filename, "base64", b64, api_base64_encoded_len(len));
-    free(b64);
-    return o;
-}
-
-static char *result_json(const lgms_meta *mt, const api_volume_result *r) {
-    json_t *classes = json_array();
-    for (int c = 1; c < r->n_labels; c++)
-        json_array_append_new(classes, json_pack("{s:i, s:s, s:I, s:f}", "id", c, "name", mt->class_names[c - 1],
-                                                 "voxels", (json_int_t)r->voxels[c], "ml",
-                                                 (double)(long long)(r->ml[c] * 100 + 0.5) / 100));
-    json_t *o = json_pack("{s:o, s:o, s:o, s:{s:[i,i,i], s:[f,f,f], s:s?, s:[i,i,i], s:s?}, s:i, s:f}", "labels",
-                          blob("application/gzip", "labels.nii.gz", r->nifti, r->nifti_len), "montage",
-                          blob("image/png", "montage.png", r->montage, r->montage_len), "classes", classes, "grid",
-                          "size", r->nx, r->ny, r->nz, "spacing_mm", r->spacing[0], r->spacing[1], r->spacing[2],
-                          "axes", r->axes[0] ? r->axes : NULL, "model_grid", r->model_grid[0], r->model_grid[1],
-                          r->model_grid[2], "model_axes", r->model_axes[0] ? r->model_axes : NULL, "patches",
-                          r->patches, "seconds", (double)(long)(r->seconds * 100) / 100);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    return text;
-}
-
 void lgmsd_job_run(lgmsd_job *job, lgms_state *st, void *worker_local) {
+    job->started = lgms_now();
     if (atomic_load(&job->cancel)) {
-        job->finished = now_s();
+        job->finished = lgms_now();
         atomic_store_explicit(&job->state, LGMSD_JOB_CANCELLED, memory_order_release);
         return;
     }
     atomic_store(&job->state, LGMSD_JOB_RUNNING);
     run_ctx rc = {job, worker_local};
     api_volume_result r;
-    char err[512] = "";
-    int status = st ? api_volume_segment(st, job->model, job->upload, job->upload_len, &job->limits, on_progress, &rc,
-                                         &r, err, sizeof err)
-                    : 500;
-    if (!st) snprintf(err, sizeof err, "out of memory for the engine state");
+    api_error e = {0};
+    api_status status =
+        st ? api_segment_volume(st, job->model, job->upload, job->upload_len, &job->limits, on_progress, &rc, &r, &e)
+           : api_fail(&e, API_INTERNAL, "out of memory for the engine state");
     free(job->upload); /* patient data leaves memory as soon as it is read */
     job->upload = NULL, job->upload_len = 0;
     int final = LGMSD_JOB_DONE;
-    if (status == 499) {
+    if (status == API_CANCELLED) {
         final = LGMSD_JOB_CANCELLED;
     } else if (status) {
-        json_t *e = json_pack("{s:i, s:s}", "status", status, "detail", err);
-        job->result = e ? json_dumps(e, JSON_COMPACT) : NULL;
-        json_decref(e);
+        char hint[128];
+        job->result = api_problem_json(api_http_status(status), e.detail,
+                                       e.setting ? lgmsd_setting_hint(e.setting, hint, sizeof hint) : NULL, NULL);
         final = LGMSD_JOB_FAILED;
     } else {
-        job->result = result_json(lgms_model_meta(job->model), &r);
+        job->result = api_volume_result_json(&r, lgms_model_meta(job->model), NULL);
         api_volume_result_free(&r);
-        if (!job->result) final = LGMSD_JOB_FAILED;
+        if (!job->result) {
+            job->result = api_problem_json(500, "out of memory building the result", NULL, NULL);
+            final = LGMSD_JOB_FAILED;
+        }
     }
-    job->finished = now_s();
+    job->finished = lgms_now();
     atomic_store_explicit(&job->state, final, memory_order_release);
 }

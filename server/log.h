@@ -1,6 +1,6 @@
 /* log.h - structured logging: one JSON object a line on stderr. Never logs image data. */
-#ifndef LGMS_LOG_H
-#define LGMS_LOG_H
+#ifndef LGMSD_LOG_H
+#define LGMSD_LOG_H
 
 #include "../config/config.h"
 

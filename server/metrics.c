@@ -28,6 +28,7 @@ static struct {
     histogram total, queue, inference;
     unsigned long long rejects[LGMSD_REJECT_COUNT];
     int depth, busy, workers, capacity, ready;
+    int jobs[5];
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void observe(histogram *h, double v) {
@@ -58,7 +59,7 @@ void lgmsd_metrics_request(const char *route, int status, double total_seconds) 
     pthread_mutex_unlock(&m.lock);
 }
 
-void lgmsd_metrics_job(double queue_seconds, double inference_seconds) {
+void lgmsd_metrics_inference(double queue_seconds, double inference_seconds) {
     pthread_mutex_lock(&m.lock);
     observe(&m.queue, queue_seconds);
     if (inference_seconds >= 0) observe(&m.inference, inference_seconds);
@@ -80,6 +81,13 @@ void lgmsd_metrics_set_queue(int depth, int busy_workers) {
 void lgmsd_metrics_set_ready(int ready) {
     pthread_mutex_lock(&m.lock);
     m.ready = ready;
+    pthread_mutex_unlock(&m.lock);
+}
+
+void lgmsd_metrics_set_jobs(int queued, int running, int done, int failed, int cancelled) {
+    pthread_mutex_lock(&m.lock);
+    int v[5] = {queued, running, done, failed, cancelled};
+    memcpy(m.jobs, v, sizeof v);
     pthread_mutex_unlock(&m.lock);
 }
 
@@ -114,7 +122,9 @@ static void put_histogram(strbuf *b, const char *name, const char *help, const h
 }
 
 char *lgmsd_metrics_render(size_t *len) {
-    static const char *reasons[LGMSD_REJECT_COUNT] = {"queue_full", "draining", "too_large", "timeout", "read_timeout"};
+    static const char *reasons[LGMSD_REJECT_COUNT] = {"queue_full",   "draining",  "too_large",      "timeout",
+                                                      "read_timeout", "jobs_full", "header_timeout", "evicted"};
+    static const char *job_states[5] = {"queued", "running", "done", "failed", "cancelled"};
     strbuf b = {0};
     pthread_mutex_lock(&m.lock);
     put(&b, "# HELP lgmsd_requests_total HTTP requests answered, by route and status.\n"
@@ -124,7 +134,7 @@ char *lgmsd_metrics_render(size_t *len) {
             m.series[i].n);
     put_histogram(&b, "lgmsd_request_duration_seconds", "Segmentation requests, arrival of the body to reply.",
                   &m.total);
-    put_histogram(&b, "lgmsd_queue_wait_seconds", "Time jobs waited for a worker.", &m.queue);
+    put_histogram(&b, "lgmsd_queue_wait_seconds", "Time image requests waited for a worker.", &m.queue);
     put_histogram(&b, "lgmsd_inference_seconds", "Network forward pass per image.", &m.inference);
     put(&b, "# HELP lgmsd_rejections_total Requests refused to protect the service.\n"
             "# TYPE lgmsd_rejections_total counter\n");
@@ -140,6 +150,9 @@ char *lgmsd_metrics_render(size_t *len) {
         m.busy);
     put(&b, "# HELP lgmsd_workers Worker threads.\n# TYPE lgmsd_workers gauge\nlgmsd_workers %d\n", m.workers);
     put(&b, "# HELP lgmsd_ready 1 when /readyz answers 200.\n# TYPE lgmsd_ready gauge\nlgmsd_ready %d\n", m.ready);
+    put(&b, "# HELP lgmsd_jobs Volume jobs held, by state.\n# TYPE lgmsd_jobs gauge\n");
+    for (int i = 0; i < 5; i++)
+        put(&b, "lgmsd_jobs{state=\"%s\"} %d\n", job_states[i], m.jobs[i]);
     pthread_mutex_unlock(&m.lock);
     *len = b.len;
     return b.buf;

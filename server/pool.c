@@ -33,7 +33,7 @@ static void complete(lgmsd_pool *p, lgmsd_task *t) {
     pthread_mutex_lock(&p->lock);
     p->busy--;
     pthread_mutex_unlock(&p->lock);
-    if (p->cfg.notify) p->cfg.notify(p->cfg.arg);
+    if (p->cfg.notify) p->cfg.notify(p->cfg.notify_arg);
 }
 
 static void *worker_main(void *argp) {

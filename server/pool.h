@@ -3,8 +3,8 @@
  * submit() never blocks: a full queue is refused at once (the caller answers 503).
  * Finished tasks go onto a locked completion list and notify() is called (the server
  * passes uv_async_send); the loop thread drains that list with take_done(). */
-#ifndef LGMS_POOL_H
-#define LGMS_POOL_H
+#ifndef LGMSD_POOL_H
+#define LGMSD_POOL_H
 
 typedef struct lgmsd_task {
     struct lgmsd_task *next;
@@ -18,8 +18,9 @@ typedef struct {
     /* per-worker state, made and freed on the worker's own thread; init may return NULL on failure */
     void *(*worker_init)(int index, void *arg);
     void (*worker_fini)(void *local, void *arg);
-    void (*notify)(void *arg);
-    void *arg;
+    void (*notify)(void *notify_arg); /* a task finished (any thread) */
+    void *notify_arg;
+    void *arg; /* for worker_init / worker_fini */
 } lgmsd_pool_config;
 
 typedef struct lgmsd_pool lgmsd_pool;

@@ -113,11 +113,13 @@ int lgmsd_upload_feed(lgmsd_upload *u, const char *data, size_t size) {
 int lgmsd_upload_finish(lgmsd_upload *u, api_options *o) {
     if (u->bad) return -1;
     if (u->pp) {
-        for (int i = 0; i < u->n_fields; i++)
-            if (api_options_set(o, u->field_key[i], u->field_val[i], u->detail, sizeof u->detail)) {
-                u->bad = 1;
+        for (int i = 0; i < u->n_fields; i++) {
+            api_error e;
+            if (api_options_set(o, u->field_key[i], u->field_val[i], &e)) {
+                set_bad(u, e.detail);
                 return -1;
             }
+        }
         if (!u->image_parts) {
             set_bad(u, "the multipart form has no \"image\" field (curl -F image=@scan.png)");
             return -1;

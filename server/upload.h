@@ -23,7 +23,7 @@ typedef struct {
     size_t len, cap;
     unsigned long long received; /* bytes seen on the wire, including discarded ones */
     int too_large, bad;
-    char detail[256]; /* why bad */
+    char detail[512]; /* why bad */
     struct MHD_PostProcessor *pp;
     int image_parts, n_fields;
     char field_key[LGMSD_FORM_FIELDS][32], field_val[LGMSD_FORM_FIELDS][LGMSD_FORM_VALUE_MAX];

@@ -7,8 +7,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     api_image img;
-    char err[256];
-    if (api_image_decode(data, size, 1u << 22, &img, err, sizeof err) == API_IMAGE_OK) {
+    api_error e;
+    if (api_image_decode(data, size, 1u << 22, &img, &e) == API_OK) {
+        api_window w = {API_WINDOW_AUTO, 0, 0}; /* and the window over every sample */
+        api_image_apply_window(&img, &w);
         /* touch every pixel so a wrong size shows under ASan */
         unsigned sum = 0;
         for (size_t i = 0; i < (size_t)img.width * img.height * img.channels; i++)

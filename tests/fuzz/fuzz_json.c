@@ -3,16 +3,16 @@
 #include <stdlib.h>
 
 #include "../../api/base64.h"
-#include "../../api/request.h"
+#include "../../api/jsonform.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     api_options o;
     uint8_t *img;
     size_t len;
-    char err[300];
+    api_error e;
     api_options_init(&o);
-    if (!api_parse_json_request((const char *)data, size, 1u << 20, &o, &img, &len, err, sizeof err)) free(img);
+    if (!api_json_form_parse((const char *)data, size, 1u << 20, &o, &img, &len, &e)) free(img);
     /* the base64 decoder also on raw input */
-    if (!api_base64_decode((const char *)data, size, 1u << 20, &img, &len)) free(img);
+    if (!api_base64_decode((const char *)data, size, 1u << 20, &img, &len, &e)) free(img);
     return 0;
 }

@@ -20,13 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     api_route r;
     api_route_match(method, path, &r);
     api_options o;
-    char err[256];
+    api_error e;
     api_options_init(&o);
     char *copy = strdup(q), *save = NULL;
     for (char *kv = strtok_r(copy, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(kv, '=');
         if (eq) *eq = 0;
-        api_options_set(&o, kv, eq ? eq + 1 : NULL, err, sizeof err);
+        api_options_set(&o, kv, eq ? eq + 1 : NULL, &e);
     }
     free(copy);
     free(s);

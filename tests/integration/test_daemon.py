@@ -247,7 +247,8 @@ class DaemonTest(OwnDaemonCase):
             (("/v1/segment", "-F", "picture=@" + rgb), "no \"image\" field"),
             (("/v1/segment", "-F", "threshold=0.5"), "no \"image\" field"),
             (("/v1/segment", "-H", "Content-Type: application/json", "--data", "{\"image\": \"***\"}"), "base64"),
-            (("/v1/segment", "-H", "Content-Type: application/json", "--data", "{\"image\": "), "invalid JSON"),
+            (("/v1/segment", "-H", "Content-Type: application/json", "--data", "{\"image\": "), "JSON body"),
+            (("/v1/segment", "-H", "Content-Type: application/json", "--data", "{\"image\": \"eA==\", \"x\": 1,}"), "JSON"),
             (("/v1/segment", "-H", "Content-Type: application/json", "--data", "[" * 5000 + "]" * 5000), "JSON"),
             (("/v1/segment", "-H", "Content-Type: image/png", "--data-binary", "@" + self.img.paths["empty.png"]), "no image bytes"),
             (("/v1/segment", "-H", "Content-Type: multipart/form-data", "--data", "x"), "boundary"),
@@ -440,10 +441,12 @@ class HostileInputTest(OwnDaemonCase):
 
 class SlowClientTest(OwnDaemonCase):
     """Clients that trickle a byte a second, on a daemon of their own (no connections left
-    over from other tests): read_timeout = 4 s closes them; connection_timeout = 2 s, an
-    inactivity timeout, never would."""
+    over from other tests): header_timeout = 4 s closes one trickling its headers,
+    read_timeout = 4 s one trickling its body; connection_timeout = 2 s, an inactivity
+    timeout, never would."""
 
-    DAEMON_ARGS = ("--workers", "1", "--connection-timeout", "2", "--read-timeout", "4", "--log-level", "debug")
+    DAEMON_ARGS = ("--workers", "1", "--connection-timeout", "2", "--read-timeout", "4", "--header-timeout", "4",
+                   "--log-level", "debug")
 
     def trickle(self, data):
         """Send data one byte a second; return the seconds until the daemon closed the connection."""
@@ -488,8 +491,9 @@ class SlowClientTest(OwnDaemonCase):
         self.assertIsNotNone(closed, "a client trickling its body was never closed:\n" + self.d.output()[-3000:])
         self.assertLess(closed, 9)
         st, _, body = curl(self.d, "/metrics")
-        m = re.search(rb'lgmsd_rejections_total\{reason="read_timeout"\} (\d+)', body)
-        self.assertGreaterEqual(int(m.group(1)), 2, body[-600:])
+        for reason in (b"header_timeout", b"read_timeout"):
+            m = re.search(rb'lgmsd_rejections_total\{reason="' + reason + rb'"\} (\d+)', body)
+            self.assertGreaterEqual(int(m.group(1)), 1, body[-800:])
         st, _, _ = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])
         self.assertEqual(st, 200)  # no worker was held
 
@@ -646,26 +650,40 @@ class VolumeJobTest(OwnDaemonCase):
         self.assertEqual(curl(self.d, "/healthz")[0], 200)
         self.assertEqual(curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])[0], 200)
 
-    def test_job_table_is_bounded(self):
-        junk = self.truncated()
-        made, full = [], None
-        for _ in range(4):  # max_jobs = 3; finished jobs keep their slot for job_ttl
-            st, hd, body = curl(self.d, "/v1/models/ct/volumes", "-H", "Content-Type: application/octet-stream",
-                                data_file=junk)
-            if st == 503:
-                full = (hd, json.loads(body))
-                break
-            self.assertEqual(st, 202, body)
-            made.append(json.loads(body)["id"])
-        self.assertIsNotNone(full, "the table took more than max_jobs jobs")
-        self.assertEqual(full[0].get("retry-after"), "1")
-        self.assertIn("max_jobs", full[1]["detail"])
+    def small_volume(self, name="small.nii"):
+        """A 16 x 16 x 8 volume at the fixture's spacing: one patch, quick."""
+        import ct_volume
+
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "wb") as f:
+            f.write(ct_volume.nifti1_header_only((16, 16, 8), (1.5, 1.5, 2.0), bytes(16 * 16 * 8)))
+        return path
+
+    def test_job_table_is_bounded_by_results_not_failures(self):
+        for job in json.loads(curl(self.d, "/v1/jobs")[2])["jobs"]:  # start from an empty table
+            if job["state"] in ("queued", "running"):
+                self.wait(job["id"])
+            curl(self.d, "/v1/jobs/" + job["id"], "-X", "DELETE")
+        small = self.small_volume()
+        made = [self.post_volume(small) for _ in range(3)]  # max_jobs = 3 results kept for job_ttl
         for job_id in made:
-            self.wait(job_id)
-            self.assertEqual(curl(self.d, "/v1/jobs/" + job_id, "-X", "DELETE")[0], 204)
-        st, _, body = curl(self.d, "/v1/models/ct/volumes", "-H", "Content-Type: application/octet-stream",
-                           data_file=junk)
-        self.assertEqual(st, 202, body)  # forgetting jobs frees their slots
+            self.assertEqual(self.wait(job_id)["state"], "done")
+        st, hd, body = curl(self.d, "/v1/models/ct/volumes", "-H", "Content-Type: application/octet-stream",
+                            data_file=small)
+        self.assertEqual(st, 503, body)
+        self.assertIn("max_jobs", json.loads(body)["detail"])
+        self.assertGreater(int(hd.get("retry-after")), 500, "Retry-After is when the oldest result expires")
+        listed = {j["id"] for j in json.loads(curl(self.d, "/v1/jobs")[2])["jobs"]}
+        self.assertEqual(listed, set(made))
+        self.assertEqual(curl(self.d, "/v1/jobs/" + made[0], "-X", "DELETE")[0], 204)
+        failed = self.wait(self.post_volume(self.truncated()))  # a freed slot; a failure takes it ...
+        self.assertEqual(failed["state"], "failed")
+        self.assertEqual(failed["error"]["status"], 422)
+        self.assertEqual(failed["error"]["title"], "Unprocessable content")
+        job_id = self.post_volume(small)  # ... and gives it up to the next job at once
+        self.assertEqual(self.wait(job_id)["state"], "done")
+        for j in made[1:] + [job_id]:
+            self.assertEqual(curl(self.d, "/v1/jobs/" + j, "-X", "DELETE")[0], 204)
 
 
 class TlsTest(unittest.TestCase):

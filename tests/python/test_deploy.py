@@ -84,7 +84,7 @@ class ContainerAndUnitTest(unittest.TestCase):
         self.assertTrue(any(v.endswith(":ro") for v in c["volumes"]))
 
     def test_systemd_unit(self):
-        with open(os.path.join(ROOT, "config", "systemd", "lgmsd.service")) as f:
+        with open(os.path.join(ROOT, "docker", "systemd", "lgmsd.service")) as f:
             unit = f.read()
         for line in ("User=lgmsd", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "Restart=on-failure",
                      "ExecStart=/usr/bin/lgmsd serve", "Environment=LGMSD_CONFIG=/etc/lgmsd/lgmsd.ini"):

@@ -44,7 +44,8 @@ static int jobs_race(int rounds, int workers, char *err, size_t errlen) {
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec - t0.tv_sec > 60) break; /* lost tasks never come back */
         if (submitted < rounds) {
-            lgmsd_job *job = lgmsd_jobs_add(&jobs, 0.0);
+            int retry;
+            lgmsd_job *job = lgmsd_jobs_add(&jobs, "", 0.0, &retry);
             if (job) {
                 job->task.run = race_fake_run;
                 job->task.long_running = 1;
@@ -71,7 +72,7 @@ static int jobs_race(int rounds, int workers, char *err, size_t errlen) {
         for (lgmsd_task *t = lgmsd_pool_take_done(pool), *next; t; t = next) {
             next = t->next;
             if (!t->long_running) bad++;
-            lgmsd_jobs_returned((lgmsd_job *)t);
+            lgmsd_jobs_returned(&jobs, (lgmsd_job *)t);
             returned++;
         }
     }

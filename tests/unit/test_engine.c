@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../cli/npy.h"
 #include "../../engine/lgms.h"
-#include "../../server/npy.h"
 #include "alloc_counter.h"
 
 #define FIX "fixtures/"

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "../../server/evalmetrics.h"
+#include "../../cli/evalmetrics.h"
 
 Test(eval, overlap_known_answers) {
     /* 10x10; truth: 4x4 square at (2,2); prediction: same square shifted right by 2 */

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "../../api/nifti.h"
-#include "../../api/volseg.h"
+#include "../../api/segment_volume.h"
 
 /* The test volume as a NIfTI-2 .nii written field by field (libnifti2 3.0.1 cannot write one). */
 static uint8_t *make_nifti2(size_t *len) {
@@ -80,8 +80,8 @@ static void check_read(const char *suffix, int nifti2) {
     size_t len;
     uint8_t *bytes = make_file(suffix, nifti2, 1, &len);
     api_volume v;
-    char err[256];
-    cr_assert_eq(api_nifti_read(bytes, len, 1000, &v, err, sizeof err), 0, "%s: %s", suffix, err);
+    api_error e;
+    cr_assert_eq(api_nifti_read(bytes, len, 1000, &v, &e), 0, "%s: %s", suffix, e.detail);
     cr_assert_eq(v.nx, 5);
     cr_assert_eq(v.ny, 4);
     cr_assert_eq(v.nz, 3);
@@ -107,7 +107,7 @@ static void check_read(const char *suffix, int nifti2) {
         labels[i] = (uint8_t)(i % 14);
     uint8_t *out;
     size_t out_len;
-    cr_assert_eq(api_nifti_write_labels(&v, labels, &out, &out_len, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(api_nifti_write_labels(&v, labels, &out, &out_len, &e), API_OK, "%s", e.detail);
     cr_assert(out_len > 4 && out[0] == 0x1f && out[1] == 0x8b, "a .nii.gz");
     char path[64] = "/dev/shm/lgmsd-test-XXXXXX.nii.gz";
     int fd = mkstemps(path, 7);
@@ -141,19 +141,19 @@ Test(nifti, nii_and_nii_gz_and_nifti2_round_trip) {
 
 Test(nifti, what_is_not_one_readable_volume_is_refused) {
     size_t len;
-    char err[256];
+    api_error e;
     api_volume v;
     uint8_t *four_d = make_file(".nii.gz", 0, 2, &len);
-    cr_assert_eq(api_nifti_read(four_d, len, 1000, &v, err, sizeof err), 422);
-    cr_assert(strstr(err, "one 3-D volume"), "%s", err);
+    cr_assert_eq(api_nifti_read(four_d, len, 1000, &v, &e), API_UNPROCESSABLE);
+    cr_assert(strstr(e.detail, "one 3-D volume"), "%s", e.detail);
     free(four_d);
     uint8_t *ok = make_file(".nii", 0, 1, &len);
-    cr_assert_eq(api_nifti_read(ok, len, 59, &v, err, sizeof err), 413, "max_voxels from the header");
-    cr_assert(strstr(err, "max_voxels"), "%s", err);
-    cr_assert_eq(api_nifti_read(ok, len - 20, 1000, &v, err, sizeof err), 422, "truncated data");
-    cr_assert_eq(api_nifti_read(ok, 200, 1000, &v, err, sizeof err), 422, "truncated header");
+    cr_assert_eq(api_nifti_read(ok, len, 59, &v, &e), API_TOO_LARGE, "max_voxels from the header");
+    cr_assert(strstr(e.detail, "max_voxels"), "%s", e.detail);
+    cr_assert_eq(api_nifti_read(ok, len - 20, 1000, &v, &e), API_UNPROCESSABLE, "truncated data");
+    cr_assert_eq(api_nifti_read(ok, 200, 1000, &v, &e), API_UNPROCESSABLE, "truncated header");
     static const uint8_t junk[] = "this is not a volume at all, only words and more words";
-    cr_assert_eq(api_nifti_read(junk, sizeof junk, 1000, &v, err, sizeof err), 422);
+    cr_assert_eq(api_nifti_read(junk, sizeof junk, 1000, &v, &e), API_UNPROCESSABLE);
     free(ok);
     /* nothing is left behind in /dev/shm */
     FILE *p = popen("ls /dev/shm | grep -c '^lgmsd-' || true", "r");
@@ -192,10 +192,10 @@ Test(nifti, hostile_spacings_are_refused_before_any_data_is_read) {
         uint8_t *b = hostile_nifti2(dims, bad[i], 16 * 16 * 8, &len);
         api_nifti_info info;
         api_volume v;
-        char err[256];
-        cr_assert_eq(api_nifti_probe(b, len, 1u << 20, &info, err, sizeof err), 422, "spacing case %zu", i);
-        cr_assert(strstr(err, "spacing"), "%s", err);
-        cr_assert_eq(api_nifti_read(b, len, 1u << 20, &v, err, sizeof err), 422);
+        api_error e;
+        cr_assert_eq(api_nifti_probe(b, len, 1u << 20, &info, &e), API_UNPROCESSABLE, "spacing case %zu", i);
+        cr_assert(strstr(e.detail, "spacing"), "%s", e.detail);
+        cr_assert_eq(api_nifti_read(b, len, 1u << 20, &v, &e), API_UNPROCESSABLE);
         free(b);
     }
 }
@@ -210,14 +210,15 @@ Test(nifti, dimensions_that_overflow_are_refused) {
     api_nifti_info info;
     api_volume v;
     char err[256];
+    api_error e;
     uint8_t *b = hostile_nifti2(wrap, sp, 65536, &len);
-    cr_assert_eq(api_nifti_probe(b, len, 1u << 31, &info, err, sizeof err), 413, "%s", err);
-    cr_assert(strstr(err, "max_voxels"), "%s", err);
-    cr_assert_eq(api_nifti_read(b, len, UINT64_MAX, &v, err, sizeof err), 413, "even with no voxel limit: %s", err);
+    cr_assert_eq(api_nifti_probe(b, len, 1u << 31, &info, &e), API_TOO_LARGE, "%s", e.detail);
+    cr_assert(strstr(e.detail, "max_voxels"), "%s", e.detail);
+    cr_assert_eq(api_nifti_read(b, len, UINT64_MAX, &v, &e), API_TOO_LARGE, "even with no voxel limit: %s", err);
     free(b);
     b = hostile_nifti2(too_long, sp, 16, &len);
-    cr_assert_eq(api_nifti_probe(b, len, UINT64_MAX, &info, err, sizeof err), 422);
-    cr_assert(strstr(err, "2147483647"), "%s", err);
+    cr_assert_eq(api_nifti_probe(b, len, UINT64_MAX, &info, &e), API_UNPROCESSABLE);
+    cr_assert(strstr(e.detail, "2147483647"), "%s", e.detail);
     free(b);
 }
 
@@ -225,9 +226,9 @@ Test(nifti, probe_reads_units_and_axes_from_the_header_alone) {
     size_t len;
     uint8_t *bytes = make_file(".nii.gz", 0, 1, &len);
     api_nifti_info info;
-    char err[256];
+    api_error e;
     /* only the first bytes are needed: a file cut after its header still probes */
-    cr_assert_eq(api_nifti_probe(bytes, len, 1000, &info, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(api_nifti_probe(bytes, len, 1000, &info, &e), API_OK, "%s", e.detail);
     cr_assert_eq(info.version, 1);
     cr_assert_eq(info.nx * 100 + info.ny * 10 + info.nz, 543);
     cr_assert_eq(info.voxels, 60);
@@ -239,16 +240,17 @@ Test(nifti, probe_reads_units_and_axes_from_the_header_alone) {
     const double metres[3] = {0.0015, 0.0015, 0.002};
     uint8_t *b = hostile_nifti2(dims, metres, 64, &len);
     b[offsetof(nifti_2_header, xyzt_units)] = NIFTI_UNITS_METER;
-    cr_assert_eq(api_nifti_probe(b, len, 1000, &info, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(api_nifti_probe(b, len, 1000, &info, &e), API_OK, "%s", e.detail);
     cr_assert_float_eq(info.spacing[0], 1.5, 1e-9, "metres are turned into mm");
     free(b);
 }
 
-/* The plan a 3-D model makes of a volume's header, and its limits (api/volseg.h). */
+/* The plan a 3-D model makes of a volume's header, and its limits (api/segment_volume.h). */
 Test(nifti, volume_plan_bounds_the_resampled_grid_and_the_patches) {
     lgms_model *m;
     char err[512];
-    cr_assert_eq(lgms_model_load("fixtures/small3d-14class.lgms", &m, err, sizeof err), LGMS_OK, "%s", err);
+    api_error e;
+    cr_assert_eq(lgms_model_load("fixtures/small3d-14class.lgms", &m, err, sizeof err), LGMS_OK, "%s", e.detail);
     const lgms_meta *mt = lgms_model_meta(m); /* spacing 1.5 x 1.5 x 2 mm, 96^3 patches */
     /* 64^3 voxels of 7.5 mm: 610 bytes of header and zeros become a 320 x 320 x 240 grid */
     const int64_t dims[3] = {64, 64, 64};
@@ -257,14 +259,14 @@ Test(nifti, volume_plan_bounds_the_resampled_grid_and_the_patches) {
     uint8_t *b = hostile_nifti2(dims, coarse, 64 * 64 * 64, &len);
     api_volume_limits lim = {1u << 27, 16u << 20, 256};
     api_volume_plan plan;
-    cr_assert_eq(api_volume_check(mt, b, len, &lim, &plan, err, sizeof err), 413);
-    cr_assert(strstr(err, "max_grid_voxels"), "%s", err);
+    cr_assert_eq(api_volume_check(mt, b, len, &lim, &plan, &e), API_TOO_LARGE);
+    cr_assert(strstr(e.detail, "max_grid_voxels"), "%s", e.detail);
     lim.max_grid_voxels = 1u << 30;
     lim.max_patches = 100;
-    cr_assert_eq(api_volume_check(mt, b, len, &lim, &plan, err, sizeof err), 413);
-    cr_assert(strstr(err, "144 sliding-window patches; max_patches = 100"), "%s", err);
+    cr_assert_eq(api_volume_check(mt, b, len, &lim, &plan, &e), API_TOO_LARGE);
+    cr_assert(strstr(e.detail, "144 sliding-window patches; max_patches = 100"), "%s", e.detail);
     lim.max_patches = 144;
-    cr_assert_eq(api_volume_check(mt, b, len, &lim, &plan, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(api_volume_check(mt, b, len, &lim, &plan, &e), API_OK, "%s", e.detail);
     cr_assert_eq(plan.grid[0] * 1000000ll + plan.grid[1] * 1000 + plan.grid[2], 320320240ll);
     cr_assert_eq(plan.grid_voxels, 320ull * 320 * 240);
     cr_assert_gt(plan.bytes, plan.grid_voxels * 4 * 15, "logits of 14 classes dominate: %llu",

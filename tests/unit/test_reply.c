@@ -1,14 +1,18 @@
-/* test_reply.c - the JSON documents api/ builds: a segmentation reply (three-class
- * fixture model, through the whole worker pipeline) and the models listing. */
+/* test_reply.c - the documents api/ builds: an image result through the whole worker
+ * pipeline (three-class fixture model) into the JSON reply and into files, the shortest
+ * float text, the window rule, and the models listing. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../api/base64.h"
 #include "../../api/image.h"
+#include "../../api/json.h"
 #include "../../api/models.h"
-#include "../../api/segment.h"
+#include "../../api/reply.h"
+#include "../../api/segment_image.h"
 #include "../../config/config.h"
 
 static lgms_model *load(const char *path) {
@@ -18,32 +22,44 @@ static lgms_model *load(const char *path) {
     return m;
 }
 
-Test(reply, segmentation_document) {
-    lgms_model *m = load("fixtures/small-3class.lgms");
-    api_segment_ctx *ctx = api_segment_ctx_new(m, 1);
+static uint8_t *test_png(size_t *len) {
     uint8_t px[50 * 70 * 3];
     for (size_t i = 0; i < sizeof px; i++)
         px[i] = (uint8_t)(i * 31);
     uint8_t *png;
+    cr_assert_eq(api_png_encode(px, 70, 50, 3, &png, len), 0);
+    return png;
+}
+
+Test(reply, segmentation_document) {
+    lgms_model *m = load("fixtures/small-3class.lgms");
+    api_image_ctx *ctx = api_image_ctx_new(m, 1);
     size_t len;
-    cr_assert_eq(api_png_encode(px, 70, 50, 3, &png, &len), 0);
-    api_segment_job job = {.image = png,
-                           .image_len = len,
-                           .max_pixels = 1 << 20,
-                           .model_name = "tri",
-                           .request_id = "req-1",
-                           .queue_ms = 1.5};
-    api_options_init(&job.opts);
-    job.opts.want_probabilities = 1;
-    api_segment_run(&job, ctx);
-    cr_assert_eq(job.status, 200, "%s", job.body);
+    uint8_t *png = test_png(&len);
+    api_options opts;
+    api_options_init(&opts);
+    opts.want_probabilities = 1;
+    opts.threshold = 0.4f, opts.has_threshold = 1;
+    api_image_result res;
+    api_error err;
+    cr_assert_eq(api_segment_image(ctx, png, len, 1 << 20, &opts, &res, &err), API_OK, "%s", err.detail);
+    res.t.queue = 1.5;
+    size_t text_len;
+    char *text = api_image_reply_json(&res, api_image_ctx_meta(ctx), &opts, "tri", "req-1", NULL, &text_len, &err);
+    cr_assert_not_null(text, "%s", err.detail);
+    cr_assert_eq(strlen(text), text_len);
+    cr_assert(strstr(text, "\"threshold\":0.4,"), "float32 0.4 written as 0.4: %.200s", text);
     json_error_t e;
-    json_t *r = json_loads(job.body, 0, &e);
+    json_t *r = json_loads(text, 0, &e);
     cr_assert_not_null(r, "%s", e.text);
     cr_assert_str_eq(json_string_value(json_object_get(r, "request_id")), "req-1");
     cr_assert_str_eq(json_string_value(json_object_get(r, "model")), "tri");
     cr_assert_eq(json_integer_value(json_object_get(r, "width")), 70);
     cr_assert_eq(json_integer_value(json_object_get(r, "height")), 50);
+    cr_assert(json_is_null(json_object_get(r, "window")));
+    json_t *input = json_object_get(r, "input");
+    cr_assert_str_eq(json_string_value(json_object_get(input, "format")), "png");
+    cr_assert_eq(json_integer_value(json_object_get(input, "bits")), 8);
     json_t *classes = json_object_get(r, "classes");
     cr_assert_eq(json_array_size(classes), 2); /* background is not listed */
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(classes, 1), "name")), "class2");
@@ -54,14 +70,14 @@ Test(reply, segmentation_document) {
     const char *mask_b64 = json_string_value(json_object_get(json_object_get(r, "mask"), "base64"));
     uint8_t *mpng;
     size_t mlen;
-    cr_assert_eq(api_base64_decode(mask_b64, strlen(mask_b64), 1 << 20, &mpng, &mlen), 0);
+    cr_assert_eq(api_base64_decode(mask_b64, strlen(mask_b64), 1 << 20, &mpng, &mlen, &err), API_OK);
     api_image mask;
-    char err[256];
-    cr_assert_eq(api_image_decode(mpng, mlen, 1 << 20, &mask, err, sizeof err), API_IMAGE_OK, "%s", err);
+    cr_assert_eq(api_image_decode(mpng, mlen, 1 << 20, &mask, &err), API_OK, "%s", err.detail);
     cr_assert_eq(mask.channels, 1);
     long long counted = 0;
     for (int i = 0; i < 70 * 50; i++) {
         cr_assert_leq(mask.pixels[i], 2); /* class ids for a several-class model */
+        cr_assert_eq(mask.pixels[i], res.labels[i], "the mask is the result's labels");
         counted += mask.pixels[i] != 0;
     }
     cr_assert_eq(counted, total);
@@ -71,27 +87,96 @@ Test(reply, segmentation_document) {
     cr_assert_float_eq(json_real_value(json_object_get(t, "queue")), 1.5, 1e-9);
     cr_assert_geq(json_real_value(json_object_get(t, "total")), json_real_value(json_object_get(t, "inference")));
     api_image_free(&mask);
-    free(mpng), free(png), free(job.body);
+    free(mpng), free(png), free(text);
     json_decref(r);
-    api_segment_ctx_free(ctx);
+    api_image_result_free(&res);
+    api_image_ctx_free(ctx);
     lgms_model_free(m);
 }
 
-Test(reply, undecodable_image_is_a_problem_document) {
+Test(reply, the_command_line_writes_the_same_pngs_as_files) {
     lgms_model *m = load("fixtures/small-3class.lgms");
-    api_segment_ctx *ctx = api_segment_ctx_new(m, 1);
-    api_segment_job job = {.image = (const uint8_t *)"\x89PNG\r\n\x1a\nxx",
-                           .image_len = 10,
-                           .max_pixels = 100,
-                           .model_name = "tri",
-                           .request_id = "r2"};
-    api_options_init(&job.opts);
-    api_segment_run(&job, ctx);
-    cr_assert_eq(job.status, 422);
-    cr_assert(strstr(job.body, "\"status\":422") && strstr(job.body, "r2"), "%s", job.body);
-    free(job.body);
-    api_segment_ctx_free(ctx);
+    api_image_ctx *ctx = api_image_ctx_new(m, 1);
+    size_t len;
+    uint8_t *png = test_png(&len);
+    api_options opts;
+    api_options_init(&opts);
+    api_image_result res;
+    api_error err;
+    cr_assert_eq(api_segment_image(ctx, png, len, 1 << 20, &opts, &res, &err), API_OK, "%s", err.detail);
+    char dir[] = "/tmp/lgmsd-reply-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(api_image_write_files(&res, api_image_ctx_meta(ctx), &opts, dir, "scan", &err), API_OK, "%s",
+                 err.detail);
+    api_image_pngs pngs;
+    cr_assert_eq(api_image_pngs_encode(&res, api_image_ctx_meta(ctx), &opts, NULL, &pngs, &err), API_OK);
+    char path[128];
+    snprintf(path, sizeof path, "%s/scan_mask.png", dir);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    uint8_t buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    cr_assert(n == pngs.mask.len && !memcmp(buf, pngs.mask.data, n), "the file is the reply's mask PNG");
+    unlink(path);
+    snprintf(path, sizeof path, "%s/scan_overlay.png", dir);
+    cr_assert_eq(access(path, R_OK), 0);
+    unlink(path);
+    rmdir(dir);
+    cr_assert_eq(api_write_file("/nonexistent-dir/x.png", "x", 1, &err), API_INTERNAL);
+    cr_assert(strstr(err.detail, "No such file or directory"), "errno named: %s", err.detail);
+    api_image_pngs_free(&pngs);
+    api_image_result_free(&res);
+    free(png);
+    api_image_ctx_free(ctx);
     lgms_model_free(m);
+}
+
+Test(reply, undecodable_image_is_refused_with_its_status) {
+    lgms_model *m = load("fixtures/small-3class.lgms");
+    api_image_ctx *ctx = api_image_ctx_new(m, 1);
+    api_options opts;
+    api_options_init(&opts);
+    api_image_result res;
+    api_error err;
+    cr_assert_eq(api_segment_image(ctx, (const uint8_t *)"\x89PNG\r\n\x1a\nxx", 10, 100, &opts, &res, &err),
+                 API_UNPROCESSABLE);
+    cr_assert_null(res.labels);
+    api_image_ctx_free(ctx);
+    lgms_model_free(m);
+}
+
+Test(reply, floats_are_written_as_the_shortest_text_that_reads_back) {
+    const float values[] = {0.4f, 0.485f, 0.229f, 1.0f / 255, 0.5f, 1e-7f, 3.14159274f, 123456.789f};
+    const char *want[] = {"0.4", "0.485", "0.229", "0.003921569", "0.5", "1e-7", "3.1415927", "123456.79"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        json_t *a = json_pack("[o]", api_json_f32(values[i]));
+        char *s = api_json_dump(a, NULL);
+        char expect[64];
+        snprintf(expect, sizeof expect, "[%s]", want[i]);
+        cr_assert_str_eq(s, expect, "%.9g", (double)values[i]);
+        cr_assert_eq(strtof(s + 1, NULL), values[i], "reads back");
+        free(s);
+        json_decref(a);
+    }
+}
+
+Test(reply, window_follows_the_dicom_linear_rule) {
+    uint16_t deep[6] = {0, 999, 1000, 1040, 1440, 4095};
+    uint8_t px[6];
+    api_image img = {.pixels = px, .deep = deep, .width = 6, .height = 1, .channels = 1, .source_depth = 16};
+    api_window w = {API_WINDOW_SET, 1240, 400}; /* 1040 .. 1439 onto 0 .. 255 */
+    api_image_apply_window(&img, &w);
+    const uint8_t want[6] = {0, 0, 0, 0, 255, 255};
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(px[i], want[i], "sample %u -> %u", deep[i], px[i]);
+    uint16_t ramp[3] = {100, 300, 500};
+    img.deep = ramp, img.width = 3;
+    api_window a = {API_WINDOW_AUTO, 0, 0};
+    api_image_apply_window(&img, &a);
+    cr_assert(px[0] == 0 && px[2] == 255 && px[1] > 125 && px[1] < 130, "%u %u %u", px[0], px[1], px[2]);
+    cr_assert_float_eq(a.width, 401, 1e-9);
+    cr_assert_float_eq(a.center, 300.5, 1e-9);
 }
 
 Test(reply, models_listing) {
@@ -105,8 +190,10 @@ Test(reply, models_listing) {
     json_t *second = json_array_get(json_object_get(r, "models"), 1);
     cr_assert(json_is_true(json_object_get(second, "default")));
     cr_assert_eq(json_integer_value(json_object_get(second, "parameters")), 2321393);
+    cr_assert_eq(json_integer_value(json_object_get(second, "spatial_dims")), 2);
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(second, "preprocessing"), "channel_order")),
                      "bgr");
+    cr_assert(strstr(s, "\"mean\":[0.485,0.456,0.406]"), "shortest floats: %s", s);
     json_decref(r);
     free(s);
     lgms_model_free(a), lgms_model_free(b);
@@ -116,7 +203,7 @@ Test(reply, shipped_example_config_parses) {
     lgmsd_config c;
     char err[512];
     lgmsd_config_defaults(&c);
-    cr_assert_eq(lgmsd_config_apply_file(&c, "../config/lgmsd.ini", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lgmsd_config_apply_file(&c, "../config/lgmsd.ini", err, sizeof err), LGMSD_CONFIG_OK, "%s", err);
     cr_assert_eq(c.n_models, 1);
     cr_assert_eq(c.port, 8080);
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../engine/volume.h"
+#include "../../engine/sliding.h"
 
 Test(volume, intensity_window_clips_to_unit_range) {
     float v[] = {-1000, -175, 37.5f, 250, 3000};
