@@ -7,6 +7,8 @@ COPY . .
 RUN apt-get update && apt-get install -y --no-install-recommends make \
  && make deps-build \
  && make BUILD=build/image PREFIX=/usr build/image/lgmsd \
+ && build/image/lgmsd serve --print-config --model default=/usr/share/lgmsd/models/lgmsnet-phantom.lgms \
+    > build/image/lgmsd.ini \
  && sh docker/deb/depends.sh build/image/lgmsd | tr -d ',' > build/image/runtime-packages
 
 FROM debian:bookworm-slim
@@ -14,7 +16,7 @@ ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="lgmsd" \
       org.opencontainers.image.description="LGMSNet medical image segmentation over HTTP on CPUs (demo model: not for clinical use)" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="NOASSERTION"
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /src/build/image/runtime-packages /tmp/runtime-packages
 # hadolint ignore=DL3008,SC2046
 RUN apt-get update \
@@ -23,7 +25,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin lgmsd
 COPY --from=build /src/build/image/lgmsd /usr/bin/lgmsd
 COPY models/lgmsnet-phantom.lgms /usr/share/lgmsd/models/lgmsnet-phantom.lgms
-COPY config/lgmsd.ini /etc/lgmsd/lgmsd.ini
+COPY --from=build /src/build/image/lgmsd.ini /etc/lgmsd/lgmsd.ini
 # inside a container the service listens on all interfaces; outside, the default stays 127.0.0.1.
 # OPENBLAS_NUM_THREADS=1: lgmsd runs OpenBLAS single-threaded; without it OpenBLAS starts an
 # idle pool of one thread per core that spins beside the engine's own threads.

@@ -44,7 +44,7 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(EMBED_SRC:%.S=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(EMBED_SRC:%.S=$(BUILD)/san/%.o)
 
 .PHONY: all deps run test test-unit test-asan test-tsan test-python test-integration bench fixtures clean format \
-	check-format check-layers fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s load soak valgrind
+	check-format check-layers config-example fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s test-openapi config-example load soak valgrind
 
 all: $(BUILD)/lgmsd
 
@@ -59,7 +59,13 @@ define install_deps
 	fi
 endef
 
-$(BUILD)/.deps: deps.txt
+# build: what compiling and running lgmsd needs (make run); test: the rest make test needs
+$(BUILD)/.deps-build: deps.txt
+	@mkdir -p $(BUILD)
+	$(call install_deps,build)
+	@touch $@
+
+$(BUILD)/.deps: deps.txt | $(BUILD)/.deps-build
 	@mkdir -p $(BUILD)
 	$(call install_deps,build|test)
 	@touch $@
@@ -70,7 +76,7 @@ deps-build:
 	$(call install_deps,build)
 
 # ---- build ----
-$(BUILD)/obj/%.o: %.c $(HEADERS) | $(BUILD)/.deps
+$(BUILD)/obj/%.o: %.c $(HEADERS) | $(BUILD)/.deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -146,24 +152,30 @@ fuzz-smoke: $(FUZZERS:%=$(BUILD)/fuzz-%)
 	bash tests/fuzz/run.sh 20
 
 # ---- run ----
+# make run [HOST=addr] [PORT=n] [ARGS="--workers 1 ..."]: flags only for what is given on the
+# command line, so LGMSD_* variables and --config FILE (in ARGS) apply as they would to lgmsd
+HOST ?=
+PORT ?=
+ARGS ?=
+given = $(filter command line,$(origin $(1)))
 run: $(BUILD)/lgmsd
-	./$(BUILD)/lgmsd serve --host 127.0.0.1 --port 8080
+	./$(BUILD)/lgmsd serve $(if $(call given,HOST),--host $(HOST)) $(if $(call given,PORT),--port $(PORT)) $(ARGS)
 
 # ---- tests ----
-test: check-format check-layers test-unit test-asan test-tsan test-python test-integration fuzz-smoke test-k8s test-deb
+test: check-format check-layers test-unit test-asan test-tsan test-python test-integration fuzz-smoke test-k8s test-openapi test-deb
 	@echo "make test: all suites passed"
 
-test-unit: $(BUILD)/test-unit
+test-unit: $(BUILD)/test-unit | $(BUILD)/.deps
 	cd tests && ../$(BUILD)/test-unit --jobs 1
 
-test-asan: $(BUILD)/test-unit-san
+test-asan: $(BUILD)/test-unit-san | $(BUILD)/.deps
 	cd tests && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		../$(BUILD)/test-unit-san --jobs 1
 
-test-python: $(BUILD)/lgmsd
+test-python: $(BUILD)/lgmsd | $(BUILD)/.deps
 	$(PY) -m unittest discover -s tests/python -p 'test_*.py' -v
 
-test-integration: $(BUILD)/lgmsd $(BUILD)/lgmsd-san
+test-integration: $(BUILD)/lgmsd $(BUILD)/lgmsd-san | $(BUILD)/.deps
 	LGMSD_BIN=$(BUILD)/lgmsd bash tests/integration/run.sh
 	LGMSD_BIN=$(BUILD)/lgmsd-san LGMSD_SANITIZED=1 bash tests/integration/run.sh
 
@@ -180,7 +192,9 @@ install: $(BUILD)/lgmsd
 	install -D -m 0755 $(BUILD)/lgmsd $(DESTDIR)$(BINDIR)/lgmsd
 	install -D -m 0644 models/lgmsnet-phantom.lgms $(DESTDIR)$(DATADIR)/models/lgmsnet-phantom.lgms
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/lgmsd
-	sed 's|/usr/share/lgmsd|$(DATADIR)|' config/lgmsd.ini > $(DESTDIR)$(SYSCONFDIR)/lgmsd/lgmsd.ini
+	# the packaged configuration, written from the settings table as config/lgmsd.ini is
+	./$(BUILD)/lgmsd serve --print-config --model default=$(DATADIR)/models/lgmsnet-phantom.lgms \
+		> $(DESTDIR)$(SYSCONFDIR)/lgmsd/lgmsd.ini
 	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/lgmsd/lgmsd.ini
 	sed 's|/usr/bin/lgmsd|$(BINDIR)/lgmsd|; s|/etc/lgmsd|$(SYSCONFDIR)/lgmsd|; s|/usr/share/doc/lgmsd|$(DOCDIR)|' \
 		docker/systemd/lgmsd.service > $(BUILD)/lgmsd.service
@@ -218,8 +232,12 @@ image:
 test-image: image
 	bash docker/test-image.sh lgmsd:$(VERSION)
 
-test-k8s:
+test-k8s: | $(BUILD)/.deps
 	bash tests/k8s/run.sh
+
+# the OpenAPI document: lint clean, and a client generated from it calls the daemon
+test-openapi: $(BUILD)/lgmsd | $(BUILD)/.deps
+	LGMSD_BIN=$(BUILD)/lgmsd bash tests/openapi/run.sh
 
 # ---- load, soak, valgrind (loopback only, bounded in time; not part of make test) ----
 load: $(BUILD)/lgmsd
@@ -235,14 +253,19 @@ test-deb: deb
 	bash tests/deb/run.sh $(DEB)
 
 # ---- housekeeping ----
+# config/lgmsd.ini: the example that works from the top of a checkout, written from the
+# settings table (tests/python/test_config_files.py checks it has not drifted)
+config-example: $(BUILD)/lgmsd
+	./$(BUILD)/lgmsd serve --print-config --model default=models/lgmsnet-phantom.lgms > config/lgmsd.ini
+
 format:
 	clang-format -i $(LIB_SRC) cli/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
 
 # the dependency rule: cli -> server -> api -> engine (and config), nothing pointing up
-check-layers:
+check-layers: | $(BUILD)/.deps
 	$(PY) tools/check_layers.py
 
-check-format:
+check-format: | $(BUILD)/.deps
 	clang-format --dry-run --Werror $(LIB_SRC) cli/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
 
 clean:

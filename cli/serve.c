@@ -25,6 +25,10 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "lgmsd serve: %s\n", err);
         return 2;
     }
+    if (cr == LGMSD_CONFIG_PRINT) {
+        lgmsd_config_write_ini(stdout, &cfg);
+        return 0;
+    }
     int rc;
     lgmsd_log_set_level(cfg.log_level);
     openblas_set_num_threads(cfg.blas_threads); /* process-wide; workers call sgemm concurrently */

@@ -280,7 +280,7 @@ lgmsd_config_result lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *e
 }
 
 lgmsd_config_result lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, size_t errlen) {
-    struct option opts[N_SETTINGS + 3];
+    struct option opts[N_SETTINGS + 4];
     char names[N_SETTINGS][40];
     size_t k = 0;
     for (size_t i = 0; i < N_SETTINGS; i++, k++) {
@@ -291,13 +291,18 @@ lgmsd_config_result lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **a
     }
     opts[k++] = (struct option){"config", required_argument, 0, 'c'};
     opts[k++] = (struct option){"help", no_argument, 0, 'h'};
+    opts[k++] = (struct option){"print-config", no_argument, 0, 'p'};
     opts[k] = (struct option){0, 0, 0, 0};
-    int models_seen = 0, ch;
+    int models_seen = 0, ch, print = 0;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
         if (ch == 'h') return LGMSD_CONFIG_HELP;
         if (ch == 'c') continue;
+        if (ch == 'p') {
+            print = 1;
+            continue;
+        }
         if (ch == '?' || ch == ':') {
             snprintf(err, errlen, "%s option '%.64s' (see lgmsd serve --help)",
                      ch == ':' ? "missing value for" : "unknown", argv[optind - 1]);
@@ -309,7 +314,7 @@ lgmsd_config_result lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **a
         snprintf(err, errlen, "unexpected argument '%.64s' (see lgmsd serve --help)", argv[optind]);
         return LGMSD_CONFIG_ERROR;
     }
-    return LGMSD_CONFIG_OK;
+    return print ? LGMSD_CONFIG_PRINT : LGMSD_CONFIG_OK;
 }
 
 /* --config FILE from argv, without disturbing getopt state for the later full pass. */
@@ -334,8 +339,9 @@ lgmsd_config_result lgmsd_config_load(lgmsd_config *c, int argc, char **argv, ch
     if (file && lgmsd_config_apply_file(c, file, err, errlen)) return LGMSD_CONFIG_ERROR;
     if (lgmsd_config_apply_env(c, envp, err, errlen)) return LGMSD_CONFIG_ERROR;
     lgmsd_config_result rc = lgmsd_config_apply_flags(c, argc, argv, err, errlen);
-    if (rc != LGMSD_CONFIG_OK) return rc;
-    return lgmsd_config_validate(c, err, errlen);
+    if (rc == LGMSD_CONFIG_HELP || rc == LGMSD_CONFIG_ERROR) return rc;
+    lgmsd_config_result valid = lgmsd_config_validate(c, err, errlen);
+    return valid == LGMSD_CONFIG_OK ? rc : valid;
 }
 
 lgmsd_config_result lgmsd_config_validate(const lgmsd_config *c, char *err, size_t errlen) {
@@ -373,4 +379,44 @@ void lgmsd_config_print_help(FILE *f) {
         fprintf(f, "  %-28s\n", env);
     }
     fprintf(f, "  %-28s %-24s %s\n  %-28s\n", "--config", "(none)", "INI file to read", "LGMSD_CONFIG");
+    fprintf(f, "  %-28s %-24s %s\n", "--print-config", "",
+            "print every setting as an INI file (these flags applied) "
+            "and exit");
+}
+
+/* The value of a setting as INI text. */
+static void value_text(const lgmsd_config *c, const setting *s, char *buf, size_t cap) {
+    const char *field = (const char *)c + s->offset;
+    switch (s->type) {
+    case T_STR: snprintf(buf, cap, "%s", field); break;
+    case T_INT: snprintf(buf, cap, "%d", *(const int *)field); break;
+    case T_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)field); break;
+    case T_BOOL: snprintf(buf, cap, "%s", *(const int *)field ? "true" : "false"); break;
+    case T_LEVEL: snprintf(buf, cap, "%s", lgmsd_log_level_name(*(const lgmsd_log_level *)field)); break;
+    case T_MODELS: buf[0] = 0; break;
+    }
+}
+
+void lgmsd_config_write_ini(FILE *f, const lgmsd_config *c) {
+    char flag[64], env[64], value[LGMSD_PATH_MAX];
+    fprintf(f, "; lgmsd configuration (INI), written by `lgmsd serve --print-config` from the settings table.\n"
+               "; Each key can also be given as an LGMSD_<KEY> environment variable or a --key flag;\n"
+               "; those win over this file. A commented key has no value: its meaning is in the comment.\n\n"
+               "[server]\n");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting *s = &settings[i];
+        if (s->type == T_MODELS) continue;
+        flag_name(s->key, flag, sizeof flag);
+        env_name(s->key, env, sizeof env);
+        value_text(c, s, value, sizeof value);
+        fprintf(f, "; %s (%s, %s; default %s)\n", s->help, flag, env, s->def[0] ? s->def : "none");
+        if (value[0])
+            fprintf(f, "%s = %s\n", s->key, value);
+        else
+            fprintf(f, "; %s =\n", s->key);
+    }
+    fprintf(f, "\n[models]\n; NAME = FILE (--model NAME=FILE, LGMSD_MODELS=a=/x,b=/y); the first is the default unless "
+               "default_model says otherwise.\n; none: the shipped demonstration model.\n");
+    for (int i = 0; i < c->n_models; i++)
+        fprintf(f, "%s = %s\n", c->models[i].name, c->models[i].path);
 }

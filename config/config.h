@@ -51,7 +51,12 @@ typedef struct {
 } lgmsd_config;
 
 /* What reading settings gave: the one result type of this layer. */
-typedef enum { LGMSD_CONFIG_ERROR = -1, LGMSD_CONFIG_OK = 0, LGMSD_CONFIG_HELP = 1 } lgmsd_config_result;
+typedef enum {
+    LGMSD_CONFIG_ERROR = -1,
+    LGMSD_CONFIG_OK = 0,
+    LGMSD_CONFIG_HELP = 1,  /* --help: print the settings and exit */
+    LGMSD_CONFIG_PRINT = 2, /* --print-config: write the settings as INI and exit */
+} lgmsd_config_result;
 
 /* Every setting at its default (the settings table holds them). */
 void lgmsd_config_defaults(lgmsd_config *c);
@@ -60,13 +65,15 @@ lgmsd_config_result lgmsd_config_apply_file(lgmsd_config *c, const char *path, c
 /* The same for INI text in memory (NUL-terminated). */
 lgmsd_config_result lgmsd_config_apply_string(lgmsd_config *c, const char *text, char *err, size_t errlen);
 lgmsd_config_result lgmsd_config_apply_env(lgmsd_config *c, char **envp, char *err, size_t errlen);
-/* argv[0] is the subcommand name. OK, HELP if --help was given, or ERROR. */
+/* argv[0] is the subcommand name. OK, HELP (--help), PRINT (--print-config) or ERROR. */
 lgmsd_config_result lgmsd_config_apply_flags(lgmsd_config *c, int argc, char **argv, char *err, size_t errlen);
 /* Everything together, in precedence order: defaults < file (--config or LGMSD_CONFIG) < env < flags. */
 lgmsd_config_result lgmsd_config_load(lgmsd_config *c, int argc, char **argv, char **envp, char *err, size_t errlen);
 /* Final checks (TLS pair, model names, ...). */
 lgmsd_config_result lgmsd_config_validate(const lgmsd_config *c, char *err, size_t errlen);
 void lgmsd_config_print_help(FILE *f);
+/* Every setting as a commented INI file ([server] keys, [models]), with c's values. */
+void lgmsd_config_write_ini(FILE *f, const lgmsd_config *c);
 /* "set LGMSD_<KEY> or --<key>": how a user changes a setting, for messages naming a limit. */
 const char *lgmsd_setting_hint(const char *key, char *buf, size_t cap);
 const char *lgmsd_log_level_name(lgmsd_log_level l);

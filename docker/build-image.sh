@@ -12,9 +12,10 @@ mirror=${DEBIAN_MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.
 mirror=${mirror:-http://deb.debian.org/debian}
 
 if ! podman "${store[@]}" image exists "$base"; then
-    rootfs=build/image-rootfs
+    rootfs=$PWD/build/image-rootfs # absolute: debootstrap changes directory before it uses it
     if [ ! -x "$rootfs/usr/bin/apt-get" ]; then
         rm -rf "$rootfs"
+        mkdir -p "$rootfs"
         debootstrap --variant=minbase bookworm "$rootfs" "$mirror"
     fi
     rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*

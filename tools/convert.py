@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""Convert an LGMSNet-2D PyTorch checkpoint into an lgmsd model file (.lgms).
+"""Convert an LGMSNet PyTorch checkpoint (2-D, or 3-D with --arch 3d) into an lgmsd model
+file (.lgms).
 
-Accepts the official code's checkpoints (MKtinyvit4_CT, a bare state_dict) and U-Bench's
-LGMSNet copy (same attribute names), bare or wrapped under "state_dict" / "model", with
-"module." or "backbone." prefixes. Architecture hyper-parameters (dims, splits, depths,
+Accepts the official code's checkpoints (2-D: main.py / main_kvasir.py's MKtinyvit4_CT, a
+bare state_dict; 3-D: main3d.py's {"state_dict": ...}) and U-Bench's LGMSNet copy (same
+attribute names), bare or wrapped under "state_dict" / "model", with "module." or
+"backbone." prefixes. Architecture hyper-parameters (dims, splits, depths,
 classes) are read off the tensor shapes and then checked key by key against the
 project's port: any missing, extra or mis-shaped tensor is an error naming the key.
 
     /usr/bin/python3 tools/convert.py CHECKPOINT.pth -o MODEL.lgms [--preset busi|kvasir] [--classes NAMES]
+    /usr/bin/python3 tools/convert.py CHECKPOINT.pth -o MODEL.lgms --arch 3d [--roi 96x96x96] [--spacing 1.5,1.5,2]
 
 The file format is described in docs/model-format.md.
 """
@@ -291,7 +294,13 @@ def main(argv=None):
     if args.extra_scale is not None:
         pre["extra_scale"] = args.extra_scale
     try:
-        sd = unwrap(torch.load(args.checkpoint, map_location="cpu"))
+        try:
+            loaded = torch.load(args.checkpoint, map_location="cpu")
+        except (OSError, RuntimeError):
+            raise
+        except Exception as e:  # pickle and zip errors of every kind: not a checkpoint
+            raise ConvertError("%s is not a PyTorch checkpoint (%s: %s)" % (args.checkpoint, type(e).__name__, e))
+        sd = unwrap(loaded)
         hp = infer_hparams(sd, nd)
         check_against_port(sd, hp, nd)
         tensors = [(k, v.detach().float().numpy()) for k, v in sd.items() if not k.endswith("num_batches_tracked")]

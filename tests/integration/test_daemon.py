@@ -727,6 +727,136 @@ class AuthTest(unittest.TestCase):
             finally:
                 self.assertEqual(d.stop(), 0)
 
+    def test_a_job_belongs_to_the_key_that_made_it(self):
+        sys.path.insert(0, HERE)
+        import ct_volume
+
+        with tempfile.TemporaryDirectory() as tmp:
+            keys = os.path.join(tmp, "keys")
+            with open(keys, "w") as f:
+                f.write("key-a\nkey-b\n")
+            vol = os.path.join(tmp, "v.nii")
+            with open(vol, "wb") as f:
+                f.write(ct_volume.nifti1_header_only((16, 16, 8), (1.5, 1.5, 2.0), bytes(16 * 16 * 8)))
+            d = Daemon("--workers", "1", "--api-key-file", keys, "--model",
+                       "ct=" + os.path.join(ROOT, "tests", "fixtures", "small3d-14class.lgms"))
+            a, b = ("-H", "Authorization: Bearer key-a"), ("-H", "Authorization: Bearer key-b")
+            try:
+                st, _, body = curl(d, "/v1/models/ct/volumes", *a, "-H", "Content-Type: application/octet-stream",
+                                   data_file=vol)
+                self.assertEqual(st, 202, body)
+                job = json.loads(body)["id"]
+                self.assertEqual(len(job), 32)
+                self.assertEqual(curl(d, "/v1/jobs/" + job, *b)[0], 404)
+                self.assertEqual(curl(d, "/v1/jobs/" + job, *b, "-X", "DELETE")[0], 404)
+                self.assertEqual(json.loads(curl(d, "/v1/jobs", *b)[2])["jobs"], [])
+                self.assertEqual(curl(d, "/v1/jobs/" + job)[0], 401)
+                self.assertEqual([j["id"] for j in json.loads(curl(d, "/v1/jobs", *a)[2])["jobs"]], [job])
+                self.assertEqual(curl(d, "/v1/jobs/" + job, *a)[0], 200)
+            finally:
+                self.assertEqual(d.stop(), 0)
+
+
+class ProtocolTest(OwnDaemonCase):
+    """HTTP as clients and proxies speak it: keep-alive, CORS, refusals that reach clients
+    that send their whole body at once, framing a proxy could read differently."""
+
+    DAEMON_ARGS = ("--workers", "1", "--max-body-bytes", "2000000", "--cors-origins", "https://app.example.org")
+
+    def raw(self, data, read_all=True):
+        """Send bytes on one connection; everything the daemon answers until it closes (or 5 s)."""
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=5) as s:
+            s.sendall(data)
+            got = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+                    if not read_all and b"\r\n\r\n" in got:
+                        break
+            except socket.timeout:
+                pass
+        return got
+
+    def test_keep_alive_serves_several_requests_on_one_connection(self):
+        one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=5) as s:
+            for i in range(3):
+                s.sendall(one)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += s.recv(4096)
+                self.assertIn(b"200 OK", head, i)
+                self.assertNotIn(b"Connection: close", head)
+                time.sleep(0.05)
+
+    def test_cors_preflight_and_exposed_headers(self):
+        st, hd, _ = curl(self.d, "/v1/segment", "-X", "OPTIONS", "-H", "Origin: https://app.example.org",
+                         "-H", "Access-Control-Request-Method: POST")
+        self.assertEqual(st, 204)
+        self.assertEqual(hd.get("access-control-allow-origin"), "https://app.example.org")
+        self.assertIn("POST", hd.get("access-control-allow-methods"))
+        self.assertIn("Authorization", hd.get("access-control-allow-headers"))
+        st, hd, _ = curl(self.d, "/v1/segment", "-H", "Origin: https://app.example.org", "-F",
+                         "image=@" + self.img.paths["grey8.png"])
+        self.assertEqual(st, 200)
+        self.assertIn("Retry-After", hd.get("access-control-expose-headers"))
+        self.assertIn("Location", hd.get("access-control-expose-headers"))
+        st, hd, _ = curl(self.d, "/v1/segment", "-X", "OPTIONS", "-H", "Origin: https://evil.example")
+        self.assertIsNone(hd.get("access-control-allow-origin"))
+
+    def test_an_early_refusal_reaches_a_client_that_sends_its_whole_body(self):
+        body = b"\x89PNG" + os.urandom(12000000)  # more than socket buffers hold: the sender blocks
+        head = b"POST /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n" % len(body)
+        got = self.raw(head + body)
+        self.assertIn(b" 413 ", got.split(b"\r\n")[0], got[:300])
+        self.assertIn(b"max_body_bytes", got)
+        got = self.raw(b"POST /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n" +
+                       b"x" * 5000)
+        self.assertIn(b" 415 ", got.split(b"\r\n")[0])
+        # urllib sends the body without Expect: 100-continue: it must read the status, not a reset
+        import urllib.request
+        import urllib.error
+        req = urllib.request.Request(self.d.url + "/v1/segment", data=body, headers={"Content-Type": "image/png"})
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=30)
+        self.assertEqual(cm.exception.code, 413)
+
+    def test_framing_a_proxy_could_read_differently_is_refused(self):
+        cases = [
+            b"POST /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcd",
+            b"POST /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"POST /v1/segment HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabcd",
+            b"GET /healthz?" + b"&".join(b"a%d=1" % i for i in range(100)) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        ]
+        for raw in cases:
+            with self.subTest(raw=raw[:80]):
+                got = self.raw(raw)
+                self.assertIn(b" 400 ", got.split(b"\r\n")[0], got[:300])
+        self.assertEqual(curl(self.d, "/healthz")[0], 200)
+
+    def test_window_option_on_a_12_bit_png(self):
+        rng = np.random.default_rng(4)
+        ct = np.clip(1040 + rng.normal(0, 150, (80, 100)), 0, 4095).astype(np.uint16)
+        path = os.path.join(self.tmp.name, "ct12.png")
+        cv2.imwrite(path, ct)
+        plain = json.loads(curl(self.d, "/v1/segment", "-F", "image=@" + path)[2])
+        self.assertIsNone(plain["window"])
+        self.assertEqual(plain["input"], {"format": "png", "bits": 16, "channels": 1})
+        st, _, body = curl(self.d, "/v1/segment?window=1040,400", "-F", "image=@" + path)
+        self.assertEqual(st, 200, body)
+        win = json.loads(body)
+        self.assertEqual(win["window"], {"center": 1040, "width": 400, "source": "request"})
+        dark = decode_png(plain["overlay"]["base64"]).mean()
+        shown = decode_png(win["overlay"]["base64"]).mean()
+        self.assertLess(dark, 20, "v >> 8 of 12-bit data is nearly black")
+        self.assertGreater(shown, 60, "the window shows it")
+        auto = json.loads(curl(self.d, "/v1/segment", "-F", "image=@" + path, "-F", "window=auto")[2])
+        self.assertEqual(auto["window"]["source"], "auto")
+        self.assertEqual(curl(self.d, "/v1/segment?window=40", "-F", "image=@" + path)[0], 400)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -105,6 +105,19 @@ class ConvertTest(unittest.TestCase):
         with self.assertRaisesRegex(convert.ConvertError, "no state_dict"):
             convert.unwrap({"epoch": 1})
 
+    def test_a_file_that_is_no_checkpoint_is_one_line(self):
+        import subprocess
+        import tempfile
+        with tempfile.NamedTemporaryFile(suffix=".pth") as bad:
+            bad.write(b"garbage, not a pickle\n")
+            bad.flush()
+            r = subprocess.run(["/usr/bin/python3", convert.__file__, bad.name, "-o", bad.name + ".lgms"],
+                               capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertNotIn("Traceback", r.stderr)
+        self.assertRegex(r.stderr.strip(), r"^convert: error: .* is not a PyTorch checkpoint")
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
     def test_presets_are_recorded(self):
         for preset, order, resize, extra in (("busi", "bgr", "bilinear", 1 / 255), ("kvasir", "rgb", "lanczos4", 1.0)):
             rc, out = self.convert(self.sd, "--preset", preset)

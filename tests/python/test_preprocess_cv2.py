@@ -137,6 +137,32 @@ class PreprocessParityTest(unittest.TestCase):
             a, b = preprocess.normalise(img, pre), preprocess.normalise(img + 1, pre)
             self.assertAlmostEqual(grey_levels(b, a, pre), 1.0, places=4)
 
+    def test_window_follows_the_dicom_rule(self):
+        """window=C,W and window=auto on 12- and 16-bit data, against the DICOM linear rule
+        applied to the file's samples with numpy, then cv2's resize and the preset."""
+
+        def dicom_window(v, c, w):
+            v = v.astype(np.float64)
+            y = ((v - (c - 0.5)) / (w - 1) + 0.5) * 255
+            y = np.where(v <= c - 0.5 - (w - 1) / 2, 0, np.where(v > c - 0.5 + (w - 1) / 2, 255, y))
+            return np.floor(y + 0.5).astype(np.uint8)
+
+        pre = preprocess.PRESETS["busi"]
+        for name, window in (("grey12.png", "1040,400"), ("grey12.png", "auto"), ("grey16.png", "30000,20001")):
+            with self.subTest(image=name, window=window):
+                raw = cv2.imread(self.images[name], cv2.IMREAD_UNCHANGED)
+                if window == "auto":
+                    lo, hi = int(raw.min()), int(raw.max())
+                    c, w = lo + (hi - lo + 1) / 2.0, hi - lo + 1.0
+                else:
+                    c, w = (float(x) for x in window.split(","))
+                grey = dicom_window(raw, c, w)
+                self.assertGreater(len(np.unique(grey)), 2, "the window shows the data")
+                want = preprocess.normalise(preprocess.resize_uint8(cv2.merge([grey] * 3), 256, 256, pre), pre)
+                got = self.preprocess(self.models["busi"], self.images[name], "--window", window)
+                levels = grey_levels(got, want, pre)
+                self.assertLessEqual(levels, 1.0 + 1e-3, "%s window %s differs by %.3f grey levels" % (name, window, levels))
+
     def test_against_cv2(self):
         for preset, model in self.models.items():
             pre = preprocess.PRESETS[preset]
