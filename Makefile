@@ -24,12 +24,18 @@ OPT_CFLAGS := -O3
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # libnifti2 ships no pkg-config file
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/nifti
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnifti2 -lm -lpthread
+# DCMTK's pkg-config file names packages Debian does not depend on; its libraries directly
+DCMTK_LIBS := -ldcmseg -ldcmfg -ldcmiod -ldcmimage -ldcmimgle -ldcmjpeg -ldcmjpls -ldcmdata -loflog -lofstd
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnifti2 $(DCMTK_LIBS) -lstdc++ -lm -lpthread
+CXX ?= g++
+CXXFLAGS_BASE := -std=c++17 -g -Wall -Wextra -Werror -DLGMSD_VERSION='"$(VERSION)"'
 CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
 CRIT_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 
 ENGINE_SRC := $(wildcard engine/*.c)
 API_SRC := $(wildcard api/*.c)
+# the one C++ file: DCMTK is C++ only (api/dicom.h is its C face)
+CXX_SRC := api/dicom.cc
 CONFIG_SRC := $(wildcard config/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 CLI_SRC := $(filter-out cli/main.c,$(wildcard cli/*.c))
@@ -40,13 +46,13 @@ EMBEDDED := api/openapi.json
 UNIT_SRC := $(wildcard tests/unit/*.c)
 HEADERS := $(wildcard engine/*.h api/*.h config/*.h server/*.h cli/*.h tests/unit/*.h)
 
-OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(EMBED_SRC:%.S=$(BUILD)/obj/%.o)
-SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(EMBED_SRC:%.S=$(BUILD)/san/%.o)
+OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CXX_SRC:%.cc=$(BUILD)/obj/%.o) $(EMBED_SRC:%.S=$(BUILD)/obj/%.o)
+SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(CXX_SRC:%.cc=$(BUILD)/san/%.o) $(EMBED_SRC:%.S=$(BUILD)/san/%.o)
 
-.PHONY: all deps run test test-unit test-asan test-tsan test-python test-integration bench fixtures clean format \
-	check-format check-layers config-example fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s test-openapi config-example load soak valgrind
+.PHONY: all plugin deps run test test-unit test-asan test-tsan test-python test-integration bench fixtures clean format \
+	check-format check-layers config-example fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s test-openapi test-orthanc config-example load soak valgrind
 
-all: $(BUILD)/lgmsd
+all: $(BUILD)/lgmsd $(BUILD)/liblgmsd-orthanc.so
 
 # ---- dependencies: install only what is missing (you are root on the target machine) ----
 # usage: $(call install_deps,SECTION_REGEX)
@@ -84,6 +90,21 @@ $(BUILD)/san/%.o: %.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(PKG_CFLAGS) $(CRIT_CFLAGS) $(CFLAGS) -c $< -o $@
 
+$(BUILD)/obj/%.o: %.cc api/dicom.h api/image.h api/options.h api/status.h | $(BUILD)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_BASE) $(OPT_CFLAGS) -c $< -o $@
+
+$(BUILD)/san/%.o: %.cc api/dicom.h api/image.h api/options.h api/status.h | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_BASE) $(SAN_CFLAGS) -c $< -o $@
+
+# ---- the Orthanc plugin (orthanc/): a shared object Orthanc loads; it reuses api/base64.c ----
+PLUGIN_SRC := orthanc/plugin.c api/base64.c api/status.c
+$(BUILD)/liblgmsd-orthanc.so: $(PLUGIN_SRC) api/base64.h api/status.h api/parallel.h | $(BUILD)/.deps-build
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) -fPIC -shared -fvisibility=hidden $(PLUGIN_SRC) -o $@ -ljansson -lpthread
+
+plugin: $(BUILD)/liblgmsd-orthanc.so
+
 # the embedded files, once per build flavour (paths in embed.S are relative to the top)
 $(BUILD)/%/api/embed.o: api/embed.S $(EMBEDDED)
 	@mkdir -p $(dir $@)
@@ -115,11 +136,15 @@ $(BUILD)/tsan/%.o: %.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread -DLGMS_NO_CLONES $(PKG_CFLAGS) -c $< -o $@
 
+$(BUILD)/tsan/%.o: %.cc api/dicom.h api/image.h api/options.h api/status.h | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_BASE) -O1 -fsanitize=thread -c $< -o $@
+
 $(BUILD)/test-tsan: tests/tsan/engine_threads.c $(TSAN_OBJ)
 	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
 
 # the volume job table and the worker pool: a job's completion raced against DELETE and expiry
-TSAN_JOBS_OBJ := $(TSAN_OBJ) $(API_SRC:%.c=$(BUILD)/tsan/%.o) $(BUILD)/tsan/api/embed.o $(BUILD)/tsan/config/config.o \
+TSAN_JOBS_OBJ := $(TSAN_OBJ) $(API_SRC:%.c=$(BUILD)/tsan/%.o) $(CXX_SRC:%.cc=$(BUILD)/tsan/%.o) $(BUILD)/tsan/api/embed.o $(BUILD)/tsan/config/config.o \
 	$(BUILD)/tsan/server/pool.o $(BUILD)/tsan/server/jobs.o
 $(BUILD)/test-tsan-jobs: tests/tsan/jobs_race.c tests/unit/jobs_race.h $(TSAN_JOBS_OBJ)
 	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread $(PKG_CFLAGS) $(filter %.c %.o,$^) -o $@ $(PKG_LIBS)
@@ -133,14 +158,21 @@ test-tsan: $(BUILD)/test-tsan $(BUILD)/test-tsan-jobs
 FUZZ_CC := clang-14
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined $(WARN) -Wno-unused-command-line-argument
-FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o) $(BUILD)/fuzzobj/api/embed.o
-FUZZERS := image json options config model multipart nifti
+FUZZ_CXX := clang++-14
+FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o) $(CXX_SRC:%.cc=$(BUILD)/fuzzobj/%.o) $(BUILD)/fuzzobj/api/embed.o
+FUZZERS := image json options config model multipart nifti dicom
 .SECONDARY: $(FUZZ_OBJ)
 FUZZ_SECONDS ?= 300
 
 $(BUILD)/fuzzobj/%.o: %.c $(HEADERS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
+
+# vptr checks would need the C++ sanitizer runtime, which the C link of the fuzzers leaves out
+$(BUILD)/fuzzobj/%.o: %.cc api/dicom.h api/image.h api/options.h api/status.h | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(CXXFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize=vptr \
+		-fno-sanitize-recover=undefined -c $< -o $@
 
 $(BUILD)/fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
@@ -162,7 +194,8 @@ run: $(BUILD)/lgmsd
 	./$(BUILD)/lgmsd serve $(if $(call given,HOST),--host $(HOST)) $(if $(call given,PORT),--port $(PORT)) $(ARGS)
 
 # ---- tests ----
-test: check-format check-layers test-unit test-asan test-tsan test-python test-integration fuzz-smoke test-k8s test-openapi test-deb
+test: check-format check-layers test-unit test-asan test-tsan test-python test-integration test-orthanc fuzz-smoke test-k8s \
+	test-openapi test-deb
 	@echo "make test: all suites passed"
 
 test-unit: $(BUILD)/test-unit | $(BUILD)/.deps
@@ -188,9 +221,10 @@ bench: $(BUILD)/lgmsd
 	$(PY) tools/bench_server.py --lgmsd $(BUILD)/lgmsd
 
 # ---- install (build with the same PREFIX you install with) ----
-install: $(BUILD)/lgmsd
+install: $(BUILD)/lgmsd $(BUILD)/liblgmsd-orthanc.so $(BUILD)/liblgmsd-orthanc.so
 	install -D -m 0755 $(BUILD)/lgmsd $(DESTDIR)$(BINDIR)/lgmsd
 	install -D -m 0644 models/lgmsnet-phantom.lgms $(DESTDIR)$(DATADIR)/models/lgmsnet-phantom.lgms
+	install -D -m 0644 $(BUILD)/liblgmsd-orthanc.so $(DESTDIR)$(PREFIX)/lib/lgmsd/liblgmsd-orthanc.so
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/lgmsd
 	# the packaged configuration, written from the settings table as config/lgmsd.ini is
 	./$(BUILD)/lgmsd serve --print-config --model default=$(DATADIR)/models/lgmsnet-phantom.lgms \
@@ -208,10 +242,10 @@ install: $(BUILD)/lgmsd
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
 DEB := $(BUILD)/lgmsd_$(VERSION)_$(DEB_ARCH).deb
 deb: $(BUILD)/.deps
-	$(MAKE) BUILD=$(BUILD)/deb-build PREFIX=/usr $(BUILD)/deb-build/lgmsd
+	$(MAKE) BUILD=$(BUILD)/deb-build PREFIX=/usr $(BUILD)/deb-build/lgmsd $(BUILD)/deb-build/liblgmsd-orthanc.so
 	rm -rf $(BUILD)/deb-root
 	$(MAKE) BUILD=$(BUILD)/deb-build PREFIX=/usr DESTDIR=$(CURDIR)/$(BUILD)/deb-root install
-	strip --strip-unneeded $(BUILD)/deb-root/usr/bin/lgmsd
+	strip --strip-unneeded $(BUILD)/deb-root/usr/bin/lgmsd $(BUILD)/deb-root/usr/lib/lgmsd/liblgmsd-orthanc.so
 	install -D -m 0644 docker/deb/copyright $(BUILD)/deb-root/usr/share/doc/lgmsd/copyright
 	printf 'lgmsd (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- lgmsd developers <lgmsd@example.org>  %s\n' \
 		'$(VERSION)' '$(VERSION)' "$$(date -R)" | gzip -9n > $(BUILD)/deb-root/usr/share/doc/lgmsd/changelog.gz
@@ -234,6 +268,10 @@ test-image: image
 
 test-k8s: | $(BUILD)/.deps
 	bash tests/k8s/run.sh
+
+# the Orthanc plugin between a real Orthanc and a real lgmsd, in a network namespace (root)
+test-orthanc: $(BUILD)/lgmsd $(BUILD)/liblgmsd-orthanc.so | $(BUILD)/.deps
+	LGMSD_BIN=$(BUILD)/lgmsd bash tests/orthanc/run.sh
 
 # the OpenAPI document: lint clean, and a client generated from it calls the daemon
 test-openapi: $(BUILD)/lgmsd | $(BUILD)/.deps
@@ -259,14 +297,14 @@ config-example: $(BUILD)/lgmsd
 	./$(BUILD)/lgmsd serve --print-config --model default=models/lgmsnet-phantom.lgms > config/lgmsd.ini
 
 format:
-	clang-format -i $(LIB_SRC) cli/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
+	clang-format -i $(LIB_SRC) $(CXX_SRC) cli/main.c orthanc/*.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
 
 # the dependency rule: cli -> server -> api -> engine (and config), nothing pointing up
 check-layers: | $(BUILD)/.deps
 	$(PY) tools/check_layers.py
 
 check-format: | $(BUILD)/.deps
-	clang-format --dry-run --Werror $(LIB_SRC) cli/main.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
+	clang-format --dry-run --Werror $(LIB_SRC) $(CXX_SRC) cli/main.c orthanc/*.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lgmsd $(BUILD)/lgmsd-san $(BUILD)/test-unit $(BUILD)/test-unit-san

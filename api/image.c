@@ -141,6 +141,20 @@ api_status api_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels
     return api_fail(e, API_UNSUPPORTED, "image is neither PNG nor JPEG");
 }
 
+void api_window_from_range(api_window *w, double lo, double hi) {
+    /* so that lo maps to 0 and hi to 255 under api_window_value */
+    w->width = hi - lo + 1.0;
+    w->center = lo + (hi - lo + 1.0) / 2.0;
+}
+
+uint8_t api_window_value(const api_window *w, double x) {
+    double lo = w->center - 0.5 - (w->width - 1) / 2, hi = w->center - 0.5 + (w->width - 1) / 2;
+    if (x <= lo) return 0;
+    if (x > hi) return 255;
+    double y = ((x - (w->center - 0.5)) / (w->width - 1) + 0.5) * 255.0;
+    return (uint8_t)(y + 0.5);
+}
+
 void api_image_apply_window(api_image *img, api_window *w) {
     if (w->mode == API_WINDOW_NONE) return;
     size_t n = (size_t)img->width * img->height * img->channels;
@@ -151,21 +165,10 @@ void api_image_apply_window(api_image *img, api_window *w) {
             lo = v < lo ? v : lo, hi = v > hi ? v : hi;
         }
         if (n == 0) lo = hi = 0;
-        /* so that lo maps to 0 and hi to 255 under the rule below */
-        w->width = (double)(hi - lo) + 1.0;
-        w->center = (double)lo + (double)(hi - lo + 1) / 2.0;
+        api_window_from_range(w, lo, hi);
     }
-    double lo = w->center - 0.5 - (w->width - 1) / 2, hi = w->center - 0.5 + (w->width - 1) / 2;
-    for (size_t i = 0; i < n; i++) {
-        double x = img->deep ? img->deep[i] : img->pixels[i], y;
-        if (x <= lo)
-            y = 0;
-        else if (x > hi)
-            y = 255;
-        else
-            y = ((x - (w->center - 0.5)) / (w->width - 1) + 0.5) * 255.0;
-        img->pixels[i] = (uint8_t)(y + 0.5);
-    }
+    for (size_t i = 0; i < n; i++)
+        img->pixels[i] = api_window_value(w, img->deep ? img->deep[i] : img->pixels[i]);
 }
 
 void api_image_free(api_image *img) {

@@ -36,6 +36,12 @@ void api_image_free(api_image *img);
  * C and W from the samples' own minimum and maximum and writes them into w. */
 void api_image_apply_window(api_image *img, api_window *w);
 
+/* The rule above for one value x (W = 1 included), and the C and W under which lo maps
+ * to 0 and hi to 255 (what API_WINDOW_AUTO takes). Shared with the DICOM decoder so
+ * that every format windows alike. */
+uint8_t api_window_value(const api_window *w, double x);
+void api_window_from_range(api_window *w, double lo, double hi);
+
 /* PNG of 8-bit grey (channels 1) or RGB (3) pixels into a malloc'ed buffer. 0 on success. */
 int api_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *out_len);
 

@@ -57,9 +57,9 @@ api_status api_window_parse(const char *text, api_window *w, api_error *e) {
     return API_OK;
 }
 
-/* outputs=mask,overlay,probabilities (any subset, at least one) */
+/* outputs=mask,overlay,probabilities,dicom-seg,dicom-sc (any subset, at least one) */
 static api_status parse_outputs(api_options *o, const char *v, api_error *e) {
-    int mask = 0, overlay = 0, prob = 0;
+    int mask = 0, overlay = 0, prob = 0, seg = 0, sc = 0;
     const char *p = v;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -70,15 +70,22 @@ static api_status parse_outputs(api_options *o, const char *v, api_error *e) {
             overlay = 1;
         else if (n == 13 && !strncmp(p, "probabilities", 13))
             prob = 1;
+        else if (n == 9 && !strncmp(p, "dicom-seg", 9))
+            seg = 1;
+        else if (n == 8 && !strncmp(p, "dicom-sc", 8))
+            sc = 1;
         else {
-            return api_fail(e, API_BAD_REQUEST, "outputs: unknown output '%.*s' (use mask, overlay, probabilities)",
+            return api_fail(e, API_BAD_REQUEST,
+                            "outputs: unknown output '%.*s' (use mask, overlay, probabilities, dicom-seg, dicom-sc)",
                             (int)(n > 40 ? 40 : n), p);
         }
         p += n + (comma ? 1 : 0);
     }
-    if (!mask && !overlay && !prob)
-        return api_fail(e, API_BAD_REQUEST, "outputs: name at least one of mask, overlay, probabilities");
+    if (!mask && !overlay && !prob && !seg && !sc)
+        return api_fail(e, API_BAD_REQUEST,
+                        "outputs: name at least one of mask, overlay, probabilities, dicom-seg, dicom-sc");
     o->want_mask = mask, o->want_overlay = overlay, o->want_probabilities = prob;
+    o->want_dicom_seg = seg, o->want_dicom_sc = sc;
     return API_OK;
 }
 
@@ -100,9 +107,19 @@ api_status api_options_set(api_options *o, const char *key, const char *value, a
         return parse_outputs(o, value, e);
     } else if (!strcmp(key, "window")) {
         return api_window_parse(value, &o->window, e);
+    } else if (!strcmp(key, "frame")) {
+        char *end;
+        errno = 0;
+        long f = strtol(value, &end, 10);
+        if (!strcasecmp(value, "all"))
+            o->frame = API_FRAME_ALL;
+        else if (end != value && !*end && !errno && f >= 1 && f <= 1000000)
+            o->frame = (int)f;
+        else
+            return api_fail(e, API_BAD_REQUEST, "frame must be a frame number from 1, or all");
     } else {
         return api_fail(e, API_BAD_REQUEST,
-                        "unknown option '%.40s' (options: threshold, alpha, overlay, outputs, window)", key);
+                        "unknown option '%.40s' (options: threshold, alpha, overlay, outputs, window, frame)", key);
     }
     return API_OK;
 }

@@ -11,6 +11,7 @@
 #include "../engine/lgms.h"
 #include "options.h"
 #include "parallel.h"
+#include "segment_dicom.h"
 #include "segment_image.h"
 #include "segment_volume.h"
 #include "status.h"
@@ -35,6 +36,19 @@ void api_image_pngs_free(api_image_pngs *p);
  * r->t.queue is the caller's; encode and total are filled in here. */
 char *api_image_reply_json(api_image_result *r, const lgms_meta *mt, const api_options *opts, const char *model_name,
                            const char *request_id, const api_parallel *par, size_t *len, api_error *e);
+
+/* The reply to a DICOM upload. JSON: the image reply of its frame (with area_mm2 per class
+ * when the object gives a pixel spacing), or for frame=all "frames" holding one per frame;
+ * "dicom" (UIDs, modality, frames, photometric interpretation, transfer syntax, spacing:
+ * nothing that identifies the patient); and the DICOM outputs opts asks for in base64
+ * ("dicom_seg", "dicom_sc"). When opts->raw_dicom and exactly one DICOM output is asked
+ * for, that object itself (*ctype application/dicom). malloc'ed; NULL with e set. */
+char *api_dicom_reply(api_dicom_result *r, const lgms_meta *mt, const api_options *opts, const char *model_name,
+                      const char *request_id, const api_parallel *par, double queue_ms, size_t *len, const char **ctype,
+                      api_error *e);
+/* The same into files: DIR/STEM[_frameNNN]_mask.png etc., DIR/STEM_seg.dcm, DIR/STEM_overlay.dcm. */
+api_status api_dicom_write_files(api_dicom_result *r, const lgms_meta *mt, const api_options *opts,
+                                 const char *model_name, const char *dir, const char *stem, api_error *e);
 
 /* DIR/STEM_mask.png, DIR/STEM_overlay.png (and DIR/STEM_probabilities.png) as opts asks. */
 api_status api_image_write_files(const api_image_result *r, const lgms_meta *mt, const api_options *opts,

@@ -57,15 +57,19 @@ void api_image_result_free(api_image_result *r) {
     r->labels = r->prob = NULL;
 }
 
-api_status api_segment_decoded(api_image_ctx *ctx, api_image *img, const api_options *opts, api_image_result *r,
-                               api_error *e) {
+api_status api_segment_decoded(api_image_ctx *ctx, api_image *img, const api_options *opts, const api_window *applied,
+                               api_image_result *r, api_error *e) {
     const lgms_meta *mt = lgms_model_meta(ctx->model);
     double t0 = lgms_now();
     memset(r, 0, sizeof *r);
     r->image = *img;
     memset(img, 0, sizeof *img);
-    r->window = opts->window;
-    api_image_apply_window(&r->image, &r->window);
+    if (applied) {
+        r->window = *applied;
+    } else {
+        r->window = opts->window;
+        api_image_apply_window(&r->image, &r->window);
+    }
     r->threshold = opts->has_threshold ? opts->threshold : mt->threshold;
     r->n_labels = lgms_label_count(mt);
     int w = r->image.width, h = r->image.height;
@@ -104,7 +108,7 @@ api_status api_segment_image(api_image_ctx *ctx, const uint8_t *bytes, size_t le
     api_status st = api_image_decode(bytes, len, max_pixels, &img, e);
     if (st) return st;
     double decode = (lgms_now() - t0) * 1e3;
-    st = api_segment_decoded(ctx, &img, opts, r, e);
+    st = api_segment_decoded(ctx, &img, opts, NULL, r, e);
     r->t.decode = decode;
     return st;
 }

@@ -45,9 +45,11 @@ typedef struct {
  * decoder's refusal (413/415/422) or API_INTERNAL, with e set; r holds nothing on failure. */
 api_status api_segment_image(api_image_ctx *ctx, const uint8_t *bytes, size_t len, uint64_t max_pixels,
                              const api_options *opts, api_image_result *r, api_error *e);
-/* The same from a decoded image, which the result takes over (img is left empty). */
-api_status api_segment_decoded(api_image_ctx *ctx, api_image *img, const api_options *opts, api_image_result *r,
-                               api_error *e);
+/* The same from a decoded image, which the result takes over (img is left empty). The
+ * request's window is applied here unless the decoder already applied one (applied not
+ * NULL: the window it reports, a DICOM decode's). */
+api_status api_segment_decoded(api_image_ctx *ctx, api_image *img, const api_options *opts, const api_window *applied,
+                               api_image_result *r, api_error *e);
 void api_image_result_free(api_image_result *r);
 
 #endif

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../api/dicom.h"
 #include "../server/files.h"
 #include "cli.h"
 
@@ -48,15 +49,32 @@ lgms_model *lgmsd_load_model_or_report(const char *cmd, const char *path) {
     return m;
 }
 
-int lgmsd_read_image(const char *path, api_image *img, char *err, size_t errlen) {
+const api_dicom_limits LGMSD_CLI_DICOM_LIMITS = {(uint64_t)1 << 32, (uint64_t)1 << 32, 1 << 20};
+
+int lgmsd_read_image(const char *path, const api_options *opts, api_image *img, api_window *applied, char *err,
+                     size_t errlen) {
     uint8_t *data;
     size_t len;
     memset(img, 0, sizeof *img);
     if (lgmsd_read_file(path, (size_t)1 << 31, &data, &len, err, errlen)) return -1;
     api_error e;
-    api_status st = api_image_decode(data, len, (uint64_t)1 << 32, img, &e);
+    api_window win = opts ? opts->window : (api_window){API_WINDOW_NONE, 0, 0};
+    api_status st;
+    if (api_dicom_detect(data, len)) {
+        api_dicom *d;
+        api_dicom_info info;
+        st = api_dicom_open(data, len, &LGMSD_CLI_DICOM_LIMITS, &d, &info, &e);
+        if (!st) {
+            st = api_dicom_frame(d, opts && opts->frame > 0 ? opts->frame - 1 : 0, &win, img, &e);
+            api_dicom_close(d);
+        }
+    } else {
+        st = api_image_decode(data, len, (uint64_t)1 << 32, img, &e);
+        if (!st) api_image_apply_window(img, &win);
+    }
     free(data);
     if (st) snprintf(err, errlen, "%.400s: %.400s", path, e.detail);
+    if (applied) *applied = win;
     return st ? -1 : 0;
 }
 

@@ -111,14 +111,16 @@ int cmd_eval(int argc, char **argv) {
             failures++;
             continue;
         }
-        if (lgmsd_read_image(ipath, &img, err, sizeof err) || lgmsd_read_image(mpath, &mask, err, sizeof err)) {
+        api_window applied;
+        if (lgmsd_read_image(ipath, &o, &img, &applied, err, sizeof err) ||
+            lgmsd_read_image(mpath, NULL, &mask, NULL, err, sizeof err)) {
             fprintf(stderr, "lgmsd eval: %s\n", err);
             failures++;
         } else if (mask.width != img.width || mask.height != img.height) {
             fprintf(stderr, "lgmsd eval: %s is %dx%d but its mask is %dx%d\n", names[i], img.width, img.height,
                     mask.width, mask.height);
             failures++;
-        } else if (api_segment_decoded(ctx, &img, &o, &res, &e)) {
+        } else if (api_segment_decoded(ctx, &img, &o, &applied, &res, &e)) {
             fprintf(stderr, "lgmsd eval: %s: %s\n", names[i], e.detail);
             failures++;
         } else {

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../api/dicom.h"
 #include "../api/reply.h"
 #include "../api/segment_image.h"
 #include "../api/segment_volume.h"
@@ -22,9 +23,10 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: lgmsd segment FILE|FOLDER... [--model FILE] [--out DIR] [--threshold T] [--alpha A]\n"
-               "                     [--window auto|C,W] [--probabilities]\n"
-               "Segments PNG/JPEG files with a 2-D model (default: the shipped demo model) and writes\n"
-               "DIR/NAME_mask.png and DIR/NAME_overlay.png (and NAME_probabilities.png); with a 3-D model\n"
+               "                     [--window auto|C,W] [--probabilities] [--frame N|all] [--dicom-seg] [--dicom-sc]\n"
+               "Segments PNG/JPEG/DICOM files with a 2-D model (default: the shipped demo model) and writes\n"
+               "DIR/NAME_mask.png and DIR/NAME_overlay.png (and NAME_probabilities.png; DICOM: per frame, and\n"
+               "NAME_seg.dcm / NAME_overlay.dcm with --dicom-seg / --dicom-sc); with a 3-D model\n"
                "(--model), NIfTI volumes (.nii, .nii.gz) into DIR/NAME_labels.nii.gz and DIR/NAME_montage.png.\n"
                "A FOLDER stands for the files in it the model takes, sorted. DIR defaults to the current\n"
                "folder and is created if missing. Two inputs with the same NAME are refused (their outputs\n"
@@ -49,10 +51,23 @@ static int has_suffix(const char *name, const char *suffix) {
     return n > k && !strcasecmp(name + n - k, suffix);
 }
 
-static int takes(const char *name, int volumes) {
+/* A DICOM Part 10 file, whatever its name (PACS exports often have none). */
+static int is_dicom_file(const char *path) {
+    uint8_t head[132];
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    return api_dicom_detect(head, n);
+}
+
+static int takes(const char *dir, const char *name, int volumes) {
     if (name[0] == '.') return 0;
     if (volumes) return has_suffix(name, ".nii") || has_suffix(name, ".nii.gz");
-    return has_suffix(name, ".png") || has_suffix(name, ".jpg") || has_suffix(name, ".jpeg");
+    if (has_suffix(name, ".png") || has_suffix(name, ".jpg") || has_suffix(name, ".jpeg") || has_suffix(name, ".dcm"))
+        return 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return is_dicom_file(path);
 }
 
 typedef struct {
@@ -91,7 +106,7 @@ static int collect(file_list *l, char **args, int n, int volumes) {
         }
         size_t first = l->n;
         for (struct dirent *e; (e = readdir(d));) {
-            if (!takes(e->d_name, volumes)) continue;
+            if (!takes(args[i], e->d_name, volumes)) continue;
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", args[i], e->d_name);
             if (add_path(l, path)) {
@@ -102,7 +117,7 @@ static int collect(file_list *l, char **args, int n, int volumes) {
         closedir(d);
         if (l->n == first)
             fprintf(stderr, "lgmsd segment: %s holds no %s\n", args[i],
-                    volumes ? "NIfTI volumes (.nii, .nii.gz)" : "PNG or JPEG images");
+                    volumes ? "NIfTI volumes (.nii, .nii.gz)" : "PNG, JPEG or DICOM images");
         qsort(l->paths + first, l->n - first, sizeof *l->paths, cmp_str);
     }
     return 0;
@@ -134,28 +149,67 @@ static void progress(const char *what, int done, int total) {
     if (done == total) fprintf(stderr, "\n");
 }
 
-static int image_one(api_image_ctx *ctx, const char *path, const char *out, const api_options *opts) {
+static void print_classes(const char *path, const lgms_meta *mt, const api_image_result *r, const char *what) {
+    printf("%s%s: %dx%d", path, what, r->image.width, r->image.height);
+    for (int c = 1; c < r->n_labels; c++)
+        printf(", %s %llu px (%.2f%%)", mt->class_names[c - 1], (unsigned long long)r->stats[c].pixels,
+               100.0 * (double)r->stats[c].pixels / ((double)r->image.width * r->image.height));
+    printf("\n");
+}
+
+/* A DICOM file: its frame(s), PNGs per frame, and the SEG / secondary capture asked for. */
+static int dicom_one(api_image_ctx *ctx, const char *model_name, const char *path, const char *out,
+                     const api_options *opts) {
+    const lgms_meta *mt = api_image_ctx_meta(ctx);
+    char err[900], stem[1024];
+    uint8_t *bytes;
+    size_t len;
+    if (lgmsd_read_file(path, (size_t)1 << 31, &bytes, &len, err, sizeof err)) {
+        fprintf(stderr, "lgmsd segment: %s\n", err);
+        return -1;
+    }
+    file_stem(path, stem, sizeof stem);
+    api_dicom_result r;
+    api_error e;
+    api_status st = api_segment_dicom(ctx, bytes, len, &LGMSD_CLI_DICOM_LIMITS, opts, &r, &e);
+    free(bytes);
+    if (!st) st = api_dicom_write_files(&r, mt, opts, model_name, out, stem, &e);
+    if (st) {
+        fprintf(stderr, "lgmsd segment: %s: %s\n", path, e.detail);
+        if (r.src) api_dicom_result_free(&r);
+        return -1;
+    }
+    for (int i = 0; i < r.n; i++) {
+        char what[32] = "";
+        if (r.n > 1 || r.info.frames > 1) snprintf(what, sizeof what, " frame %d", r.frames[i] + 1);
+        print_classes(path, mt, &r.results[i], what);
+    }
+    fflush(stdout);
+    api_dicom_result_free(&r);
+    return 0;
+}
+
+static int image_one(api_image_ctx *ctx, const char *model_name, const char *path, const char *out,
+                     const api_options *opts) {
+    if (is_dicom_file(path)) return dicom_one(ctx, model_name, path, out, opts);
     const lgms_meta *mt = api_image_ctx_meta(ctx);
     char err[900], stem[1024];
     api_image img;
-    if (lgmsd_read_image(path, &img, err, sizeof err)) {
+    api_window applied;
+    if (lgmsd_read_image(path, opts, &img, &applied, err, sizeof err)) {
         fprintf(stderr, "lgmsd segment: %s\n", err);
         return -1;
     }
     api_image_result r;
     api_error e;
     file_stem(path, stem, sizeof stem);
-    if (api_segment_decoded(ctx, &img, opts, &r, &e) || api_image_write_files(&r, mt, opts, out, stem, &e)) {
+    if (api_segment_decoded(ctx, &img, opts, &applied, &r, &e) || api_image_write_files(&r, mt, opts, out, stem, &e)) {
         fprintf(stderr, "lgmsd segment: %s: %s\n", path, e.detail);
         api_image_free(&img);
         api_image_result_free(&r);
         return -1;
     }
-    printf("%s: %dx%d", path, r.image.width, r.image.height);
-    for (int c = 1; c < r.n_labels; c++)
-        printf(", %s %llu px (%.2f%%)", mt->class_names[c - 1], (unsigned long long)r.stats[c].pixels,
-               100.0 * (double)r.stats[c].pixels / ((double)r.image.width * r.image.height));
-    printf("\n");
+    print_classes(path, mt, &r, "");
     fflush(stdout);
     api_image_result_free(&r);
     return 0;
@@ -204,6 +258,9 @@ int cmd_segment(int argc, char **argv) {
                                           {"alpha", required_argument, 0, 'a'},
                                           {"window", required_argument, 0, 'w'},
                                           {"probabilities", no_argument, 0, 'p'},
+                                          {"frame", required_argument, 0, 'f'},
+                                          {"dicom-seg", no_argument, 0, 'S'},
+                                          {"dicom-sc", no_argument, 0, 'C'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     const char *model_path = NULL, *out = ".";
@@ -211,7 +268,7 @@ int cmd_segment(int argc, char **argv) {
     api_options_init(&opts);
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:o:t:a:w:ph", flags, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:o:t:a:w:pf:SCh", flags, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'o': out = optarg; break;
@@ -225,6 +282,11 @@ int cmd_segment(int argc, char **argv) {
             if (lgmsd_option_flag("segment", &opts, "window", optarg)) return 2;
             break;
         case 'p': opts.want_probabilities = 1; break;
+        case 'f':
+            if (lgmsd_option_flag("segment", &opts, "frame", optarg)) return 2;
+            break;
+        case 'S': opts.want_dicom_seg = 1; break;
+        case 'C': opts.want_dicom_sc = 1; break;
         case 'h': usage(stdout); return 0;
         case ':': fprintf(stderr, "lgmsd segment: %s needs a value (see --help)\n", argv[optind - 1]); return 2;
         default: fprintf(stderr, "lgmsd segment: unknown option %s (see --help)\n", argv[optind - 1]); return 2;
@@ -266,7 +328,7 @@ int cmd_segment(int argc, char **argv) {
             fprintf(stderr, "lgmsd segment: out of memory for the engine\n");
         } else {
             for (size_t i = 0; i < files.n; i++) {
-                failures += image_one(ctx, files.paths[i], out, &opts) != 0;
+                failures += image_one(ctx, mt->name, files.paths[i], out, &opts) != 0;
                 progress("images", (int)i + 1, (int)files.n);
             }
             rc = failures ? 1 : 0;

@@ -36,6 +36,8 @@ static const setting settings[] = {
     {"queue", T_INT, F(queue), 1, 100000, "32", "requests waiting for a worker before 503 + Retry-After"},
     {"max_body_bytes", T_U64, F(max_body_bytes), 1024, 1LL << 40, "67108864", "largest request body (413 past it)"},
     {"max_pixels", T_U64, F(max_pixels), 1, 1LL << 40, "26214400", "largest image, width x height (413 past it)"},
+    {"max_frames", T_INT, F(max_frames), 1, 100000, "100",
+     "DICOM frames one request may segment with frame=all (413 past it)"},
     {"max_voxels", T_U64, F(max_voxels), 1, 1LL << 40, "134217728", "largest CT volume, voxels (413 past it)"},
     {"max_grid_voxels", T_U64, F(max_grid_voxels), 1, 1LL << 40, "16777216",
      "largest CT volume after resampling to the model's spacing, voxels (413 past it)"},

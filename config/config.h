@@ -30,6 +30,7 @@ typedef struct {
     int queue;          /* bounded job queue capacity */
     uint64_t max_body_bytes;
     uint64_t max_pixels;
+    int max_frames;           /* DICOM frames one request may segment (frame=all) */
     uint64_t max_voxels;      /* largest NIfTI volume, voxels */
     uint64_t max_grid_voxels; /* largest volume after resampling to the model's spacing */
     int max_patches;          /* most sliding-window patches one volume may need */

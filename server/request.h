@@ -54,14 +54,16 @@ typedef struct srv_request {
     req_state state;
     int sent; /* the transport queued the reply */
     body_form form;
+    int dicom; /* Content-Type application/dicom: DICOM even without a Part 10 preamble */
     lgmsd_upload up;
     api_options opts;
     /* handed to the worker, and what it made of it */
     uint8_t *body;
     size_t body_len;
-    char *out; /* the JSON reply */
+    char *out; /* the reply body the worker made */
     size_t out_len;
-    api_error err; /* err.status != API_OK: the worker refused or failed */
+    const char *out_ctype; /* its type: JSON, or application/dicom */
+    api_error err;         /* err.status != API_OK: the worker refused or failed */
     double queue_ms, inference_ms;
     int width, height;
     srv_reply reply;

@@ -95,7 +95,7 @@ static body_form form_of(const char *ctype, int volume) {
     if (IS("application/octet-stream")) return FORM_RAW;
     if (volume) return IS("application/gzip") || IS("application/x-gzip") ? FORM_RAW : FORM_NONE;
     if (IS("application/json")) return FORM_JSON;
-    if (IS("image/png") || IS("image/jpeg") || IS("image/jpg")) return FORM_RAW;
+    if (IS("image/png") || IS("image/jpeg") || IS("image/jpg") || IS("application/dicom")) return FORM_RAW;
 #undef IS
     return FORM_NONE;
 }
@@ -110,12 +110,13 @@ static int on_query(void *arg, const char *key, const char *value) {
 static void accept_upload(lgmsd_server *s, srv_request *r, int volume) {
     const char *ctype = srv_header(r, "Content-Type");
     r->form = form_of(ctype, volume);
+    r->dicom = ctype && !strncasecmp(ctype, "application/dicom", 17);
     if (r->form == FORM_NONE) {
         srv_reply_fail(r, API_UNSUPPORTED, "Content-Type %.60s is not accepted here: send %s", ctype ? ctype : "(none)",
                        volume ? "a NIfTI file (.nii or .nii.gz) as application/octet-stream, application/gzip "
                                 "or a multipart/form-data field \"image\""
                               : "multipart/form-data (field \"image\"), image/png, image/jpeg, "
-                                "application/octet-stream or application/json");
+                                "application/dicom, application/octet-stream or application/json");
         return;
     }
     const char *clen = srv_header(r, "Content-Length");
@@ -133,6 +134,8 @@ static void accept_upload(lgmsd_server *s, srv_request *r, int volume) {
         }
     }
     api_options_init(&r->opts);
+    const char *accept = srv_header(r, "Accept");
+    r->opts.raw_dicom = accept && strstr(accept, "application/dicom");
     r->ops->each_query(r->conn, on_query, r);
     if (r->err.status) {
         srv_reply_error(r, &r->err, 0);
@@ -195,7 +198,7 @@ static void segment_done(lgmsd_server *s, srv_request *r) {
         srv_reply_error(r, &r->err, 1);
         return;
     }
-    srv_reply_body(r, 200, "application/json", r->out, r->out_len, 1);
+    srv_reply_body(r, 200, r->out_ctype ? r->out_ctype : "application/json", r->out, r->out_len, 1);
     r->out = NULL;
 }
 

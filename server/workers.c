@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../api/dicom.h"
 #include "../api/jsonform.h"
 #include "../api/reply.h"
 #include "../api/segment_image.h"
@@ -32,7 +33,7 @@ static int warm_up(const lgmsd_server *s, int index, int m, api_image_ctx *ctx) 
     api_options_init(&opts);
     api_image_result r;
     api_error e;
-    if (!img.pixels || api_segment_decoded(ctx, &img, &opts, &r, &e)) {
+    if (!img.pixels || api_segment_decoded(ctx, &img, &opts, NULL, &r, &e)) {
         lgmsd_log(LGMSD_LOG_ERROR, "worker %d: warm-up of model %s failed: %s", index, s->models[m].name,
                   img.pixels ? e.detail : "out of memory");
         api_image_free(&img);
@@ -69,6 +70,27 @@ void lgmsd_worker_fini(void *local, void *arg) {
     if (local) free_local(arg, local);
 }
 
+/* A DICOM upload: its frame(s), and the reply (JSON, or the one DICOM object asked for). */
+static void run_dicom(srv_request *r, api_image_ctx *ctx, double waited) {
+    lgmsd_server *s = r->srv;
+    api_dicom_result res;
+    api_dicom_limits lim = {s->cfg->max_pixels, s->cfg->max_body_bytes, s->cfg->max_frames};
+    if (api_segment_dicom(ctx, r->body, r->body_len, &lim, &r->opts, &res, &r->err)) {
+        lgmsd_metrics_inference(waited, -1);
+        return;
+    }
+    free(r->body); /* the upload is not needed past decoding: the object is held by res */
+    r->body = NULL, r->body_len = 0;
+    r->width = res.results[0].image.width, r->height = res.results[0].image.height;
+    for (int i = 0; i < res.n; i++)
+        r->inference_ms += res.results[i].t.inference;
+    api_parallel par = api_image_ctx_parallel(ctx);
+    r->out = api_dicom_reply(&res, api_image_ctx_meta(ctx), &r->opts, s->models[r->model_index].name, r->id, &par,
+                             r->queue_ms, &r->out_len, &r->out_ctype, &r->err);
+    api_dicom_result_free(&res);
+    lgmsd_metrics_inference(waited, r->inference_ms / 1e3);
+}
+
 void lgmsd_run_image_task(lgmsd_task *t, void *local) {
     srv_request *r = (srv_request *)t;
     lgmsd_server *s = r->srv;
@@ -92,6 +114,14 @@ void lgmsd_run_image_task(lgmsd_task *t, void *local) {
         r->body = image, r->body_len = len;
     }
     api_image_ctx *ctx = w->img[r->model_index];
+    if (r->dicom || api_dicom_detect(r->body, r->body_len)) {
+        run_dicom(r, ctx, waited);
+        return;
+    }
+    if (r->opts.want_dicom_seg || r->opts.want_dicom_sc) {
+        api_fail(&r->err, API_BAD_REQUEST, "the outputs dicom-seg and dicom-sc need a DICOM upload");
+        return;
+    }
     api_image_result res;
     if (api_segment_image(ctx, r->body, r->body_len, s->cfg->max_pixels, &r->opts, &res, &r->err)) {
         lgmsd_metrics_inference(waited, -1);

@@ -14,6 +14,7 @@ ALLOWED = {
     "config": {"config"},
     "server": {"server", "api", "engine", "config"},
     "cli": {"cli", "server", "api", "engine", "config"},
+    "orthanc": {"orthanc", "api"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

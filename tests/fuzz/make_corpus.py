@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import convert  # noqa: E402
 import ct_volume  # noqa: E402
+import dicomgen  # noqa: E402
 import lgmsnet  # noqa: E402
 from pngraw import palette_png  # noqa: E402
 
@@ -82,6 +83,11 @@ def main():
     out("nifti", "int16.nii.gz", __import__("gzip").compress(nii, mtime=0))
     for name, (data, _) in ct_volume.hostile_volumes().items():  # crash repros of issue #15
         out("nifti", name, data)
+    for name, data in dicomgen.variants(np.random.default_rng(1)).items():
+        out("dicom", name + ".dcm", data)
+    for name, (data, _, _) in dicomgen.hostile().items():
+        if len(data) < 100000:  # not the deflate bomb: seeds stay small
+            out("dicom", name + ".dcm", data)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ START_TIMEOUT = 180 if SANITIZED else 60
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 from pngraw import palette_png  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openapi_schema import validate, validate_segment_reply  # noqa: E402
+
 
 def free_port():
     with socket.socket() as s:
@@ -175,6 +178,7 @@ class DaemonTest(OwnDaemonCase):
         self.assertEqual(status, 200, body[:500])
         self.assertEqual(headers.get("content-type"), "application/json")
         r = json.loads(body)
+        validate_segment_reply(r)  # as api/openapi.json documents it, no more, no less
         h, w = shape
         self.assertEqual((r["height"], r["width"]), (h, w))
         self.assertEqual(headers.get("x-request-id"), r["request_id"])
@@ -234,6 +238,7 @@ class DaemonTest(OwnDaemonCase):
         self.assertEqual(st, status, body[:400])
         self.assertEqual(hd.get("content-type"), "application/problem+json")
         p = json.loads(body)
+        validate(p, "Problem")
         self.assertEqual(p["status"], status)
         self.assertTrue(p["title"])
         self.assertIn(needle, p.get("detail", ""))
@@ -295,8 +300,10 @@ class DaemonTest(OwnDaemonCase):
         self.assertEqual(curl(self.d, "/healthz", "-I")[0], 200)
         st, _, body = curl(self.d, "/readyz")
         self.assertEqual((st, json.loads(body)["status"]), (200, "ready"))
+        validate(json.loads(body), "Status")
         st, _, body = curl(self.d, "/v1/models")
         models = json.loads(body)
+        validate(models, "ModelList")
         self.assertEqual(models["default"], "default")
         self.assertEqual(models["models"][0]["input"], {"width": 256, "height": 256})
         st, _, body = curl(self.d, "/openapi.json")
@@ -582,6 +589,8 @@ class VolumeJobTest(OwnDaemonCase):
         job = self.wait(job_id)
         took = time.time() - t0
         self.assertEqual(job["state"], "done", job)
+        validate(job, "Job")
+        validate(json.loads(curl(self.d, "/v1/jobs")[2]), "JobList")
         r = job["result"]
         self.assertEqual(r["grid"]["size"], [256, 256, 108])
         self.assertEqual(r["grid"]["axes"], "RAS", "the test volume's sform points i, j, k to R, A, S")

@@ -27,8 +27,10 @@ async function main(): Promise<void> {
     const r = await segment({ body: { image: png.toString('base64'), threshold: 0.4, outputs: ['mask'] } });
     check(r.response?.status === 200, 'segment status ' + r.response?.status + ' ' + JSON.stringify(r.error));
     check(r.data?.threshold === 0.4, 'segment threshold ' + r.data?.threshold);
-    check(r.data?.mask?.mime === 'image/png' && r.data.overlay === undefined, 'segment outputs');
-    check((r.data?.classes.length ?? 0) >= 1 && r.data?.timings_ms.inference !== undefined, 'segment classes, timings');
+    // one image: a Segmentation (FramesSegmentation is a multi-frame DICOM's frame=all)
+    const one = r.data && !('frames' in r.data) ? r.data : undefined;
+    check(one?.mask?.mime === 'image/png' && one.overlay === undefined, 'segment outputs');
+    check((one?.classes.length ?? 0) >= 1 && one?.timings_ms.inference !== undefined, 'segment classes, timings');
 
     const bad = await segment({ body: { image: '@@@' } });
     check(bad.response?.status === 400 && bad.error?.status === 400 && bad.error.title === 'Bad request', 'problem+json 400');

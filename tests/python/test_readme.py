@@ -66,6 +66,11 @@ class ReadmeTest(unittest.TestCase):
         vol = (rng.random((24, 40, 40)) * 1000 - 500).astype(np.int16)
         with gzip.open(os.path.join(d, "ct.nii.gz"), "wb") as f:
             f.write(ct_volume.nifti1_bytes(vol, (1.5, 1.5, 2.0), [[1.5, 0, 0, 0], [0, 1.5, 0, 0], [0, 0, 2, 0]]))
+        import dicomgen
+        made = dicomgen.variants(rng)
+        for name, variant in (("echo.dcm", "cine"), ("cine.dcm", "cine"), ("image.dcm", "ct-window")):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(made[variant])
 
     @classmethod
     def tearDownClass(cls):
@@ -98,6 +103,12 @@ class ReadmeTest(unittest.TestCase):
             self.assertGreater(os.path.getsize(os.path.join(self.tmp.name, "mask.png")), 60)
             r = self.run_block(volumes[0], port)
             self.assertIn('"done"', r.stdout + '"done"')
+            with open(os.path.join(ROOT, "docs", "dicom.md")) as f:
+                dicom = sections(f.read(), "## Sending a DICOM image", "## Which pixels")
+            self.assertEqual(len(dicom), 1)
+            self.run_block(dicom[0].replace("lgmsd segment", LGMSD + " segment"), port)
+            self.assertEqual(open(os.path.join(self.tmp.name, "seg.dcm"), "rb").read()[128:132], b"DICM")
+            self.assertTrue(os.path.exists(os.path.join(self.tmp.name, "results", "image_seg.dcm")))
             labels = gzip.decompress(open(os.path.join(self.tmp.name, "labels.nii.gz"), "rb").read())
             self.assertEqual(labels[344:348], b"n+1\0")
         finally:
