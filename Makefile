@@ -14,7 +14,7 @@ DOCDIR = $(PREFIX)/share/doc/lgmsd
 VERSION := 0.1.0
 CC ?= gcc
 PY := /usr/bin/python3
-PKGS := openblas libmicrohttpd jansson libuv spng libisal libturbojpeg inih zlib gnutls
+PKGS := openblas libmicrohttpd jansson libuv spng libisal libturbojpeg inih zlib gnutls hiredis
 
 BUILD := build
 WARN := -Wall -Wextra -Werror
@@ -50,7 +50,7 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CXX_SRC:%.cc=$(BUILD)/obj/%.o) $(EMBED_
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(CXX_SRC:%.cc=$(BUILD)/san/%.o) $(EMBED_SRC:%.S=$(BUILD)/san/%.o)
 
 .PHONY: all plugin deps run test test-unit test-asan test-tsan test-python test-integration bench fixtures clean format \
-	check-format check-layers config-example fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s test-openapi test-orthanc config-example load soak valgrind
+	check-format check-layers config-example fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s test-openapi test-orthanc test-cluster soak-cluster config-example load soak valgrind
 
 all: $(BUILD)/lgmsd $(BUILD)/liblgmsd-orthanc.so
 
@@ -194,8 +194,8 @@ run: $(BUILD)/lgmsd
 	./$(BUILD)/lgmsd serve $(if $(call given,HOST),--host $(HOST)) $(if $(call given,PORT),--port $(PORT)) $(ARGS)
 
 # ---- tests ----
-test: check-format check-layers test-unit test-asan test-tsan test-python test-integration test-orthanc fuzz-smoke test-k8s \
-	test-openapi test-deb
+test: check-format check-layers test-unit test-asan test-tsan test-python test-integration test-orthanc test-cluster \
+	soak-cluster fuzz-smoke test-k8s test-openapi test-deb
 	@echo "make test: all suites passed"
 
 test-unit: $(BUILD)/test-unit | $(BUILD)/.deps
@@ -272,6 +272,15 @@ test-k8s: | $(BUILD)/.deps
 # the Orthanc plugin between a real Orthanc and a real lgmsd, in a network namespace (root)
 test-orthanc: $(BUILD)/lgmsd $(BUILD)/liblgmsd-orthanc.so | $(BUILD)/.deps
 	LGMSD_BIN=$(BUILD)/lgmsd bash tests/orthanc/run.sh
+
+# the redis job store: a real redis-server and two replicas on loopback; the replicas run
+# the sanitized build (the store's C meets the network's failures here)
+test-cluster: $(BUILD)/lgmsd-san | $(BUILD)/.deps
+	LGMSD_BIN=$(BUILD)/lgmsd-san LGMSD_SANITIZED=1 bash tests/cluster/run.sh
+
+# 50 jobs from 4 clients on 2 replicas, one of them killed and restarted twice (~75 s)
+soak-cluster: $(BUILD)/lgmsd | $(BUILD)/.deps
+	LGMSD_BIN=$(BUILD)/lgmsd $(PY) tests/cluster/soak.py
 
 # the OpenAPI document: lint clean, and a client generated from it calls the daemon
 test-openapi: $(BUILD)/lgmsd | $(BUILD)/.deps

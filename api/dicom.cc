@@ -103,6 +103,10 @@ extern "C" int api_dicom_detect(const uint8_t *data, size_t len) {
 // only on a thread inside api_dicom_open's read.
 static thread_local size_t parse_cap;
 
+#if defined(__GNUC__) && !defined(__clang__) /* our new is malloc and our delete free: they do match */
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 static void *allocate(std::size_t n, bool nothrow) {
     if (nothrow && parse_cap && n > parse_cap) return nullptr;
     void *p = std::malloc(n ? n : 1);

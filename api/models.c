@@ -28,6 +28,7 @@ char *api_models_json(const api_model_entry *models, int n, const char *default_
             "resize", resize_name(m->resize), "mean", api_json_f32(m->mean[0]), api_json_f32(m->mean[1]),
             api_json_f32(m->mean[2]), "std", api_json_f32(m->std[0]), api_json_f32(m->std[1]), api_json_f32(m->std[2]),
             "extra_scale", api_json_f32(m->extra_scale), "source", m->source);
+        if (o) json_object_set_new(o, "demonstration", json_boolean(m->demonstration));
         if (o && m->spatial_dims == 3) { /* volumes: the patch and the volume preprocessing instead */
             json_object_set_new(o, "input",
                                 json_pack("{s:i, s:i, s:i}", "depth", m->input_depth, "height", m->input_height,

@@ -45,6 +45,13 @@ static const setting settings[] = {
     {"max_jobs", T_INT, F(max_jobs), 1, 100000, "4",
      "volume jobs held at once: queued, running or finished with a result (503 past it)"},
     {"job_ttl", T_INT, F(job_ttl), 1, 604800, "600", "seconds a finished volume job's result is kept"},
+    {"jobs_store", T_STR, F(jobs_store), 0, 0, "memory",
+     "where volume jobs live: memory (this process), or redis://[:PASSWORD@]HOST[:PORT][/DB] shared by replicas"},
+    {"jobs_prefix", T_STR, F(jobs_prefix), 0, 0, "lgmsd:", "key prefix of the jobs in Redis"},
+    {"jobs_store_password_file", T_STR, F(jobs_store_password_file), 0, 0, "",
+     "file holding the Redis password (else the URL's, or LGMSD_JOBS_STORE_PASSWORD)"},
+    {"job_lease", T_INT, F(job_lease), 2, 3600, "15",
+     "seconds a replica's claim on a running Redis job lasts unrenewed; then another replica takes it over"},
     {"max_connections", T_INT, F(max_connections), 1, 1000000, "1024", "open connections at once"},
     {"connection_timeout", T_INT, F(connection_timeout), 1, 86400, "30", "seconds a connection may stay idle"},
     {"header_timeout", T_INT, F(header_timeout), 1, 86400, "15",
@@ -353,6 +360,12 @@ lgmsd_config_result lgmsd_config_validate(const lgmsd_config *c, char *err, size
     }
     if (!c->tls_cert[0] != !c->tls_key[0]) {
         snprintf(err, errlen, "tls_cert and tls_key go together: set both or neither");
+        return LGMSD_CONFIG_ERROR;
+    }
+    if (strcmp(c->jobs_store, "memory") && strncmp(c->jobs_store, "redis://", 8)) {
+        /* the value is not echoed: it may hold a password */
+        snprintf(err, errlen, "jobs_store must be memory or a redis://[:PASSWORD@]HOST[:PORT][/DB] URL%s",
+                 strncmp(c->jobs_store, "rediss://", 9) ? "" : " (rediss://, Redis over TLS, is not supported)");
         return LGMSD_CONFIG_ERROR;
     }
     if (c->default_model[0] && c->n_models) {

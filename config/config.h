@@ -36,6 +36,10 @@ typedef struct {
     int max_patches;          /* most sliding-window patches one volume may need */
     int max_jobs;             /* volume jobs kept at once (queued, running or finished) */
     int job_ttl;              /* seconds a finished job's result is kept */
+    char jobs_store[512];     /* "memory", or a redis:// URL */
+    char jobs_prefix[64];     /* Redis key prefix */
+    char jobs_store_password_file[LGMSD_PATH_MAX];
+    int job_lease; /* seconds a Redis job's lease lasts unrenewed */
     int max_connections;
     int connection_timeout; /* seconds a connection may stay idle */
     int header_timeout;     /* seconds to send a complete request header, from connection or previous reply */

@@ -57,6 +57,7 @@ typedef struct {
     int n_class_names;
     char class_names[LGMS_MAX_CLASSES][LGMS_NAME_MAX]; /* foreground classes (1-class head: one name) */
     char source[256];                                  /* provenance, free text */
+    int demonstration; /* the file says its weights are for demonstration, not clinical use */
     int64_t param_count;
 } lgms_meta;
 

@@ -104,6 +104,8 @@ static int meta_set(lgms_meta *m, const char *key, const char *v, unsigned *seen
         copy_str(m->name, sizeof m->name, v);
     } else if (!strcmp(key, "source")) {
         copy_str(m->source, sizeof m->source, v);
+    } else if (!strcmp(key, "demonstration")) {
+        m->demonstration = !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes");
     } else if (!strcmp(key, "in_channels")) {
         rc = parse_ints(v, &m->in_channels, 1);
         *seen |= 2;

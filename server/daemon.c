@@ -31,12 +31,18 @@ typedef struct {
 } daemon_state;
 
 int lgmsd_server_ready(lgmsd_server *s, const char **why) {
-    int failed = 0, ready = lgmsd_pool_ready_workers(s->pool, &failed), queued, busy;
+    int failed = 0, ready = lgmsd_pool_ready_workers(s->pool, &failed), queued, busy, images = 0;
     lgmsd_pool_load(s->pool, &queued, &busy);
+    for (int i = 0; i < s->n_models; i++)
+        images += lgms_model_meta(s->models[i].model)->spatial_dims == 2;
+    const char *store_why = "ready";
+    /* the job store matters to readiness only when volumes are all this replica serves */
+    int store_ok = images || !s->store_state || s->store->up(s, &store_why);
     *why = s->draining               ? "draining"
            : failed                  ? "a worker failed to start"
            : ready < s->workers      ? "warming up"
            : queued >= s->cfg->queue ? "queue full"
+           : !store_ok               ? "job store unreachable"
                                      : "ready";
     return !strcmp(*why, "ready");
 }
@@ -76,7 +82,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
         _exit(1);
     }
     s->draining = 1;
-    lgmsd_jobs_cancel_all(&s->jobs); /* volume jobs stop after their current patch */
+    s->store->drain(s); /* volume jobs stop after their current patch */
     lgmsd_metrics_set_ready(0);
     lgmsd_log(LGMSD_LOG_INFO, "signal %d: draining %ld request(s), up to %d s", signum, s->inflight,
               s->cfg->drain_timeout);
@@ -124,6 +130,38 @@ static int open_listener(const lgmsd_config *cfg, int *port_out) {
     return fd;
 }
 
+/* A volume job that ended while the daemon drained: its store's clean-up. */
+static void leftover(lgmsd_task *t, void *arg) {
+    if (t->long_running) t->returned(t, arg);
+}
+
+/* The job store the settings name; a blocking one gets its threads. 0, or -1 (logged). */
+static int store_started;
+
+static int start_store(lgmsd_server *s) {
+    char err[512];
+    if (s->store->blocking) {
+        lgmsd_pool_config pc = {.workers = LGMSD_STORE_THREADS,
+                                .capacity = LGMSD_STORE_QUEUE,
+                                .worker_init = s->store->thread_init,
+                                .worker_fini = s->store->thread_fini,
+                                .notify = lgmsd_transport_notify,
+                                .notify_arg = s->transport,
+                                .arg = s};
+        s->store_pool = lgmsd_pool_start(&pc);
+        if (!s->store_pool) {
+            lgmsd_log(LGMSD_LOG_ERROR, "cannot start the job store's threads");
+            return -1;
+        }
+    }
+    if (s->store->start(s, err, sizeof err)) {
+        lgmsd_log(LGMSD_LOG_ERROR, "job store: %s", err);
+        return -1;
+    }
+    store_started = 1;
+    return 0;
+}
+
 int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int n_models, int default_index) {
     daemon_state *d = calloc(1, sizeof *d);
     if (!d) return 1;
@@ -133,6 +171,7 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
     size_t tls_len;
     int rc = 1, port = 0, loop_open = 0;
     s->cfg = cfg, s->models = models, s->n_models = n_models, s->default_index = default_index;
+    s->store = lgmsd_store_pick(cfg->jobs_store);
     s->id_salt = (unsigned)time(NULL) ^ (unsigned)getpid() << 16;
     int listen_fd = open_listener(cfg, &port); /* first: a taken port fails before any warm-up */
     if (listen_fd < 0) goto out;
@@ -157,7 +196,6 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
     if (uv_loop_init(&d->loop)) goto out;
     loop_open = 1;
     lgmsd_metrics_init(s->workers, cfg->queue);
-    if (lgmsd_jobs_init(&s->jobs, cfg->max_jobs, cfg->job_ttl)) goto out;
     /* the transport's async handle must exist before a worker can finish anything, so the
      * pool notifies through the server, which points at the transport once it exists */
     s->transport = lgmsd_transport_start(s, &d->loop, listen_fd, (const char *)tls_cert, (const char *)tls_key);
@@ -172,12 +210,17 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
                             .worker_fini = lgmsd_worker_fini,
                             .notify = lgmsd_transport_notify,
                             .notify_arg = s->transport,
-                            .arg = s};
+                            .arg = s,
+                            .leftover = leftover};
     s->pool = lgmsd_pool_start(&pc);
     if (!s->pool) {
         lgmsd_log(LGMSD_LOG_ERROR, "cannot start %d worker threads", s->workers);
         lgmsd_transport_stop(s->transport);
         goto out_loop;
+    }
+    if (start_store(s)) {
+        lgmsd_transport_stop(s->transport);
+        goto out_pool;
     }
     uv_timer_init(&d->loop, &d->drain_timer);
     d->drain_timer.data = d;
@@ -192,14 +235,16 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
               s->keys.n ? "API keys required" : "no authentication");
     uv_run(&d->loop, UV_RUN_DEFAULT);
     rc = 0;
+out_pool:
     lgmsd_pool_stop(s->pool); /* the queue is empty: every request was answered */
+    if (s->store_pool) lgmsd_pool_stop(s->store_pool);
+    if (store_started) s->store->stop(s); /* no worker holds a job any more */
 out_loop:
     uv_run(&d->loop, UV_RUN_DEFAULT); /* let closed handles finish */
 out:
     if (listen_fd >= 0) close(listen_fd);
     if (loop_open) uv_loop_close(&d->loop);
     lgmsd_transport_free(s->transport);
-    lgmsd_jobs_free(&s->jobs); /* the pool has stopped: no worker holds a job */
     lgmsd_keys_free(&s->keys);
     free(s->models_json);
     free(tls_cert);

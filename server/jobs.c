@@ -17,6 +17,12 @@ const char *lgmsd_job_state_name(int state) {
     return state >= 0 && state < LGMSD_JOB_STATES ? names[state] : "?";
 }
 
+int lgmsd_job_state_of(const char *name) {
+    for (int i = 1; name && i < LGMSD_JOB_STATES; i++)
+        if (!strcmp(name, lgmsd_job_state_name(i))) return i;
+    return LGMSD_JOB_FREE;
+}
+
 int lgmsd_jobs_init(lgmsd_jobs *t, int max_jobs, int ttl_seconds) {
     memset(t, 0, sizeof *t);
     t->slots = calloc((size_t)max_jobs, sizeof *t->slots);
@@ -63,6 +69,14 @@ int lgmsd_jobs_expire(lgmsd_jobs *t, double now) {
     return n;
 }
 
+int lgmsd_job_new_id(char id[LGMSD_JOB_ID_LEN + 1]) {
+    uint8_t rnd[LGMSD_JOB_ID_LEN / 2];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) return -1;
+    for (size_t k = 0; k < sizeof rnd; k++)
+        snprintf(id + 2 * k, 3, "%02x", rnd[k]);
+    return 0;
+}
+
 lgmsd_job *lgmsd_jobs_add(lgmsd_jobs *t, const char *owner, double now, int *retry_after) {
     lgmsd_jobs_expire(t, now);
     lgmsd_job *slot = NULL, *yield = NULL;
@@ -92,13 +106,10 @@ lgmsd_job *lgmsd_jobs_add(lgmsd_jobs *t, const char *owner, double now, int *ret
         *retry_after = (int)ceil(soonest < 1 ? 1 : soonest);
         return NULL;
     }
-    uint8_t rnd[LGMSD_JOB_ID_LEN / 2];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+    if (lgmsd_job_new_id(slot->id)) {
         *retry_after = 1;
         return NULL;
     }
-    for (size_t k = 0; k < sizeof rnd; k++)
-        snprintf(slot->id + 2 * k, 3, "%02x", rnd[k]);
     snprintf(slot->owner, sizeof slot->owner, "%s", owner ? owner : "");
     slot->created = now;
     atomic_store(&slot->state, LGMSD_JOB_QUEUED);
@@ -126,31 +137,38 @@ void lgmsd_jobs_count(const lgmsd_jobs *t, int counts[LGMSD_JOB_STATES]) {
         if (!t->slots[i].forgotten) counts[atomic_load(&t->slots[i].state)]++;
 }
 
+json_t *lgmsd_job_summary(const char *id, int state, const char *model, int done, int total, double age) {
+    return json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:o}", "id", id, "state", lgmsd_job_state_name(state), "model",
+                     model, "progress", "patches_done", done, "patches_total", total, "age_seconds",
+                     api_json_round(age, 1));
+}
+
 /* The job's fields without its result. */
 static json_t *summary(const lgmsd_job *job, int state, double now) {
-    return json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:o}", "id", job->id, "state", lgmsd_job_state_name(state), "model",
-                     job->model_name, "progress", "patches_done", atomic_load(&job->done), "patches_total",
-                     atomic_load(&job->total), "age_seconds", api_json_round(now - job->created, 1));
+    return lgmsd_job_summary(job->id, state, job->model_name, atomic_load(&job->done), atomic_load(&job->total),
+                             now - job->created);
 }
 
 char *lgmsd_job_json(const lgmsd_job *job, double now, size_t *len) {
     int state = atomic_load_explicit(&job->state, memory_order_acquire);
-    json_t *o = summary(job, state, now);
+    return lgmsd_job_document(summary(job, state, now), state, job->result, len);
+}
+
+char *lgmsd_job_document(json_t *o, int state, const char *result, size_t *len) {
     size_t head_len;
-    char *head = api_json_dump(o, &head_len);
+    char *head = o ? api_json_dump(o, &head_len) : NULL;
     json_decref(o);
     if (!head) return NULL;
     const char *key = state == LGMSD_JOB_DONE ? "result" : state == LGMSD_JOB_FAILED ? "error" : NULL;
-    if (!key || !job->result) {
+    if (!key || !result) {
         *len = head_len;
         return head;
     }
     /* splice ,"result":<text> before the closing brace: the text was built once, by the worker */
-    size_t rlen = strlen(job->result), klen = strlen(key);
+    size_t rlen = strlen(result), klen = strlen(key);
     char *text = malloc(head_len + klen + rlen + 8);
     if (text) {
-        int n =
-            snprintf(text, head_len + klen + rlen + 8, "%.*s,\"%s\":%s}", (int)(head_len - 1), head, key, job->result);
+        int n = snprintf(text, head_len + klen + rlen + 8, "%.*s,\"%s\":%s}", (int)(head_len - 1), head, key, result);
         *len = (size_t)n;
     }
     free(head);

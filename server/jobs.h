@@ -16,6 +16,7 @@
 #ifndef LGMSD_JOBS_H
 #define LGMSD_JOBS_H
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,11 +88,20 @@ void lgmsd_jobs_cancel_all(lgmsd_jobs *t);
 void lgmsd_jobs_count(const lgmsd_jobs *t, int counts[LGMSD_JOB_STATES]);
 /* The job's status document, malloc'ed JSON (the result text spliced in, never re-parsed). */
 char *lgmsd_job_json(const lgmsd_job *job, double now, size_t *len);
+/* The parts of a status document, shared with the redis store: the summary object
+ * (id, state, model, progress, age_seconds), and the document made of it (taken) and the
+ * result (done) or problem+json (failed) text. */
+json_t *lgmsd_job_summary(const char *id, int state, const char *model, int done, int total, double age);
+char *lgmsd_job_document(json_t *summary, int state, const char *result, size_t *len);
+/* A fresh job id: 128 random bits in hex. 0, or -1 (no randomness). */
+int lgmsd_job_new_id(char id[LGMSD_JOB_ID_LEN + 1]);
 /* {"jobs": [...]} of the jobs owner may see, without results. */
 char *lgmsd_jobs_list_json(const lgmsd_jobs *t, const char *owner, double now, size_t *len);
 /* On a worker: run the job with this engine state; between patches, 2-D requests waiting
  * in the pool run first (lgmsd_pool_help). */
 void lgmsd_job_run(lgmsd_job *job, lgms_state *st, void *worker_local);
 const char *lgmsd_job_state_name(int state);
+/* The state a name stands for (LGMSD_JOB_FREE for none). */
+int lgmsd_job_state_of(const char *name);
 
 #endif

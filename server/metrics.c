@@ -29,6 +29,8 @@ static struct {
     unsigned long long rejects[LGMSD_REJECT_COUNT];
     int depth, busy, workers, capacity, ready;
     int jobs[5];
+    int store_up;                                 /* -1: the memory store (no such gauge) */
+    unsigned long long takeovers, lease_renewals; /* the redis store's */
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void observe(histogram *h, double v) {
@@ -40,7 +42,7 @@ static void observe(histogram *h, double v) {
 
 void lgmsd_metrics_init(int workers, int queue_capacity) {
     pthread_mutex_lock(&m.lock);
-    m.workers = workers, m.capacity = queue_capacity;
+    m.workers = workers, m.capacity = queue_capacity, m.store_up = -1;
     pthread_mutex_unlock(&m.lock);
 }
 
@@ -88,6 +90,24 @@ void lgmsd_metrics_set_jobs(int queued, int running, int done, int failed, int c
     pthread_mutex_lock(&m.lock);
     int v[5] = {queued, running, done, failed, cancelled};
     memcpy(m.jobs, v, sizeof v);
+    pthread_mutex_unlock(&m.lock);
+}
+
+void lgmsd_metrics_set_store(int up) {
+    pthread_mutex_lock(&m.lock);
+    m.store_up = up;
+    pthread_mutex_unlock(&m.lock);
+}
+
+void lgmsd_metrics_takeover(void) {
+    pthread_mutex_lock(&m.lock);
+    m.takeovers++;
+    pthread_mutex_unlock(&m.lock);
+}
+
+void lgmsd_metrics_lease_renewals(int n) {
+    pthread_mutex_lock(&m.lock);
+    m.lease_renewals += (unsigned long long)n;
     pthread_mutex_unlock(&m.lock);
 }
 
@@ -150,9 +170,24 @@ char *lgmsd_metrics_render(size_t *len) {
         m.busy);
     put(&b, "# HELP lgmsd_workers Worker threads.\n# TYPE lgmsd_workers gauge\nlgmsd_workers %d\n", m.workers);
     put(&b, "# HELP lgmsd_ready 1 when /readyz answers 200.\n# TYPE lgmsd_ready gauge\nlgmsd_ready %d\n", m.ready);
-    put(&b, "# HELP lgmsd_jobs Volume jobs held, by state.\n# TYPE lgmsd_jobs gauge\n");
+    put(&b, "# HELP lgmsd_jobs Volume jobs held, by state (Redis store: queued and running in the cluster).\n"
+            "# TYPE lgmsd_jobs gauge\n");
     for (int i = 0; i < 5; i++)
-        put(&b, "lgmsd_jobs{state=\"%s\"} %d\n", job_states[i], m.jobs[i]);
+        if (m.jobs[i] >= 0) put(&b, "lgmsd_jobs{state=\"%s\"} %d\n", job_states[i], m.jobs[i]);
+    if (m.store_up >= 0) {
+        put(&b,
+            "# HELP lgmsd_jobs_store_up 1 while the Redis job store answers.\n# TYPE lgmsd_jobs_store_up gauge\n"
+            "lgmsd_jobs_store_up %d\n",
+            m.store_up);
+        put(&b,
+            "# HELP lgmsd_job_takeovers_total Jobs this replica took over after another one's lease lapsed.\n"
+            "# TYPE lgmsd_job_takeovers_total counter\nlgmsd_job_takeovers_total %llu\n",
+            m.takeovers);
+        put(&b,
+            "# HELP lgmsd_job_lease_renewals_total Leases on running jobs this replica renewed.\n"
+            "# TYPE lgmsd_job_lease_renewals_total counter\nlgmsd_job_lease_renewals_total %llu\n",
+            m.lease_renewals);
+    }
     pthread_mutex_unlock(&m.lock);
     *len = b.len;
     return b.buf;

@@ -25,7 +25,14 @@ void lgmsd_metrics_inference(double queue_seconds, double inference_seconds);
 void lgmsd_metrics_reject(lgmsd_reject_reason reason);
 void lgmsd_metrics_set_queue(int depth, int busy_workers);
 void lgmsd_metrics_set_ready(int ready);
+/* Jobs by state; a negative count is left out (the redis store knows only its cluster's
+ * queued and running jobs). */
 void lgmsd_metrics_set_jobs(int queued, int running, int done, int failed, int cancelled);
+/* The redis store: whether it answers (-1, the default: the memory store, no gauge),
+ * jobs taken over, leases renewed. */
+void lgmsd_metrics_set_store(int up);
+void lgmsd_metrics_takeover(void);
+void lgmsd_metrics_lease_renewals(int n);
 /* Text exposition format 0.0.4, malloc'ed. */
 char *lgmsd_metrics_render(size_t *len);
 

@@ -162,6 +162,10 @@ void lgmsd_pool_stop(lgmsd_pool *p) {
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; i < p->cfg.workers; i++)
         pthread_join(p->threads[i], NULL);
+    for (lgmsd_task *t = p->done_head, *next; t; t = next) { /* finished, never taken */
+        next = t->next;
+        if (p->cfg.leftover) p->cfg.leftover(t, p->cfg.arg);
+    }
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->done_lock);
     pthread_cond_destroy(&p->nonempty);

@@ -11,6 +11,9 @@ typedef struct lgmsd_task {
     void (*run)(struct lgmsd_task *t, void *worker_local);
     double enqueued_at;
     int long_running; /* a volume job: calls lgmsd_pool_help between its steps */
+    /* a volume job, taken back by the loop thread from the completion list (no request
+     * waits for it): its owner's clean-up */
+    void (*returned)(struct lgmsd_task *t, void *arg);
 } lgmsd_task;
 
 typedef struct {
@@ -20,7 +23,10 @@ typedef struct {
     void (*worker_fini)(void *local, void *arg);
     void (*notify)(void *notify_arg); /* a task finished (any thread) */
     void *notify_arg;
-    void *arg; /* for worker_init / worker_fini */
+    void *arg; /* for worker_init / worker_fini / leftover */
+    /* at stop: each task that finished after the loop's last take_done (a volume job that
+     * ended while the daemon drained); NULL: none expected */
+    void (*leftover)(struct lgmsd_task *t, void *arg);
 } lgmsd_pool_config;
 
 typedef struct lgmsd_pool lgmsd_pool;
@@ -38,7 +44,8 @@ int lgmsd_pool_help(lgmsd_pool *p, void *worker_local);
 /* Workers whose init finished (-1 for a failed init), and current load. */
 int lgmsd_pool_ready_workers(lgmsd_pool *p, int *failed);
 void lgmsd_pool_load(lgmsd_pool *p, int *queued, int *busy);
-/* Stop after the queue is empty; joins the threads. Tasks still queued are run first. */
+/* Stop after the queue is empty; joins the threads. Tasks still queued are run first;
+ * finished tasks nobody took go to cfg.leftover. */
 void lgmsd_pool_stop(lgmsd_pool *p);
 
 #endif

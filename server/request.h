@@ -13,6 +13,7 @@
 #include "../api/status.h"
 #include "jobs.h"
 #include "pool.h"
+#include "store.h"
 #include "upload.h"
 
 typedef enum { REQ_RECEIVING = 0, REQ_QUEUED, REQ_DONE, REQ_ANSWERED } req_state;
@@ -66,6 +67,7 @@ typedef struct srv_request {
     api_error err;         /* err.status != API_OK: the worker refused or failed */
     double queue_ms, inference_ms;
     int width, height;
+    lgmsd_store_call call; /* volume and job routes: the job store's call and answer */
     srv_reply reply;
 } srv_request;
 

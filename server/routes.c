@@ -50,12 +50,10 @@ static void get_readyz(lgmsd_server *s, srv_request *r) {
 }
 
 static void get_metrics(lgmsd_server *s, srv_request *r) {
-    int queued, busy, counts[LGMSD_JOB_STATES];
+    int queued, busy;
     lgmsd_pool_load(s->pool, &queued, &busy);
     lgmsd_metrics_set_queue(queued, busy);
-    lgmsd_jobs_count(&s->jobs, counts);
-    lgmsd_metrics_set_jobs(counts[LGMSD_JOB_QUEUED], counts[LGMSD_JOB_RUNNING], counts[LGMSD_JOB_DONE],
-                           counts[LGMSD_JOB_FAILED], counts[LGMSD_JOB_CANCELLED]);
+    s->store->gauges(s);
     size_t len;
     char *body = lgmsd_metrics_render(&len);
     if (!body) {
@@ -204,6 +202,51 @@ static void segment_done(lgmsd_server *s, srv_request *r) {
 
 /* ---------------------------------------------------------------- volume jobs */
 
+/* The store's answer as the reply. */
+static void store_reply(lgmsd_server *s, srv_request *r) {
+    (void)s;
+    lgmsd_store_call *c = &r->call;
+    if (c->err.status) {
+        srv_reply_error(r, &c->err, c->retry_after);
+        return;
+    }
+    srv_reply_body(r, c->status, "application/json", c->body ? c->body : (char *)"", c->body ? c->len : 0,
+                   c->body != NULL);
+    c->body = NULL;
+    if (c->op == LGMSD_STORE_CREATE) srv_reply_header(r, "Location", "/v1/jobs/%s", c->id);
+}
+
+static void run_store_task(lgmsd_task *t, void *thread) {
+    srv_request *r = (srv_request *)t;
+    r->srv->store->call(r->srv, &r->call, thread);
+}
+
+/* Make the call: on the loop now (memory), or on the store's threads (redis; the
+ * transport suspends the connection until it comes back). */
+static void store_dispatch(lgmsd_server *s, srv_request *r) {
+    const char *why;
+    if (!s->store->blocking) {
+        s->store->call(s, &r->call, NULL);
+        store_reply(s, r);
+        return;
+    }
+    if (!s->store->up(s, &why)) { /* known down: answer at once, the store reconnects on its own */
+        api_fail(&r->call.err, API_UNAVAILABLE, "%s", why);
+        r->call.retry_after = 2;
+        store_reply(s, r);
+        return;
+    }
+    r->task.run = run_store_task;
+    r->task.enqueued_at = lgms_now();
+    r->state = REQ_QUEUED;
+    if (lgmsd_pool_submit(s->store_pool, &r->task)) {
+        r->state = REQ_RECEIVING;
+        api_fail(&r->call.err, API_UNAVAILABLE, "the job store has %d calls waiting already", LGMSD_STORE_QUEUE);
+        r->call.retry_after = 1;
+        store_reply(s, r);
+    }
+}
+
 static void volumes_begin(lgmsd_server *s, srv_request *r) { accept_upload(s, r, 1); }
 
 static void volumes_body(lgmsd_server *s, srv_request *r) {
@@ -214,94 +257,48 @@ static void volumes_body(lgmsd_server *s, srv_request *r) {
     api_error e;
     if (api_volume_check(lgms_model_meta(s->models[r->model_index].model), r->body, r->body_len, &limits, &plan, &e)) {
         if (e.status == API_TOO_LARGE) lgmsd_metrics_reject(LGMSD_REJECT_TOO_LARGE);
-        {
-            srv_reply_error(r, &e, 0);
-            return;
-        }
+        srv_reply_error(r, &e, 0);
+        return;
     }
-    int retry_after = 1;
-    lgmsd_job *job = lgmsd_jobs_add(&s->jobs, r->key_id, lgms_now(), &retry_after);
-    if (!job) {
-        lgmsd_metrics_reject(LGMSD_REJECT_JOBS_FULL);
-        {
-            unavailable(r, retry_after, "every job slot holds a queued, running or finished job (max_jobs = %ld)",
-                        "max_jobs", s->cfg->max_jobs);
-            return;
-        }
-    }
-    job->model_index = r->model_index;
-    job->model = s->models[r->model_index].model;
-    snprintf(job->model_name, sizeof job->model_name, "%s", s->models[r->model_index].name);
-    job->upload = r->body, job->upload_len = r->body_len;
+    lgmsd_store_call *c = &r->call;
+    c->op = LGMSD_STORE_CREATE;
+    memcpy(c->owner, r->key_id, sizeof c->owner);
+    c->model_index = r->model_index;
+    c->upload = r->body, c->upload_len = r->body_len;
     r->body = NULL, r->body_len = 0;
-    job->limits = limits;
-    job->pool = s->pool;
-    job->task.run = lgmsd_run_job_task;
-    job->task.long_running = 1;
-    job->task.enqueued_at = lgms_now();
-    if (lgmsd_pool_submit(s->pool, &job->task)) {
-        lgmsd_jobs_forget(job);
-        lgmsd_metrics_reject(LGMSD_REJECT_QUEUE_FULL);
-        {
-            unavailable(r, 1, "all workers are busy and the queue is full (queue = %ld)", "queue", s->cfg->queue);
-            return;
-        }
-    }
-    job->in_pool = 1;
-    size_t len;
-    char *body = lgmsd_job_json(job, lgms_now(), &len);
-    if (!body) {
-        srv_reply_fail(r, API_INTERNAL, "out of memory");
-        return;
-    }
-    srv_reply_body(r, 202, "application/json", body, len, 1);
-    srv_reply_header(r, "Location", "/v1/jobs/%s", job->id);
+    c->limits = limits;
+    store_dispatch(s, r);
 }
 
-static void job_answer(lgmsd_server *s, srv_request *r) {
-    lgmsd_job *job = lgmsd_jobs_find(&s->jobs, r->route.job, r->key_id);
-    if (!job) {
-        srv_reply_fail(r, API_NOT_FOUND, "no job %.40s (finished jobs are kept job_ttl = %d s)", r->route.job,
-                       s->cfg->job_ttl);
-        return;
-    }
-    int state = atomic_load(&job->state);
-    int del = !strcmp(r->method, "DELETE");
-    if (del && state != LGMSD_JOB_QUEUED && state != LGMSD_JOB_RUNNING) {
-        lgmsd_jobs_forget(job);
-        {
-            srv_reply_body(r, 204, "application/json", (char *)"", 0, 0);
-            return;
-        }
-    }
-    if (del) atomic_store(&job->cancel, 1); /* the worker stops after the current patch */
-    size_t len;
-    char *body = lgmsd_job_json(job, lgms_now(), &len);
-    if (!body) {
-        srv_reply_fail(r, API_INTERNAL, "out of memory");
-        return;
-    }
-    srv_reply_body(r, del ? 202 : 200, "application/json", body, len, 1);
+/* GET and DELETE /v1/jobs/{id}, GET /v1/jobs: answered with the headers from the memory
+ * store, or once the (empty) body is in from a blocking one (the transport can only
+ * suspend a connection from that call on). */
+static void job_call(lgmsd_server *s, srv_request *r) {
+    lgmsd_store_call *c = &r->call;
+    c->op = r->route.id == API_ROUTE_JOBS  ? LGMSD_STORE_LIST
+            : !strcmp(r->method, "DELETE") ? LGMSD_STORE_DELETE
+                                           : LGMSD_STORE_GET;
+    snprintf(c->id, sizeof c->id, "%.32s", r->route.id == API_ROUTE_JOB ? r->route.job : "");
+    memcpy(c->owner, r->key_id, sizeof c->owner);
+    store_dispatch(s, r);
 }
 
-static void jobs_list(lgmsd_server *s, srv_request *r) {
-    size_t len;
-    char *body = lgmsd_jobs_list_json(&s->jobs, r->key_id, lgms_now(), &len);
-    if (!body) {
-        srv_reply_fail(r, API_INTERNAL, "out of memory");
-        return;
-    }
-    srv_reply_body(r, 200, "application/json", body, len, 1);
+static void job_begin(lgmsd_server *s, srv_request *r) {
+    if (!s->store->blocking) job_call(s, r);
+}
+
+static void job_body(lgmsd_server *s, srv_request *r) {
+    if (!r->reply.status) job_call(s, r);
 }
 
 /* ---------------------------------------------------------------- the table */
 
 static const route_handler handlers[API_ROUTE_COUNT] = {
     [API_ROUTE_SEGMENT] = {NEEDS_KEY | NOT_DRAINING | MODEL_2D, segment_begin, segment_body, segment_done},
-    [API_ROUTE_VOLUMES] = {NEEDS_KEY | NOT_DRAINING | MODEL_3D, volumes_begin, volumes_body, NULL},
+    [API_ROUTE_VOLUMES] = {NEEDS_KEY | NOT_DRAINING | MODEL_3D, volumes_begin, volumes_body, store_reply},
     [API_ROUTE_MODELS] = {NEEDS_KEY, get_models, NULL, NULL},
-    [API_ROUTE_JOB] = {NEEDS_KEY, job_answer, NULL, NULL},
-    [API_ROUTE_JOBS] = {NEEDS_KEY, jobs_list, NULL, NULL},
+    [API_ROUTE_JOB] = {NEEDS_KEY, job_begin, job_body, store_reply},
+    [API_ROUTE_JOBS] = {NEEDS_KEY, job_begin, job_body, store_reply},
     [API_ROUTE_HEALTHZ] = {0, get_healthz, NULL, NULL},
     [API_ROUTE_READYZ] = {0, get_readyz, NULL, NULL},
     [API_ROUTE_METRICS] = {0, get_metrics, NULL, NULL},
@@ -400,6 +397,7 @@ void lgmsd_route_done(lgmsd_server *s, srv_request *r) {
 
 void lgmsd_request_free(srv_request *r) {
     lgmsd_upload_free(&r->up);
+    lgmsd_store_call_free(&r->call);
     free(r->body);
     free(r->out);
     srv_reply_free(&r->reply);

@@ -8,8 +8,12 @@
 #include "auth.h"
 #include "jobs.h"
 #include "pool.h"
+#include "store.h"
 
 typedef struct lgmsd_transport lgmsd_transport;
+
+#define LGMSD_STORE_THREADS 2 /* a blocking store's threads, one connection each */
+#define LGMSD_STORE_QUEUE 256 /* calls waiting for them */
 
 typedef struct lgmsd_server {
     const lgmsd_config *cfg;
@@ -17,7 +21,10 @@ typedef struct lgmsd_server {
     int n_models, default_index;
     int workers, engine_threads;
     lgmsd_pool *pool;
-    lgmsd_jobs jobs;
+    const lgmsd_store_backend *store; /* where volume jobs live (store.h) */
+    lgmsd_pool *store_pool;           /* a blocking store's threads; NULL for memory */
+    void *store_state;                /* the redis store's own state */
+    lgmsd_jobs jobs;                  /* the memory store's table */
     lgmsd_keys keys;
     char *models_json;
     size_t models_json_len;

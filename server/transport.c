@@ -333,17 +333,16 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     }
 }
 
-/* Once a second: expire volume results; shut every connection that has spent longer than
- * header_timeout without a complete request header (this also bounds how long an idle
- * keep-alive connection is kept), or longer than read_timeout sending one request
- * (headers and body, however steadily it trickles). MHD then sees the close
- * and frees the connection; no worker was ever involved (a request reaches the pool only
- * once fully received). */
+/* Once a second: refresh the job gauges (and expire the memory store's results); shut every connection that has spent
+ * longer than header_timeout without a complete request header (this also bounds how long an idle keep-alive connection
+ * is kept), or longer than read_timeout sending one request (headers and body, however steadily it trickles). MHD then
+ * sees the close and frees the connection; no worker was ever involved (a request reaches the pool only once fully
+ * received). */
 static void on_tick(uv_timer_t *h) {
     lgmsd_transport *t = h->data;
     lgmsd_server *s = t->srv;
     double now = lgms_now();
-    lgmsd_jobs_expire(&s->jobs, now);
+    s->store->gauges(s); /* the memory store also drops expired results here */
     int closed = 0;
     for (conn_track *ct = t->conns; ct; ct = ct->next) {
         srv_request *r = ct->req;
@@ -369,15 +368,18 @@ static void on_tick(uv_timer_t *h) {
 static void on_async(uv_async_t *a) {
     lgmsd_transport *t = a->data;
     lgmsd_server *s = t->srv;
-    for (lgmsd_task *task = lgmsd_pool_take_done(s->pool), *next; task; task = next) {
-        next = task->next;
-        if (task->long_running) { /* a volume job: clients poll it, nothing to resume */
-            lgmsd_jobs_returned(&s->jobs, (lgmsd_job *)task);
-            continue;
+    for (int k = 0; k < 2; k++) { /* the workers' completions, then the job store's */
+        lgmsd_pool *p = k ? s->store_pool : s->pool;
+        for (lgmsd_task *task = p ? lgmsd_pool_take_done(p) : NULL, *next; task; task = next) {
+            next = task->next;
+            if (task->long_running) { /* a volume job: clients poll it, nothing to resume */
+                task->returned(task, s);
+                continue;
+            }
+            srv_request *r = (srv_request *)task;
+            r->state = REQ_DONE;
+            MHD_resume_connection(r->conn);
         }
-        srv_request *r = (srv_request *)task;
-        r->state = REQ_DONE;
-        MHD_resume_connection(r->conn);
     }
     lgmsd_transport_drive(t);
 }

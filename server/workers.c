@@ -119,7 +119,7 @@ void lgmsd_run_image_task(lgmsd_task *t, void *local) {
         return;
     }
     if (r->opts.want_dicom_seg || r->opts.want_dicom_sc) {
-        api_fail(&r->err, API_BAD_REQUEST, "the outputs dicom-seg and dicom-sc need a DICOM upload");
+        api_fail(&r->err, API_UNPROCESSABLE, "the outputs dicom-seg and dicom-sc need a DICOM upload");
         return;
     }
     api_image_result res;
@@ -137,6 +137,10 @@ void lgmsd_run_image_task(lgmsd_task *t, void *local) {
                                   &r->out_len, &r->err);
     api_image_result_free(&res);
     lgmsd_metrics_inference(waited, r->inference_ms / 1e3);
+}
+
+lgms_state *lgmsd_worker_volume_state(void *local, int model_index) {
+    return local ? ((worker_local *)local)->vol[model_index] : NULL;
 }
 
 void lgmsd_run_job_task(lgmsd_task *t, void *local) {

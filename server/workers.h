@@ -13,5 +13,8 @@ void lgmsd_worker_fini(void *local, void *arg);
 /* Task runners: t is an srv_request (image) or an lgmsd_job (volume). */
 void lgmsd_run_image_task(lgmsd_task *t, void *local);
 void lgmsd_run_job_task(lgmsd_task *t, void *local);
+/* A worker's engine state for a 3-D model (for job tasks of other stores), or NULL. */
+struct lgms_state;
+struct lgms_state *lgmsd_worker_volume_state(void *local, int model_index);
 
 #endif

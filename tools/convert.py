@@ -159,6 +159,8 @@ def metadata_text(hp, pre, args, nd=2):
         ("classes", ",".join(class_names(hp, args))),
         ("source", (args.source or os.path.basename(args.checkpoint)).replace("\n", " ")),
     ]
+    if args.demonstration:
+        lines.append(("demonstration", "true"))
     return "".join("%s=%s\n" % (k, v) for k, v in lines).encode("utf-8")
 
 
@@ -260,6 +262,8 @@ def main(argv=None):
     ap.add_argument("--classes", help="comma-separated foreground class names")
     ap.add_argument("--name", help="model name (default: output file name)")
     ap.add_argument("--source", help="provenance note stored in the file")
+    ap.add_argument("--demonstration", action="store_true",
+                    help="mark the weights as demonstration, not for clinical use (the web page shows a banner)")
     ap.add_argument("--fp16", action="store_true", help="store weights as float16 (half the size; the engine computes in float32)")
     args = ap.parse_args(argv)
     try:

@@ -14,4 +14,4 @@ $PY tools/train.py --data "$OUT/data" --out "$OUT/stage1" --preset busi --crop 1
 $PY tools/train.py --data "$OUT/data" --out "$OUT/stage2" --preset busi \
     --epochs 4 --stop-after 2 --batch-size 8 --lr 0.01 --threads 2 --resume "$OUT/stage1/last.pth"
 $PY tools/convert.py "$OUT/stage2/best.pth" -o models/lgmsnet-phantom.lgms --preset busi --classes lesion \
-    --name lgmsnet-phantom --source "tools/train_default.sh (phantom seed 1000, 1200 images)"
+    --name lgmsnet-phantom --source "tools/train_default.sh (phantom seed 1000, 1200 images)" --demonstration

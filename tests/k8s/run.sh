@@ -8,4 +8,4 @@ if [ ! -d "$dir/node_modules/kubernetes-models" ] || [ ! -d "$dir/node_modules/y
     mkdir -p "$dir"
     (cd "$dir" && npm install --no-audit --no-fund --silent kubernetes-models@5.1.0 yaml@2)
 fi
-K8S_NODE_MODULES="$PWD/$dir/node_modules" node tests/k8s/validate.js docker/k8s/*.yaml
+K8S_NODE_MODULES="$PWD/$dir/node_modules" node tests/k8s/validate.js docker/k8s/*.yaml docker/k8s/redis/*.yaml

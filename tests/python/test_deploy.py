@@ -53,6 +53,17 @@ class KubernetesTest(unittest.TestCase):
         self.assertGreater(pod["terminationGracePeriodSeconds"], drain + pre_stop)
         self.assertEqual(dep["spec"]["selector"]["matchLabels"], dep["spec"]["template"]["metadata"]["labels"])
 
+    def test_the_job_store_is_redis_with_its_password_from_a_secret(self):
+        self.assertTrue(self.m["ConfigMap"]["data"]["LGMSD_JOBS_STORE"].startswith("redis://lgmsd-redis:6379"))
+        env = {e["name"]: e for e in self.m["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        ref = env["LGMSD_JOBS_STORE_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        with open(os.path.join(K8S, "redis", "redis.yaml")) as f:
+            redis = {d["kind"]: d for d in yaml.safe_load_all(f)}
+        self.assertEqual(redis["Service"]["metadata"]["name"], "lgmsd-redis")
+        pod = redis["Deployment"]["spec"]["template"]["spec"]
+        self.assertEqual(pod["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"], {k: ref[k] for k in ("name", "key")})
+        self.assertIn("--appendonly", pod["containers"][0]["args"])
+
     def test_service_hpa_pdb_point_at_the_deployment(self):
         labels = self.m["Deployment"]["spec"]["template"]["metadata"]["labels"]
         self.assertEqual(self.m["Service"]["spec"]["selector"], labels)
@@ -78,10 +89,20 @@ class ContainerAndUnitTest(unittest.TestCase):
 
     def test_compose(self):
         with open(os.path.join(ROOT, "docker", "compose.yaml")) as f:
-            c = yaml.safe_load(f)["services"]["lgmsd"]
-        self.assertTrue(c["read_only"])
-        self.assertIn("LGMSD_WORKERS", c["environment"])
-        self.assertTrue(any(v.endswith(":ro") for v in c["volumes"]))
+            services = yaml.safe_load(f)["services"]
+        for name in ("lgmsd-a", "lgmsd-b"):
+            c = services[name]
+            self.assertTrue(c["read_only"])
+            self.assertIn("LGMSD_WORKERS", c["environment"])
+            self.assertEqual(c["environment"]["LGMSD_JOBS_STORE"], "redis://redis:6379/0")
+            self.assertIn("REDIS_PASSWORD", c["environment"]["LGMSD_JOBS_STORE_PASSWORD"])
+            self.assertTrue(any(v.endswith(":ro") for v in c["volumes"]))
+        self.assertIn("--appendonly", services["redis"]["command"])
+        with open(os.path.join(ROOT, "docker", "nginx.conf")) as f:
+            conf = f.read()
+        for name in ("lgmsd-a", "lgmsd-b"):
+            self.assertIn("server %s:8080" % name, conf)
+        self.assertIn("client_max_body_size 64m", conf)
 
     def test_systemd_unit(self):
         with open(os.path.join(ROOT, "docker", "systemd", "lgmsd.service")) as f:
@@ -93,7 +114,9 @@ class ContainerAndUnitTest(unittest.TestCase):
     def test_shell_scripts_pass_shellcheck(self):
         scripts = [os.path.join(ROOT, p) for p in (".ci/run", "tests/integration/run.sh", "tests/fuzz/run.sh",
                                                    "tools/train_default.sh", "docker/deb/depends.sh", "docker/deb/postinst",
-                                                   "docker/deb/prerm", "docker/deb/postrm", "tests/deb/run.sh", "docker/build-image.sh", "docker/test-image.sh", "tests/k8s/run.sh", "tests/valgrind/run.sh")]
+                                                   "docker/deb/prerm", "docker/deb/postrm", "tests/deb/run.sh", "docker/build-image.sh", "docker/test-image.sh", "tests/k8s/run.sh", "tests/valgrind/run.sh",
+                                                   "tests/cluster/run.sh", "tests/orthanc/run.sh", "tests/data/fetch.sh",
+                                                   "tests/openapi/run.sh")]
         r = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout)
 

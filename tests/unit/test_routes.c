@@ -53,6 +53,7 @@ static void setup(void) {
     srv.cfg = &cfg, srv.models = &entry, srv.n_models = 1, srv.workers = 1, srv.engine_threads = 1;
     srv.models_json = strdup("{\"models\":[]}");
     srv.models_json_len = strlen(srv.models_json);
+    srv.store = &lgmsd_store_memory;
     cr_assert_eq(lgmsd_jobs_init(&srv.jobs, 2, 60), 0);
     lgmsd_pool_config pc = {
         .workers = 1, .capacity = 4, .worker_init = lgmsd_worker_init, .worker_fini = lgmsd_worker_fini, .arg = &srv};
@@ -107,6 +108,20 @@ Test(routes, unknown_routes_and_methods) {
     lgmsd_request_free(r);
     r = request(&c, "GET", "/healthz");
     cr_assert_eq(r->reply.status, 200);
+    lgmsd_request_free(r);
+}
+
+Test(routes, job_routes_answer_from_the_memory_store_with_the_headers) {
+    fake_conn c = {.headers = {{NULL, NULL}}};
+    srv_request *r = request(&c, "GET", "/v1/jobs");
+    cr_assert_eq(r->reply.status, 200, "the memory store answers at once, no task");
+    cr_assert_neq(r->state, REQ_QUEUED);
+    json_t *o = reply_json(r);
+    cr_assert_eq(json_array_size(json_object_get(o, "jobs")), 0);
+    json_decref(o);
+    lgmsd_request_free(r);
+    r = request(&c, "DELETE", "/v1/jobs/0123456789abcdef0123456789abcdef");
+    cr_assert_eq(r->reply.status, 404);
     lgmsd_request_free(r);
 }
 
