@@ -42,7 +42,7 @@ CLI_SRC := $(filter-out cli/main.c,$(wildcard cli/*.c))
 LIB_SRC := $(ENGINE_SRC) $(API_SRC) $(CONFIG_SRC) $(SERVER_SRC) $(CLI_SRC)
 # files of the tree built into the binary (api/embed.S .incbin's them)
 EMBED_SRC := api/embed.S
-EMBEDDED := api/openapi.json
+EMBEDDED := api/openapi.json web/index.html web/app.js web/app.css
 UNIT_SRC := $(wildcard tests/unit/*.c)
 HEADERS := $(wildcard engine/*.h api/*.h config/*.h server/*.h cli/*.h tests/unit/*.h)
 
@@ -50,7 +50,7 @@ OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CXX_SRC:%.cc=$(BUILD)/obj/%.o) $(EMBED_
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(CXX_SRC:%.cc=$(BUILD)/san/%.o) $(EMBED_SRC:%.S=$(BUILD)/san/%.o)
 
 .PHONY: all plugin deps run test test-unit test-asan test-tsan test-python test-integration bench fixtures clean format \
-	check-format check-layers config-example fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s test-openapi test-orthanc test-cluster soak-cluster config-example load soak valgrind
+	check-format check-layers config-example fuzz fuzz-smoke install deb deps-build test-deb image test-image test-k8s test-openapi test-orthanc test-cluster soak-cluster test-web config-example load soak valgrind
 
 all: $(BUILD)/lgmsd $(BUILD)/liblgmsd-orthanc.so
 
@@ -74,6 +74,8 @@ $(BUILD)/.deps-build: deps.txt
 $(BUILD)/.deps: deps.txt | $(BUILD)/.deps-build
 	@mkdir -p $(BUILD)
 	$(call install_deps,build|test)
+	@# Debian's nodejs comes without npm; a NodeSource nodejs brings its own (and conflicts with Debian's)
+	@command -v npm >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
 	@touch $@
 
 deps: $(BUILD)/.deps
@@ -195,7 +197,7 @@ run: $(BUILD)/lgmsd
 
 # ---- tests ----
 test: check-format check-layers test-unit test-asan test-tsan test-python test-integration test-orthanc test-cluster \
-	soak-cluster fuzz-smoke test-k8s test-openapi test-deb
+	soak-cluster test-web fuzz-smoke test-k8s test-openapi test-deb
 	@echo "make test: all suites passed"
 
 test-unit: $(BUILD)/test-unit | $(BUILD)/.deps
@@ -272,6 +274,10 @@ test-k8s: | $(BUILD)/.deps
 # the Orthanc plugin between a real Orthanc and a real lgmsd, in a network namespace (root)
 test-orthanc: $(BUILD)/lgmsd $(BUILD)/liblgmsd-orthanc.so | $(BUILD)/.deps
 	LGMSD_BIN=$(BUILD)/lgmsd bash tests/orthanc/run.sh
+
+# the web page in Debian's headless Chromium (puppeteer-core, axe-core); screenshots in build/web/
+test-web: $(BUILD)/lgmsd | $(BUILD)/.deps
+	LGMSD_BIN=$(BUILD)/lgmsd bash tests/web/run.sh
 
 # the redis job store: a real redis-server and two replicas on loopback; the replicas run
 # the sanitized build (the store's C meets the network's failures here)

@@ -138,7 +138,7 @@ api_status api_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels
     if (len >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
         return decode_jpeg(data, len, max_pixels, out, e);
     if (!len) return api_fail(e, API_UNPROCESSABLE, "image is empty");
-    return api_fail(e, API_UNSUPPORTED, "image is neither PNG nor JPEG");
+    return api_fail(e, API_UNSUPPORTED, "the bytes are neither PNG, JPEG nor DICOM (Part 10)");
 }
 
 void api_window_from_range(api_window *w, double lo, double hi) {

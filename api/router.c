@@ -23,14 +23,16 @@ static int match_path(const char *path, api_route *out, int *post_only, int *del
         const char *path;
         api_route_id id;
         int post;
-    } fixed[] = {{"/v1/segment", API_ROUTE_SEGMENT, 1},  {"/v1/models", API_ROUTE_MODELS, 0},
-                 {"/v1/jobs", API_ROUTE_JOBS, 0},        {"/healthz", API_ROUTE_HEALTHZ, 0},
-                 {"/readyz", API_ROUTE_READYZ, 0},       {"/metrics", API_ROUTE_METRICS, 0},
-                 {"/openapi.json", API_ROUTE_OPENAPI, 0}};
+    } fixed[] = {{"/v1/segment", API_ROUTE_SEGMENT, 1},   {"/v1/models", API_ROUTE_MODELS, 0},
+                 {"/v1/jobs", API_ROUTE_JOBS, 0},         {"/healthz", API_ROUTE_HEALTHZ, 0},
+                 {"/readyz", API_ROUTE_READYZ, 0},        {"/metrics", API_ROUTE_METRICS, 0},
+                 {"/openapi.json", API_ROUTE_OPENAPI, 0}, {"/", API_ROUTE_UI, 0},
+                 {"/ui/app.js", API_ROUTE_UI, 0},         {"/ui/app.css", API_ROUTE_UI, 0}};
     *deletable = 0;
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (!strcmp(path, fixed[i].path)) {
             out->id = fixed[i].id;
+            out->path = fixed[i].path;
             *post_only = fixed[i].post;
             return 1;
         }
@@ -68,6 +70,7 @@ void api_route_match(const char *method, const char *path, api_route *out) {
     out->model[0] = 0;
     out->job[0] = 0;
     out->allow = NULL;
+    out->path = NULL;
     if (!match_path(path, out, &post_only, &deletable)) {
         out->id = API_ROUTE_NOT_FOUND;
         return;
@@ -82,7 +85,8 @@ void api_route_match(const char *method, const char *path, api_route *out) {
 }
 
 const char *api_route_label(api_route_id id) {
-    static const char *labels[API_ROUTE_COUNT] = {"segment", "models", "healthz", "readyz",    "metrics",  "openapi",
-                                                  "volumes", "job",    "jobs",    "preflight", "notfound", "badmethod"};
+    static const char *labels[API_ROUTE_COUNT] = {"segment", "models",   "healthz",  "readyz", "metrics",
+                                                  "openapi", "volumes",  "job",      "jobs",   "preflight",
+                                                  "ui",      "notfound", "badmethod"};
     return id < API_ROUTE_COUNT ? labels[id] : "unknown";
 }

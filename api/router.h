@@ -15,6 +15,7 @@ typedef enum {
     API_ROUTE_JOB,       /* GET or DELETE /v1/jobs/{id} */
     API_ROUTE_JOBS,      /* GET /v1/jobs: the caller's jobs */
     API_ROUTE_PREFLIGHT, /* OPTIONS on any route (CORS preflight) */
+    API_ROUTE_UI,        /* GET /, /ui/app.js, /ui/app.css: the web page */
     API_ROUTE_NOT_FOUND,
     API_ROUTE_METHOD_NOT_ALLOWED,
     API_ROUTE_COUNT
@@ -25,6 +26,7 @@ typedef struct {
     char model[128];   /* the {name} of /v1/models/{name}/..., or "" for the default model */
     char job[40];      /* the {id} of /v1/jobs/{id} */
     const char *allow; /* the methods the path takes (405's Allow, a preflight's answer) */
+    const char *path;  /* a fixed route's path as matched (the web page's asset), else NULL */
 } api_route;
 
 void api_route_match(const char *method, const char *path, api_route *out);

@@ -68,6 +68,7 @@ static const setting settings[] = {
     {"tls_key", T_STR, F(tls_key), 0, 0, "", "PEM private key"},
     {"log_level", T_LEVEL, F(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"warmup", T_BOOL, F(warmup), 0, 0, "true", "run one inference per model before /readyz turns 200"},
+    {"ui", T_BOOL, F(ui), 0, 0, "true", "serve the web page at / (false: 404 there)"},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

@@ -52,6 +52,7 @@ typedef struct {
     char tls_key[LGMSD_PATH_MAX];
     lgmsd_log_level log_level;
     int warmup;
+    int ui;                           /* serve the web page at / */
     char config_file[LGMSD_PATH_MAX]; /* the file that was read, "" if none */
 } lgmsd_config;
 

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "server.h"
 #include "transport.h"
+#include "ui.h"
 #include "workers.h"
 
 typedef struct {
@@ -193,6 +194,7 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
         lgmsd_log(LGMSD_LOG_ERROR, "cannot read the TLS files: %s", err);
         goto out;
     }
+    lgmsd_ui_init();
     if (uv_loop_init(&d->loop)) goto out;
     loop_open = 1;
     lgmsd_metrics_init(s->workers, cfg->queue);

@@ -28,7 +28,7 @@ typedef struct {
     int (*start_form)(void *conn, lgmsd_upload *up);
 } srv_conn_ops;
 
-#define SRV_MAX_HEADERS 8
+#define SRV_MAX_HEADERS 10
 
 typedef struct {
     int status; /* 0 until a route decided */
@@ -38,7 +38,7 @@ typedef struct {
     int owned; /* free(body) when sent */
     int n_headers;
     const char *name[SRV_MAX_HEADERS];
-    char value[SRV_MAX_HEADERS][160];
+    char value[SRV_MAX_HEADERS][320];
 } srv_reply;
 
 typedef struct srv_request {

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "log.h"
 #include "metrics.h"
+#include "ui.h"
 #include "workers.h"
 
 enum {
@@ -66,6 +67,33 @@ static void get_metrics(lgmsd_server *s, srv_request *r) {
 static void get_openapi(lgmsd_server *s, srv_request *r) {
     (void)s;
     srv_reply_body(r, 200, "application/json", (char *)api_openapi_json(), api_openapi_json_len(), 0);
+}
+
+/* The web page: 304 for a cached copy, gzip when accepted, and the headers that keep it to
+ * its own origin (no inline script, no framing, no referrer). */
+static void get_ui(lgmsd_server *s, srv_request *r) {
+    const lgmsd_ui_asset *a = s->cfg->ui ? lgmsd_ui_find(r->route.path) : NULL;
+    if (!a) {
+        srv_reply_fail(r, API_NOT_FOUND, "no web page here (ui = false); the API is under /v1 (see /openapi.json)");
+        return;
+    }
+    const char *match = srv_header(r, "If-None-Match"), *enc = srv_header(r, "Accept-Encoding");
+    int gz = a->gz && enc && strstr(enc, "gzip");
+    if (match && !strcmp(match, a->etag))
+        srv_reply_body(r, 304, a->ctype, (char *)"", 0, 0);
+    else if (gz)
+        srv_reply_body(r, 200, a->ctype, (char *)a->gz, a->gz_len, 0);
+    else
+        srv_reply_body(r, 200, a->ctype, (char *)a->data, a->len, 0);
+    if (gz && r->reply.status == 200) srv_reply_header(r, "Content-Encoding", "gzip");
+    srv_reply_header(r, "ETag", "%s", a->etag);
+    srv_reply_header(r, "Cache-Control", "no-cache");
+    srv_reply_header(r, "Vary", "Accept-Encoding");
+    srv_reply_header(r, "Content-Security-Policy",
+                     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+                     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    srv_reply_header(r, "Referrer-Policy", "no-referrer");
+    srv_reply_header(r, "X-Frame-Options", "DENY");
 }
 
 static void get_models(lgmsd_server *s, srv_request *r) {
@@ -304,6 +332,7 @@ static const route_handler handlers[API_ROUTE_COUNT] = {
     [API_ROUTE_METRICS] = {0, get_metrics, NULL, NULL},
     [API_ROUTE_OPENAPI] = {0, get_openapi, NULL, NULL},
     [API_ROUTE_PREFLIGHT] = {0, preflight, NULL, NULL},
+    [API_ROUTE_UI] = {0, get_ui, NULL, NULL},
 };
 
 /* The Origin header when it is on the cors_origins list. */

@@ -152,7 +152,10 @@ static enum MHD_Result send_reply(lgmsd_transport *t, srv_request *r) {
     rp->owned = 0; /* the response owns the body now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rp->ctype);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    int cache_set = 0; /* no-store unless the route says otherwise (the web page revalidates) */
+    for (int i = 0; i < rp->n_headers; i++)
+        cache_set |= !strcasecmp(rp->name[i], "Cache-Control");
+    if (!cache_set) MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     for (int i = 0; i < rp->n_headers; i++)
         MHD_add_response_header(resp, rp->name[i], rp->value[i]);

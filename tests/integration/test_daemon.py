@@ -284,7 +284,7 @@ class DaemonTest(OwnDaemonCase):
     def test_415_and_422(self):
         rgb = self.img.paths["rgb.png"]
         self.assert_problem(*curl(self.d, "/v1/segment", "-H", "Content-Type: text/plain", data_file=rgb), 415, "Content-Type")
-        self.assert_problem(*curl(self.d, "/v1/segment", "-H", "Content-Type: image/png", data_file=self.img.paths["garbage.png"]), 415, "neither PNG nor JPEG")
+        self.assert_problem(*curl(self.d, "/v1/segment", "-H", "Content-Type: image/png", data_file=self.img.paths["garbage.png"]), 415, "neither PNG, JPEG nor DICOM")
         self.assert_problem(*curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["truncated.png"]), 422, "PNG")
 
     def test_daemon_keeps_serving_after_errors(self):

@@ -116,7 +116,7 @@ class ContainerAndUnitTest(unittest.TestCase):
                                                    "tools/train_default.sh", "docker/deb/depends.sh", "docker/deb/postinst",
                                                    "docker/deb/prerm", "docker/deb/postrm", "tests/deb/run.sh", "docker/build-image.sh", "docker/test-image.sh", "tests/k8s/run.sh", "tests/valgrind/run.sh",
                                                    "tests/cluster/run.sh", "tests/orthanc/run.sh", "tests/data/fetch.sh",
-                                                   "tests/openapi/run.sh")]
+                                                   "tests/openapi/run.sh", "tests/web/run.sh")]
         r = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout)
 
