@@ -210,9 +210,13 @@ test-asan: $(BUILD)/test-unit-san | $(BUILD)/.deps
 test-python: $(BUILD)/lgmsd | $(BUILD)/.deps
 	$(PY) -m unittest discover -s tests/python -p 'test_*.py' -v
 
-test-integration: $(BUILD)/lgmsd $(BUILD)/lgmsd-san | $(BUILD)/.deps
+test-integration: $(BUILD)/lgmsd $(BUILD)/lgmsd-san $(BUILD)/jpeg-scans | $(BUILD)/.deps
 	LGMSD_BIN=$(BUILD)/lgmsd bash tests/integration/run.sh
 	LGMSD_BIN=$(BUILD)/lgmsd-san LGMSD_SANITIZED=1 bash tests/integration/run.sh
+
+# a progressive JPEG of 2082 scans for the hostile-input tests (libjpeg's API, not cjpeg's 100-scan scripts)
+$(BUILD)/jpeg-scans: tests/tools/jpeg_scans.c | $(BUILD)/.deps
+	$(CC) -std=c11 -O2 $(WARN) $< -o $@ -ljpeg
 
 # ---- engine fixtures and benchmarks ----
 fixtures: $(BUILD)/.deps
@@ -294,7 +298,7 @@ test-openapi: $(BUILD)/lgmsd | $(BUILD)/.deps
 
 # ---- load, soak, valgrind (loopback only, bounded in time; not part of make test) ----
 load: $(BUILD)/lgmsd
-	$(PY) tools/load.py --lgmsd $(BUILD)/lgmsd
+	$(PY) tools/load.py --lgmsd $(BUILD)/lgmsd --floods
 
 soak: $(BUILD)/lgmsd
 	$(PY) tools/load.py --lgmsd $(BUILD)/lgmsd --soak-seconds $${SOAK_SECONDS:-600}
@@ -312,14 +316,16 @@ config-example: $(BUILD)/lgmsd
 	./$(BUILD)/lgmsd serve --print-config --model default=models/lgmsnet-phantom.lgms > config/lgmsd.ini
 
 format:
-	clang-format -i $(LIB_SRC) $(CXX_SRC) cli/main.c orthanc/*.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
+	clang-format -i $(LIB_SRC) $(CXX_SRC) cli/main.c orthanc/*.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c \
+		tests/tools/*.c
 
 # the dependency rule: cli -> server -> api -> engine (and config), nothing pointing up
 check-layers: | $(BUILD)/.deps
 	$(PY) tools/check_layers.py
 
 check-format: | $(BUILD)/.deps
-	clang-format --dry-run --Werror $(LIB_SRC) $(CXX_SRC) cli/main.c orthanc/*.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c tests/tsan/*.c
+	clang-format --dry-run --Werror $(LIB_SRC) $(CXX_SRC) cli/main.c orthanc/*.c $(UNIT_SRC) $(HEADERS) tests/fuzz/*.c \
+		tests/tsan/*.c tests/tools/*.c
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lgmsd $(BUILD)/lgmsd-san $(BUILD)/test-unit $(BUILD)/test-unit-san

@@ -97,7 +97,40 @@ done:
     return st;
 }
 
+/* The scans (SOS markers) of a JPEG, counted by walking its segments and skipping each
+ * scan's entropy-coded data (where 0xFF is followed by a stuffed 0 or a restart marker);
+ * up to EOI or the end of the bytes. libjpeg decodes every scan over the whole image, so a
+ * progressive file of thousands of one-coefficient scans costs seconds to decode from a
+ * couple of megabytes (libturbojpeg 2.1 has no scan limit of its own). */
+static int jpeg_scans(const uint8_t *p, size_t n) {
+    size_t i = 2; /* after SOI */
+    int scans = 0;
+    while (i + 4 <= n && p[i] == 0xFF) {
+        uint8_t m = p[i + 1];
+        if (m == 0xFF) { /* fill byte */
+            i++;
+            continue;
+        }
+        if (m == 0xD9) break; /* EOI */
+        if ((m >= 0xD0 && m <= 0xD7) || m == 0x01) {
+            i += 2;
+            continue;
+        }
+        i += 2 + (size_t)(p[i + 2] << 8 | p[i + 3]);
+        if (m != 0xDA) continue;
+        scans++;
+        while (i + 1 < n && !(p[i] == 0xFF && p[i + 1] != 0x00 && !(p[i + 1] >= 0xD0 && p[i + 1] <= 0xD7)))
+            i++;
+    }
+    return scans;
+}
+
 static api_status decode_jpeg(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, api_error *e) {
+    int scans = jpeg_scans(data, len);
+    if (scans > API_JPEG_MAX_SCANS)
+        return api_fail(e, API_UNPROCESSABLE,
+                        "the JPEG has %d scans; at most %d are decoded (a progressive JPEG has about 10)", scans,
+                        API_JPEG_MAX_SCANS);
     tjhandle tj = tjInitDecompress();
     if (!tj) return api_fail(e, API_INTERNAL, "out of memory decoding the image");
     api_status st = API_UNPROCESSABLE;

@@ -24,6 +24,9 @@ typedef struct {
     const char *format; /* "png" or "jpeg" */
 } api_image;
 
+/* JPEG scans decoded at most (422 past them): see decode_jpeg in image.c. */
+#define API_JPEG_MAX_SCANS 100
+
 /* API_OK; API_UNSUPPORTED (not a PNG or JPEG, or a variant we cannot decode, e.g. CMYK),
  * API_UNPROCESSABLE (truncated or malformed), API_TOO_LARGE (max_pixels, from the header),
  * API_INTERNAL (out of memory); e says which. */

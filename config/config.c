@@ -35,6 +35,8 @@ static const setting settings[] = {
      "OpenBLAS threads inside each engine thread (keep workers x engine x blas <= CPUs)"},
     {"queue", T_INT, F(queue), 1, 100000, "32", "requests waiting for a worker before 503 + Retry-After"},
     {"max_body_bytes", T_U64, F(max_body_bytes), 1024, 1LL << 40, "67108864", "largest request body (413 past it)"},
+    {"body_budget", T_U64, F(body_budget), 0, 1LL << 42, "0",
+     "bytes the bodies being received may hold together (503 past it); 0: 1/4 of the memory limit"},
     {"max_pixels", T_U64, F(max_pixels), 1, 1LL << 40, "26214400", "largest image, width x height (413 past it)"},
     {"max_frames", T_INT, F(max_frames), 1, 100000, "100",
      "DICOM frames one request may segment with frame=all (413 past it)"},

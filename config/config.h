@@ -29,6 +29,7 @@ typedef struct {
     int blas_threads;   /* OpenBLAS threads inside each engine thread */
     int queue;          /* bounded job queue capacity */
     uint64_t max_body_bytes;
+    uint64_t body_budget; /* bytes all bodies being received may hold; 0: from the memory limit */
     uint64_t max_pixels;
     int max_frames;           /* DICOM frames one request may segment (frame=all) */
     uint64_t max_voxels;      /* largest NIfTI volume, voxels */

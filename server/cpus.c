@@ -44,6 +44,23 @@ int lgmsd_cgroup_cpu_quota(const char *root) {
     return 0;
 }
 
+unsigned long long lgmsd_memory_limit(const char *root) {
+    char path[512], line[256];
+    unsigned long long v, ram = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemTotal: %llu kB", &v) == 1) ram = v * 1024;
+    if (f) fclose(f);
+    const char *files[] = {"memory.max", "memory/memory.limit_in_bytes"}; /* v2, v1 */
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", root, files[i]);
+        /* "max" (v2) or a huge number (v1: no limit) leave the machine's RAM */
+        if (!read_line(path, line, sizeof line) && sscanf(line, "%llu", &v) == 1 && v > 0 && (!ram || v < ram))
+            return v;
+    }
+    return ram;
+}
+
 int lgmsd_available_cpus(const char *cgroup_root) {
     int n = 0;
     cpu_set_t set;

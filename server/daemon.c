@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "server.h"
 #include "transport.h"
 #include "ui.h"
+#include "upload.h"
 #include "workers.h"
 
 typedef struct {
@@ -174,11 +176,20 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
     s->cfg = cfg, s->models = models, s->n_models = n_models, s->default_index = default_index;
     s->store = lgmsd_store_pick(cfg->jobs_store);
     s->id_salt = (unsigned)time(NULL) ^ (unsigned)getpid() << 16;
+    struct rlimit nofile; /* every connection is a descriptor: take the hard limit */
+    if (!getrlimit(RLIMIT_NOFILE, &nofile) && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     int listen_fd = open_listener(cfg, &port); /* first: a taken port fails before any warm-up */
     if (listen_fd < 0) goto out;
     int swept = api_nifti_sweep();
     if (swept) lgmsd_log(LGMSD_LOG_INFO, "removed %d file(s) a killed lgmsd left in /dev/shm", swept);
     int cpus = lgmsd_available_cpus(NULL);
+    unsigned long long memory = lgmsd_memory_limit("/sys/fs/cgroup");
+    s->body_budget = cfg->body_budget ? cfg->body_budget : memory / 4;
+    if (s->body_budget < cfg->max_body_bytes) s->body_budget = cfg->max_body_bytes;
+    lgmsd_upload_set_budget(s->body_budget);
     s->workers = cfg->workers ? cfg->workers : cpus;
     /* latency mode (fewer workers than CPUs): each inference is split over the spare CPUs */
     s->engine_threads = cfg->engine_threads ? cfg->engine_threads : (cpus / s->workers > 1 ? cpus / s->workers : 1);
@@ -232,9 +243,10 @@ int lgmsd_server_run(const lgmsd_config *cfg, const api_model_entry *models, int
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     lgmsd_log(LGMSD_LOG_INFO,
-              "listening on %s:%d (%s), %d worker(s) x %d engine thread(s), queue %d, default model %s, %s", cfg->host,
-              port, tls_cert ? "https" : "http", s->workers, s->engine_threads, cfg->queue, models[default_index].name,
-              s->keys.n ? "API keys required" : "no authentication");
+              "listening on %s:%d (%s), %d worker(s) x %d engine thread(s), queue %d, default model %s, %s, "
+              "bodies being received up to %llu MiB together",
+              cfg->host, port, tls_cert ? "https" : "http", s->workers, s->engine_threads, cfg->queue,
+              models[default_index].name, s->keys.n ? "API keys required" : "no authentication", s->body_budget >> 20);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     rc = 0;
 out_pool:

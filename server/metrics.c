@@ -142,8 +142,9 @@ static void put_histogram(strbuf *b, const char *name, const char *help, const h
 }
 
 char *lgmsd_metrics_render(size_t *len) {
-    static const char *reasons[LGMSD_REJECT_COUNT] = {"queue_full",   "draining",  "too_large",      "timeout",
-                                                      "read_timeout", "jobs_full", "header_timeout", "evicted"};
+    static const char *reasons[LGMSD_REJECT_COUNT] = {"queue_full",     "draining",     "too_large",
+                                                      "timeout",        "read_timeout", "jobs_full",
+                                                      "header_timeout", "evicted",      "body_budget"};
     static const char *job_states[5] = {"queued", "running", "done", "failed", "cancelled"};
     strbuf b = {0};
     pthread_mutex_lock(&m.lock);

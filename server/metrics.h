@@ -14,7 +14,8 @@ typedef enum {
     LGMSD_REJECT_READ_TIMEOUT,
     LGMSD_REJECT_JOBS_FULL,
     LGMSD_REJECT_HEADER_TIMEOUT,
-    LGMSD_REJECT_EVICTED, /* an idle connection closed to let a new one in */
+    LGMSD_REJECT_EVICTED,     /* an idle connection closed to let a new one in */
+    LGMSD_REJECT_BODY_BUDGET, /* the bodies being received hold body_budget */
     LGMSD_REJECT_COUNT
 } lgmsd_reject_reason;
 

@@ -174,8 +174,20 @@ static void accept_upload(lgmsd_server *s, srv_request *r, int volume) {
     }
 }
 
+static void unavailable(srv_request *r, int retry_after, const char *fmt, const char *setting, long value) {
+    api_error e = {.status = API_UNAVAILABLE, .setting = setting};
+    snprintf(e.detail, sizeof e.detail, fmt, value);
+    srv_reply_error(r, &e, retry_after);
+}
+
 /* The body as the task's input, or an answer (413, 400). 0 when the body is ready. */
 static int take_body(lgmsd_server *s, srv_request *r) {
+    if (r->up.over_budget) {
+        lgmsd_metrics_reject(LGMSD_REJECT_BODY_BUDGET);
+        unavailable(r, 2, "the request bodies being received fill body_budget = %ld bytes; retry shortly",
+                    "body_budget", (long)s->body_budget);
+        return -1;
+    }
     if (r->up.too_large) {
         lgmsd_metrics_reject(LGMSD_REJECT_TOO_LARGE);
         api_error e;
@@ -194,12 +206,6 @@ static int take_body(lgmsd_server *s, srv_request *r) {
         return -1;
     }
     return 0;
-}
-
-static void unavailable(srv_request *r, int retry_after, const char *fmt, const char *setting, long value) {
-    api_error e = {.status = API_UNAVAILABLE, .setting = setting};
-    snprintf(e.detail, sizeof e.detail, fmt, value);
-    srv_reply_error(r, &e, retry_after);
 }
 
 /* ---------------------------------------------------------------- POST .../segment */

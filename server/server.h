@@ -20,6 +20,7 @@ typedef struct lgmsd_server {
     const api_model_entry *models;
     int n_models, default_index;
     int workers, engine_threads;
+    unsigned long long body_budget; /* as applied (the setting, or derived from the memory limit) */
     lgmsd_pool *pool;
     const lgmsd_store_backend *store; /* where volume jobs live (store.h) */
     lgmsd_pool *store_pool;           /* a blocking store's threads; NULL for memory */

@@ -11,6 +11,7 @@
  *   "Expect: 100-continue" is answered at once: it waits for the verdict before sending. */
 #include "transport.h"
 
+#include <malloc.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +28,13 @@
 #define CONNECTION_MEMORY_LIMIT (64 * 1024)
 #define DRAIN_LIMIT (16u << 20) /* body bytes an early refusal reads past, so the client sees it */
 #define MAX_QUERY_ARGS 64
-/* evict a connection that has not sent a complete request once this few slots are left;
- * never one younger than EVICT_MIN_AGE seconds (a real client's request is on its way) */
+#define TRIM_AFTER (8u << 20) /* a request with a body or reply larger than this returns memory to the system */
+/* at max_connections, a newcomer takes the place of the connection idle longest without a
+ * complete request (never one younger than EVICT_MIN_AGE seconds: a real client's request
+ * is on its way); libmicrohttpd may hold EVICT_RESERVE more, so that it keeps accepting
+ * while the evicted ones close, and the 1 s tick makes room again when a burst filled them */
 #define EVICT_RESERVE 8
-#define EVICT_MIN_AGE 0.25
+#define EVICT_MIN_AGE 0.05
 
 /* One open connection: for the read and header deadlines and for eviction. */
 typedef struct conn_track {
@@ -45,7 +49,7 @@ struct lgmsd_transport {
     lgmsd_server *srv;
     uv_loop_t *loop;
     uv_poll_t poll;
-    uv_timer_t mhd_timer, tick;
+    uv_timer_t mhd_timer, tick, evict_timer;
     uv_async_t async;
     struct MHD_Daemon *mhd;
     conn_track *conns;
@@ -58,7 +62,12 @@ static void rearm(lgmsd_transport *t);
 
 void lgmsd_transport_drive(lgmsd_transport *t) {
     if (!t->mhd) return;
+    int before = t->n_conns;
     MHD_run(t->mhd);
+    /* libmicrohttpd takes its listen socket out of epoll at its connection limit and puts
+     * it back only at the start of a later run: when connections closed in this one, run
+     * again, or connections waiting to be accepted would wait for an unrelated event */
+    if (t->n_conns < before) MHD_run(t->mhd);
     rearm(t);
 }
 
@@ -278,7 +287,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .height = r->height};
     int quiet = r->route.id == API_ROUTE_HEALTHZ || r->route.id == API_ROUTE_READYZ || r->route.id == API_ROUTE_METRICS;
     if (!quiet || lgmsd_log_enabled(LGMSD_LOG_DEBUG)) lgmsd_log_request(&lr);
+    int big = r->up.received > TRIM_AFTER || (r->sent && r->reply.len > TRIM_AFTER);
     lgmsd_request_free(r);
+    if (big) malloc_trim(0); /* give the pages of a large body and reply back to the system */
     s->inflight--;
 }
 
@@ -301,20 +312,40 @@ static conn_track *oldest_idle(lgmsd_transport *t, double now) {
     return best;
 }
 
+static void on_evict_timer(uv_timer_t *h);
+
+/* At most max_connections connections that are not being closed: the ones idle longest
+ * without a request go first. libmicrohttpd may hold EVICT_RESERVE more, so it keeps
+ * accepting while those close. When none is old enough yet (a burst of new ones), try again
+ * once they may be, rather than wait for an unrelated event. */
+static void make_room(lgmsd_transport *t) {
+    int live = 0;
+    for (conn_track *ct = t->conns; ct; ct = ct->next)
+        live += !ct->closing;
+    double now = lgms_now();
+    while (live > t->srv->cfg->max_connections) {
+        conn_track *victim = oldest_idle(t, now);
+        if (!victim) {
+            if (!uv_is_active((uv_handle_t *)&t->evict_timer))
+                uv_timer_start(&t->evict_timer, on_evict_timer, (uint64_t)(EVICT_MIN_AGE * 1000) + 1, 0);
+            return;
+        }
+        shut(victim);
+        lgmsd_metrics_reject(LGMSD_REJECT_EVICTED);
+        live--;
+    }
+}
+
+static void on_evict_timer(uv_timer_t *h) {
+    make_room(h->data);
+    lgmsd_transport_drive(h->data);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
     lgmsd_transport *t = cls;
     conn_track *ct = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        /* near the cap, the newcomer takes the place of the longest-idle connection, so a
-         * flood of idle or trickling sockets cannot keep real clients and probes out */
-        if (t->n_conns >= t->srv->cfg->max_connections - EVICT_RESERVE) {
-            conn_track *victim = oldest_idle(t, lgms_now());
-            if (victim) {
-                shut(victim);
-                lgmsd_metrics_reject(LGMSD_REJECT_EVICTED);
-            }
-        }
         ct = calloc(1, sizeof *ct);
         if (!ct) return; /* untracked: only MHD's idle timeout applies to it */
         ct->conn = conn;
@@ -324,6 +355,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         t->conns = ct;
         t->n_conns++;
         *socket_context = ct;
+        /* past the cap, the newcomer takes the place of the connection idle longest, so a
+         * flood of idle or trickling sockets cannot keep real clients and probes out */
+        make_room(t);
     } else if (ct) {
         if (ct->prev)
             ct->prev->next = ct->next;
@@ -357,13 +391,12 @@ static void on_tick(uv_timer_t *h) {
         lgmsd_metrics_reject(r ? LGMSD_REJECT_READ_TIMEOUT : LGMSD_REJECT_HEADER_TIMEOUT);
         closed++;
     }
-    if (closed) {
+    if (closed)
         lgmsd_log(LGMSD_LOG_WARN,
                   "closed %d connection(s) that were too slow to send a request (header_timeout = %d s, "
                   "read_timeout = %d s)",
                   closed, s->cfg->header_timeout, s->cfg->read_timeout);
-        lgmsd_transport_drive(t);
-    }
+    if (closed) lgmsd_transport_drive(t);
 }
 
 /* ---------------------------------------------------------------- completions from the pool */
@@ -377,6 +410,7 @@ static void on_async(uv_async_t *a) {
             next = task->next;
             if (task->long_running) { /* a volume job: clients poll it, nothing to resume */
                 task->returned(task, s);
+                malloc_trim(0); /* a volume's buffers were large */
                 continue;
             }
             srv_request *r = (srv_request *)task;
@@ -421,9 +455,9 @@ lgmsd_transport *lgmsd_transport_start(lgmsd_server *s, uv_loop_t *loop, int lis
     t->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, t, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET,
         (MHD_socket)listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, t, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, t, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)s->cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        on_connection, t, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->cfg->max_connections + EVICT_RESERVE),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY_LIMIT, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!t->mhd) {
         free(t);
         return NULL;
@@ -436,6 +470,8 @@ lgmsd_transport *lgmsd_transport_start(lgmsd_server *s, uv_loop_t *loop, int lis
     t->mhd_timer.data = t;
     uv_timer_init(loop, &t->tick);
     t->tick.data = t;
+    uv_timer_init(loop, &t->evict_timer);
+    t->evict_timer.data = t;
     uv_timer_start(&t->tick, on_tick, 1000, 1000);
     uv_async_init(loop, &t->async, on_async);
     t->async.data = t;
@@ -457,7 +493,7 @@ void lgmsd_transport_stop(lgmsd_transport *t) {
         t->mhd = NULL;
     }
     uv_handle_t *handles[] = {(uv_handle_t *)&t->poll, (uv_handle_t *)&t->mhd_timer, (uv_handle_t *)&t->tick,
-                              (uv_handle_t *)&t->async};
+                              (uv_handle_t *)&t->evict_timer, (uv_handle_t *)&t->async};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
         if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
 }

@@ -2,11 +2,18 @@
  * The one place max_body_bytes is enforced on bytes that arrive. */
 #include "upload.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define POST_BUFFER 65536
+
+static atomic_ullong budget = ~0ULL, held; /* held: the cap of every buffer of an upload */
+
+void lgmsd_upload_set_budget(unsigned long long bytes) { atomic_store(&budget, bytes); }
+
+unsigned long long lgmsd_upload_held(void) { return atomic_load(&held); }
 
 void lgmsd_upload_init(lgmsd_upload *u, size_t max_bytes) {
     memset(u, 0, sizeof *u);
@@ -15,14 +22,9 @@ void lgmsd_upload_init(lgmsd_upload *u, size_t max_bytes) {
 
 static void drop_body(lgmsd_upload *u) {
     free(u->body);
+    atomic_fetch_sub(&held, u->cap);
     u->body = NULL;
     u->len = u->cap = 0;
-}
-
-void lgmsd_upload_reserve(lgmsd_upload *u, size_t n) {
-    if (n == 0 || n > u->max_bytes || u->body) return;
-    u->body = malloc(n);
-    u->cap = u->body ? n : 0;
 }
 
 static void set_bad(lgmsd_upload *u, const char *detail) {
@@ -39,8 +41,18 @@ static int append(lgmsd_upload *u, const char *data, size_t size) {
         while (cap < u->len + size)
             cap *= 2;
         if (cap > u->max_bytes) cap = u->max_bytes;
+        unsigned long long grow = cap - u->cap, before = atomic_fetch_add(&held, grow);
+        if (before + grow > atomic_load(&budget)) { /* spent: let this upload go, not the process */
+            atomic_fetch_sub(&held, grow);
+            u->over_budget = 1;
+            drop_body(u);
+            return 0;
+        }
         uint8_t *nb = realloc(u->body, cap);
-        if (!nb) return -1;
+        if (!nb) {
+            atomic_fetch_sub(&held, grow);
+            return -1;
+        }
         u->body = nb, u->cap = cap;
     }
     memcpy(u->body + u->len, data, size);
@@ -58,7 +70,7 @@ static enum MHD_Result on_form_field(void *cls, enum MHD_ValueKind kind, const c
     if (!strcmp(key, "image")) {
         if (off == 0 && u->image_parts++) set_bad(u, "the form has more than one \"image\" field");
         /* the wire count bounds the image too, but a form's parts never exceed it */
-        if (u->bad || size > u->max_bytes - u->len) return MHD_YES;
+        if (u->bad || u->over_budget || size > u->max_bytes - u->len) return MHD_YES;
         return append(u, data, size) ? MHD_NO : MHD_YES;
     }
     if (filename) { /* a file under another name: say where the image goes */
@@ -99,7 +111,7 @@ int lgmsd_upload_start_form(lgmsd_upload *u, struct MHD_Connection *conn) {
 
 int lgmsd_upload_feed(lgmsd_upload *u, const char *data, size_t size) {
     u->received += size;
-    if (u->too_large) return 0;
+    if (u->too_large || u->over_budget) return 0;
     if (u->received > u->max_bytes) { /* discard the rest; the caller answers 413 at the end */
         u->too_large = 1;
         drop_body(u);
@@ -131,6 +143,7 @@ int lgmsd_upload_finish(lgmsd_upload *u, api_options *o) {
 uint8_t *lgmsd_upload_take(lgmsd_upload *u, size_t *len) {
     uint8_t *b = u->body;
     *len = u->len;
+    atomic_fetch_sub(&held, u->cap);
     u->body = NULL;
     u->len = u->cap = 0;
     return b;

@@ -23,6 +23,7 @@ typedef struct {
     size_t len, cap;
     unsigned long long received; /* bytes seen on the wire, including discarded ones */
     int too_large, bad;
+    int over_budget;  /* the process-wide budget for bodies being received was spent */
     char detail[512]; /* why bad */
     struct MHD_PostProcessor *pp;
     int image_parts, n_fields;
@@ -30,10 +31,14 @@ typedef struct {
     size_t field_len[LGMSD_FORM_FIELDS];
 } lgmsd_upload;
 
+/* The bytes every upload being received may hold together (body_budget); set once at
+ * start. Buffers count as they grow, as bytes arrive, never from a declared length; an
+ * upload that would pass the budget drops what it holds, discards the rest of its body and
+ * is marked over_budget (the route answers 503). Handed-over bodies no longer count. */
+void lgmsd_upload_set_budget(unsigned long long bytes);
+/* Bytes the uploads being received hold now. */
+unsigned long long lgmsd_upload_held(void);
 void lgmsd_upload_init(lgmsd_upload *u, size_t max_bytes);
-/* Reserve room for a declared Content-Length (n <= max_bytes); a failure only means
- * the buffer will grow as bytes arrive. */
-void lgmsd_upload_reserve(lgmsd_upload *u, size_t n);
 /* Parse the body as multipart/form-data of this connection's Content-Type.
  * -1 when the header has no boundary (u->bad is set). */
 int lgmsd_upload_start_form(lgmsd_upload *u, struct MHD_Connection *conn);

@@ -7,6 +7,10 @@ bounded in time) and check how it behaves at and beyond its capacity.
    of the accepted (200) requests and the throughput are reported.
 3. soak (--soak-seconds > 0): open loop at 0.8x the sustainable rate; the daemon's RSS is
    sampled and its growth after warm-up must stay under 5%.
+4. floods (--floods, on in make load): 1500 idle connections, then 1500 clients trickling
+   their headers a byte at a time, each while /healthz is probed on fresh connections (its
+   p99 must stay under 1 s); then 64 uploads stalled near max_body_bytes with a body_budget
+   of 256 MiB (the daemon's RSS must stay within that budget of its baseline).
 Exits non-zero when a check fails.
 """
 
@@ -55,6 +59,95 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def probe_healthz(port, count=60, gap=0.05):
+    """Latencies (s) of /healthz on fresh connections; a failure counts as 30 s."""
+    out = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            c.request("GET", "/healthz")
+            ok = c.getresponse().status == 200
+            c.close()
+            out.append(time.perf_counter() - t0 if ok else 30.0)
+        except OSError:
+            out.append(30.0)
+        time.sleep(gap)
+    return out
+
+
+def pct99(values):
+    return float(np.percentile(values, 99)) if values else 0.0
+
+
+def flood(port, n, trickle, seconds):
+    """n connections held open for `seconds`: idle, or sending a header a byte at a time
+    (one byte per connection per 0.5 s); /healthz probed meanwhile. Returns the probe times."""
+    socks, stop = [], threading.Event()
+    for _ in range(n):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.setblocking(False)
+            socks.append(s)
+        except OSError:
+            break
+    header = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 4000
+
+    def trickler():
+        i = 0
+        while not stop.is_set():
+            for s in socks:
+                try:
+                    s.send(header[i % len(header):i % len(header) + 1])
+                except OSError:
+                    pass
+            i += 1
+            stop.wait(0.5)
+
+    t = threading.Thread(target=trickler) if trickle else None
+    if t:
+        t.start()
+    time.sleep(1)
+    probes = probe_healthz(port, count=int(seconds / 0.1))
+    stop.set()
+    if t:
+        t.join()
+    for s in socks:
+        s.close()
+    return probes, len(socks)
+
+
+def stalled_uploads(port, pid, n, size):
+    """n uploads declaring `size` bytes that send all but the last MiB and stall. Returns the
+    daemon's RSS (kB) before and at the peak, and how many were answered 503 meanwhile."""
+    before = rss_kb(pid)
+    socks, peak = [], before
+    chunk = b"\0" * (1 << 20)
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(b"POST /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n" % size)
+        socks.append(s)
+    for s in socks:
+        try:
+            for _ in range(size // len(chunk) - 1):
+                s.sendall(chunk)
+        except OSError:
+            pass
+        peak = max(peak, rss_kb(pid))
+    time.sleep(1)
+    peak = max(peak, rss_kb(pid))
+    refused = 0
+    for s in socks:  # finish each body: the ones over the budget are answered 503
+        try:
+            s.sendall(chunk)
+            s.settimeout(60)
+            refused += b" 503 " in s.recv(200)
+        except OSError:
+            pass
+        s.close()
+    return before, peak, refused
 
 
 def closed_loop(port, body, clients, seconds):
@@ -127,12 +220,15 @@ def main():
     ap.add_argument("--capacity-seconds", type=float, default=20)
     ap.add_argument("--overload-seconds", type=float, default=30)
     ap.add_argument("--soak-seconds", type=float, default=0)
+    ap.add_argument("--floods", action="store_true", help="also the connection floods and stalled uploads")
     args = ap.parse_args()
 
     port = free_port()
     log = tempfile.TemporaryFile()
+    budget = 256 << 20  # a quarter of the 1 GiB the Kubernetes manifests give a pod
     proc = subprocess.Popen([args.lgmsd, "serve", "--port", str(port), "--workers", str(args.workers),
-                             "--queue", str(args.queue), "--log-level", "warn"], stdout=log, stderr=log)
+                             "--queue", str(args.queue), "--log-level", "warn", "--body-budget", str(budget)],
+                            stdout=log, stderr=log)
     failures = []
     try:
         for _ in range(300):
@@ -163,6 +259,20 @@ def main():
         bound = 1e3 * (args.queue + 2 * args.workers) / rate * 1.5
         if p99 > bound:
             failures.append("accepted p99 %.0f ms exceeds the bound %.0f ms" % (p99, bound))
+        if args.floods:
+            for name, trickle in (("idle", False), ("slowloris", True)):
+                probes, held = flood(port, 1500, trickle, 15)
+                print("flood %s: %d connections held; /healthz on a fresh connection: p50 %.0f ms, p99 %.0f ms, "
+                      "max %.0f ms over %d probes" % (name, held, 1e3 * float(np.median(probes)), 1e3 * pct99(probes),
+                                                     1e3 * max(probes), len(probes)))
+                if pct99(probes) >= 1.0:
+                    failures.append("/healthz p99 %.0f ms under the %s flood" % (1e3 * pct99(probes), name))
+            before, peak, refused = stalled_uploads(port, proc.pid, 64, 64 << 20)
+            print("stalled uploads: 64 x 63 MiB of 64 MiB declared; RSS %.0f -> %.0f MB at the peak (body_budget "
+                  "%d MiB); %d answered 503" % (before / 1024, peak / 1024, budget >> 20, refused))
+            if (peak - before) * 1024 > budget + (96 << 20):
+                failures.append("RSS grew %.0f MB under stalled uploads, past the %d MiB budget"
+                                % ((peak - before) / 1024, budget >> 20))
         if args.soak_seconds > 0:
             samples = []
             last = [0.0]

@@ -125,6 +125,9 @@ class Images:
         self.add("rgba.png", rgba)
         self.add("rgb.jpg", colour)
         self.add("grey.jpg", grey)
+        p = os.path.join(folder, "progressive.jpg")
+        assert cv2.imwrite(p, colour, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+        self.paths["progressive.jpg"] = p
         p = os.path.join(folder, "palette.png")
         palette_png(p, (grey // 32).astype(np.uint8), rng.integers(0, 256, (8, 3)))
         self.paths["palette.png"] = p
@@ -412,6 +415,18 @@ class HostileInputTest(OwnDaemonCase):
         st, hd, body = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])
         self.assertEqual(st, 200)  # and the daemon still serves
 
+    def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding(self):
+        # 2082 one-coefficient scans over 5120 x 5120: 2.2 MB that took 3.8 s of a worker to
+        # decode before the scan count was checked (libturbojpeg 2.1 has no limit)
+        bomb = os.path.join(self.tmp.name, "scans.jpg")
+        r = subprocess.run([os.path.join(ROOT, "build", "jpeg-scans"), "5120", "5120", bomb], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st, _, body = curl(self.d, "/v1/segment", "-H", "Content-Type: image/jpeg", data_file=bomb)
+        self.assertEqual(st, 422, body)
+        self.assertIn("2082 scans", json.loads(body)["detail"])
+        st, _, body = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["progressive.jpg"])
+        self.assertEqual(st, 200, "an ordinary progressive JPEG still decodes")
+
     def daemon_fds(self):
         return len(os.listdir("/proc/%d/fd" % self.d.proc.pid))
 
@@ -428,10 +443,11 @@ class HostileInputTest(OwnDaemonCase):
                 s.connect_ex(("127.0.0.1", self.d.port))  # in progress or done; the kernel queues the rest
                 idle.append(s)
             time.sleep(1.0)
-            # the cap holds: the daemon keeps at most max_connections sockets, whatever the flood
-            self.assertLessEqual(self.daemon_fds(), fds_before + 20)
+            # the cap holds: the daemon keeps at most max_connections sockets (and 8 being
+            # closed to make room), whatever the flood
+            self.assertLessEqual(self.daemon_fds(), fds_before + 20 + 8)
             time.sleep(2.5)  # connection_timeout = 2 s closes the idle ones it accepted ...
-            self.assertLessEqual(self.daemon_fds(), fds_before + 20)  # ... and the next ones wait their turn
+            self.assertLessEqual(self.daemon_fds(), fds_before + 20 + 8)  # ... and the next ones wait their turn
         finally:
             for s in idle:
                 s.close()
@@ -445,6 +461,32 @@ class HostileInputTest(OwnDaemonCase):
         while self.daemon_fds() > fds_before + 2 and time.time() < deadline:
             time.sleep(0.2)
         self.assertLessEqual(self.daemon_fds(), fds_before + 2)
+
+class FloodTest(OwnDaemonCase):
+    """A flood of idle connections beyond max_connections, with timeouts far away: a new
+    client still gets in (the one idle longest makes room), rather than waiting for a
+    timeout to empty the table. Before, libmicrohttpd stopped accepting at the cap and only
+    the header deadline (15 s) let anyone in."""
+    DAEMON_ARGS = ("--workers", "1", "--max-connections", "50", "--connection-timeout", "120", "--header-timeout", "120")
+
+    def test_a_probe_gets_in_while_a_thousand_idle_connections_are_held(self):
+        idle = []
+        try:
+            for _ in range(1000):
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", self.d.port))
+                idle.append(s)
+            time.sleep(1.0)
+            for _ in range(5):
+                st, _, _ = curl(self.d, "/healthz", timeout=5)  # no timeout of the daemon's could help it here
+                self.assertEqual(st, 200)
+            st, _, _ = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"], timeout=30)
+            self.assertEqual(st, 200)
+        finally:
+            for s in idle:
+                s.close()
+
 
 class SlowClientTest(OwnDaemonCase):
     """Clients that trickle a byte a second, on a daemon of their own (no connections left
@@ -695,6 +737,36 @@ class VolumeJobTest(OwnDaemonCase):
             self.assertEqual(curl(self.d, "/v1/jobs/" + j, "-X", "DELETE")[0], 204)
 
 
+class BodyBudgetTest(OwnDaemonCase):
+    """Bodies being received share one budget: stalled near-limit uploads cannot pile up
+    memory; the one that would pass it is answered 503, the others and probes go on."""
+    DAEMON_ARGS = ("--workers", "1", "--max-body-bytes", "2000000", "--body-budget", "3000000")
+
+    def test_the_upload_that_passes_the_budget_gets_503_and_memory_stays_bounded(self):
+        socks = []
+        try:
+            for _ in range(2):  # two stalled uploads of 1.5 MB toward 1.9 MB each: 3 MB is spent at the second
+                s = socket.create_connection(("127.0.0.1", self.d.port))
+                s.sendall(b"POST /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                          b"Content-Length: 1900000\r\n\r\n" + b"\0" * 1500000)
+                socks.append(s)
+                time.sleep(0.3)
+            self.assertEqual(curl(self.d, "/healthz")[0], 200)
+            socks[1].sendall(b"\0" * 400000)
+            head = socks[1].recv(4096).decode(errors="replace")
+            self.assertIn("503", head.split("\r\n")[0])
+            self.assertIn("Retry-After", head)
+            self.assertIn("body_budget", head)
+            metrics = curl(self.d, "/metrics")[2].decode()
+            self.assertIn('lgmsd_rejections_total{reason="body_budget"} 1', metrics)
+        finally:
+            for s in socks:
+                s.close()
+        time.sleep(0.5)
+        st, _, _ = curl(self.d, "/v1/segment", "-F", "image=@" + self.img.paths["grey8.png"])
+        self.assertEqual(st, 200, "the budget came back when the uploads went")
+
+
 class TlsTest(unittest.TestCase):
     def test_https_with_cert_and_key(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -710,6 +782,23 @@ class TlsTest(unittest.TestCase):
                 r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", d.url.replace("https", "http") + "/healthz"],
                                    capture_output=True, text=True)
                 self.assertNotEqual(r.stdout, "200")  # plain HTTP is not served on a TLS port
+                # what openssl s_client can negotiate: TLS 1.3, or 1.2 with ECDHE and AEAD only
+                port = str(d.port)
+
+                def handshake(*args):
+                    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:" + port, *args],
+                                       input="", capture_output=True, text=True, timeout=30)
+                    return r.returncode == 0 and "Cipher is (NONE)" not in r.stdout, r.stdout + r.stderr
+
+                ok, out = handshake("-tls1_3")
+                self.assertTrue(ok, out[-800:])
+                ok, out = handshake("-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256")
+                self.assertTrue(ok, out[-800:])
+                for refused in (("-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"), ("-tls1",  "-cipher", "DEFAULT@SECLEVEL=0"),
+                                ("-tls1_2", "-cipher", "AES128-SHA"), ("-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"),
+                                ("-tls1_2", "-cipher", "AES128-GCM-SHA256")):  # static RSA, CBC-SHA1
+                    ok, out = handshake(*refused)
+                    self.assertFalse(ok, "accepted %s" % " ".join(refused))
             finally:
                 self.assertEqual(d.stop(60), 0, d.output()[-2000:])
 
