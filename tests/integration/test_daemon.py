@@ -710,6 +710,43 @@ class VolumeJobTest(OwnDaemonCase):
             f.write(ct_volume.nifti1_header_only((16, 16, 8), (1.5, 1.5, 2.0), bytes(16 * 16 * 8)))
         return path
 
+    def test_a_full_dev_shm_fails_the_job_clearly_instead_of_truncating(self):
+        # a daemon whose /dev/shm (where libnifti2 reads and writes) holds 1 MiB, as small
+        # container defaults do: the 7 MB volume cannot pass through it. Before, a short
+        # write went unnoticed and the job reported done with a truncated file.
+        port = free_port()
+        script = ("mount -t tmpfs -o size=1m tmpfs /dev/shm && exec %s serve --host 127.0.0.1 --port %d "
+                  "--workers 1 --model ct=%s" % (LGMSD, port, os.path.join(ROOT, "tests", "fixtures",
+                                                                            "small3d-14class.lgms")))
+        proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            class D:
+                url = "http://127.0.0.1:%d" % port
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                try:
+                    if curl(D, "/readyz", timeout=2)[0] == 200:
+                        break
+                except subprocess.SubprocessError:
+                    pass
+                time.sleep(0.2)
+            st, _, body = curl(D, "/v1/models/ct/volumes", "-H", "Content-Type: application/gzip", data_file=self.nii)
+            self.assertEqual(st, 202, body)
+            job_id = json.loads(body)["id"]
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                job = json.loads(curl(D, "/v1/jobs/" + job_id)[2])
+                if job["state"] not in ("queued", "running"):
+                    break
+                time.sleep(0.2)
+            self.assertEqual(job["state"], "failed", job)
+            self.assertIn("/dev/shm", job["error"]["detail"])
+            self.assertEqual(curl(D, "/healthz")[0], 200)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+
     def test_job_table_is_bounded_by_results_not_failures(self):
         for job in json.loads(curl(self.d, "/v1/jobs")[2])["jobs"]:  # start from an empty table
             if job["state"] in ("queued", "running"):
@@ -735,6 +772,44 @@ class VolumeJobTest(OwnDaemonCase):
         self.assertEqual(self.wait(job_id)["state"], "done")
         for j in made[1:] + [job_id]:
             self.assertEqual(curl(self.d, "/v1/jobs/" + j, "-X", "DELETE")[0], 204)
+
+
+class LargeJsonTest(OwnDaemonCase):
+    """Large JSON bodies are parsed and decoded on the workers, after a shape check that
+    builds nothing: the loop thread stays free for probes. Before, four 60 MiB base64
+    bodies stalled /healthz for 6.4 s (Kubernetes' liveness probe gives up after 1 s)."""
+    DAEMON_ARGS = ("--workers", "1")
+
+    def test_healthz_answers_within_a_second_while_large_json_bodies_are_parsed(self):
+        big = os.path.join(self.tmp.name, "big.json")
+        with open(big, "w") as f:
+            f.write('{"image": "')
+            chunk = base64.b64encode(np.random.default_rng(2).bytes(3 << 20)).decode()
+            for _ in range(14):  # ~56 MiB of base64
+                f.write(chunk)
+            f.write('"}')
+        deep = os.path.join(self.tmp.name, "array.json")
+        with open(deep, "w") as f:  # not the documented shape: refused before a tree is built
+            f.write('{"a": [' + "0," * (20 << 20) + '0]}')
+        results = []
+
+        def post(path):
+            results.append(curl(self.d, "/v1/segment", "-H", "Content-Type: application/json", data_file=path,
+                                timeout=120)[0])
+
+        threads = [threading.Thread(target=post, args=(p,)) for p in (big, big, big, deep)]
+        for t in threads:
+            t.start()
+        probes = 0
+        while any(t.is_alive() for t in threads):
+            st, _, _ = curl(self.d, "/healthz", timeout=3 if SANITIZED else 1)  # curl gives up: a failure here
+            self.assertEqual(st, 200)
+            probes += 1
+            time.sleep(0.1)
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(results), [400, 415, 415, 415], "bytes that are no image: 415; not the shape: 400")
+        self.assertGreater(probes, 3)
 
 
 class BodyBudgetTest(OwnDaemonCase):
