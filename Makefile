@@ -222,8 +222,12 @@ $(BUILD)/jpeg-scans: tests/tools/jpeg_scans.c | $(BUILD)/.deps
 fixtures: $(BUILD)/.deps
 	$(PY) tools/make_fixtures.py
 
-bench: $(BUILD)/lgmsd
-	$(PY) tools/bench.py --lgmsd $(BUILD)/lgmsd
+# this CPU's FMA peak per core (AVX2 and AVX-512), which bench.py reports efficiency against
+$(BUILD)/fma-peak: tools/fma_peak.c | $(BUILD)/.deps-build
+	$(CC) -std=c11 -O2 $(WARN) $< -o $@
+
+bench: $(BUILD)/lgmsd $(BUILD)/fma-peak
+	$(PY) tools/bench.py --lgmsd $(BUILD)/lgmsd --fma-peak $(BUILD)/fma-peak
 	$(PY) tools/bench_server.py --lgmsd $(BUILD)/lgmsd
 
 # ---- install (build with the same PREFIX you install with) ----

@@ -56,8 +56,10 @@ int cmd_tensor(int argc, char **argv) {
         return 2;
     }
     openblas_set_num_threads(blas_threads);
+    double t_load = lgms_now();
     lgms_model *m = lgmsd_load_model_or_report("tensor", model_path);
     if (!m) return 1;
+    t_load = lgms_now() - t_load;
     const lgms_meta *meta = lgms_model_meta(m);
     npy_array in;
     char err[512];
@@ -67,7 +69,9 @@ int cmd_tensor(int argc, char **argv) {
         lgms_model_free(m);
         return 1;
     }
+    double t_state = lgms_now();
     lgms_state *st = lgms_state_new(m);
+    t_state = lgms_now() - t_state;
     float *out = NULL;
     double *times = calloc((size_t)repeat, sizeof *times);
     int nd = meta->spatial_dims;
@@ -95,6 +99,13 @@ int cmd_tensor(int argc, char **argv) {
         }
         times[r] = lgms_now() - t0;
         if (verbose) fprintf(stderr, "run %d: %.2f ms\n", r + 1, 1e3 * times[r]);
+    }
+    if (verbose) {
+        double read, pack;
+        lgms_model_load_seconds(m, &read, &pack);
+        fprintf(stderr,
+                "cold start: load %.1f ms (read and fold %.1f, pack filters %.1f), state %.1f ms, first run %.1f ms\n",
+                1e3 * t_load, 1e3 * read, 1e3 * pack, 1e3 * t_state, 1e3 * times[0]);
     }
     qsort(times, (size_t)repeat, sizeof *times, cmp_double);
     double flops = (nd == 3 ? lgms_model_flops3d(m, d, h, w) : lgms_model_flops(m, h, w)) * n;

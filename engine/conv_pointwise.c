@@ -1,5 +1,6 @@
 /* conv_pointwise.c - 1x1 convolution: a panel of input columns in L1, 4 output channels x
- * 24 columns of sums in AVX2 registers (see the header). */
+ * 24 columns of sums in AVX2 registers, or x 48 in AVX-512 ones where the CPU has them
+ * (see the header). */
 #include "conv_pointwise.h"
 
 #include <string.h>
@@ -13,14 +14,23 @@
 #define LGMS_HAVE_POINTWISE 0
 #endif
 
-#define MR 4              /* output channels per register block */
-#define NR 24             /* columns per register block: three 8-float vectors */
-#define PANEL_FLOATS 6144 /* input panel: 24 KiB, within L1 */
+#define MR LGMS_POINTWISE_MR /* output channels per register block */
+#define NR 24                /* columns per register block: three 8-float vectors */
+#define NR512 48             /* columns per AVX-512 register block: three 16-float vectors */
+#define PANEL_FLOATS 6144    /* input panel: 24 KiB, within L1 */
+#define PANEL512_FLOATS 6144 /* AVX-512 input panel: at most 48 KiB, a 48-column block at 256 inputs */
+
+int lgms_avx512_allowed = 1;
 
 /* Columns per panel: as many register blocks as fit PANEL_FLOATS at this input depth. */
 static size_t panel_cols(int cin) {
     size_t blocks = PANEL_FLOATS / ((size_t)cin * NR);
     return (blocks ? blocks : 1) * NR;
+}
+
+static size_t panel_cols512(int cin) {
+    size_t blocks = PANEL512_FLOATS / ((size_t)cin * NR512);
+    return (blocks ? blocks : 1) * NR512;
 }
 
 /* Below 4 output channels (the 1-class head) most of a register block would be padding:
@@ -45,8 +55,11 @@ void lgms_pointwise_pack_weights(const lgms_conv *c, float *dst) {
     lgms_pointwise_pack(c->weight, c->cout, c->cin, (size_t)c->cin, dst);
 }
 
-/* the panel, and one register block of output for ragged edges */
-size_t lgms_pointwise_gemm_scratch(int cin) { return (size_t)cin * panel_cols(cin) + MR * NR; }
+/* the panel (the wider of the two kernels'), and one register block of output for ragged edges */
+size_t lgms_pointwise_gemm_scratch(int cin) {
+    size_t pc = panel_cols(cin) > panel_cols512(cin) ? panel_cols(cin) : panel_cols512(cin);
+    return (size_t)cin * pc + MR * NR;
+}
 
 size_t lgms_pointwise_scratch(const lgms_conv *c) { return lgms_pointwise_gemm_scratch(c->cin); }
 
@@ -76,11 +89,108 @@ __attribute__((target("avx2,fma"))) static void block(const float *wp, const flo
     out += ldo;
     _mm256_storeu_ps(out, c30), _mm256_storeu_ps(out + 8, c31), _mm256_storeu_ps(out + 16, c32);
 }
+
+/* The AVX-512 kernel: 4 rows x nv 16-float vectors of sums (nv <= 3), rows past nr and
+ * columns outside the last vector's mask not stored. The same sums in the same order as
+ * block(): a * b + c per input, one rounding each, so the two kernels agree to the bit. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+zblock(const float *wp, const float *x, int cin, size_t ldx, float *out, size_t ldo, int nv, int nr, __mmask16 last) {
+    __m512 c[MR][3];
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++)
+            c[r][v] = _mm512_setzero_ps();
+    for (int k = 0; k < cin; k++, x += ldx, wp += MR) {
+        __m512 b[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++)
+            b[v] = _mm512_loadu_ps(x + 16 * v);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            __m512 a = _mm512_set1_ps(wp[r]);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++)
+                c[r][v] = _mm512_fmadd_ps(a, b[v], c[r][v]);
+        }
+    }
+    for (int r = 0; r < nr; r++, out += ldo) {
+#pragma GCC unroll 3
+        for (int v = 0; v < nv - 1; v++)
+            _mm512_storeu_ps(out + 16 * v, c[r][v]);
+        _mm512_mask_storeu_ps(out + 16 * (nv - 1), last, c[r][nv - 1]);
+    }
+}
+
+__attribute__((target("avx512f"))) static void zblock_full(const float *wp, const float *x, int cin, size_t ldx,
+                                                           float *out, size_t ldo) {
+    zblock(wp, x, cin, ldx, out, ldo, 3, MR, 0xffff);
+}
+
+__attribute__((target("avx512f"))) static void zblock_part(const float *wp, const float *x, int cin, size_t ldx,
+                                                           float *out, size_t ldo, int nv, int nr, __mmask16 last) {
+    switch (nv) {
+    case 1: zblock(wp, x, cin, ldx, out, ldo, 1, nr, last); break;
+    case 2: zblock(wp, x, cin, ldx, out, ldo, 2, nr, last); break;
+    default: zblock(wp, x, cin, ldx, out, ldo, 3, nr, last); break;
+    }
+}
+
+/* lgms_pointwise_gemm on AVX-512: panels of whole 48-column blocks; the last block of a
+ * panel as narrow as its columns (in 16s, the last vector masked; a tail of exactly 24 on
+ * the AVX2 block, which 24-query attention products end in), short row panels stored
+ * directly. x is read in place when it is one panel of whole vectors with rows close
+ * together (Winograd's products mostly); otherwise it is copied: no block reads past the
+ * ncols columns of x, and a panel of a wide x read in place strides pages (0.6 of the
+ * copied speed). */
+static void gemm512(const float *wp, int rows, int cin, const float *x, size_t ldx, size_t ncols, float *out,
+                    size_t ldo, float *scratch) {
+    size_t pc = panel_cols512(cin);
+    float *edge = scratch + (size_t)cin * pc;
+    for (size_t p0 = 0; p0 < ncols; p0 += pc) {
+        size_t n = ncols - p0 < pc ? ncols - p0 : pc, full = n / NR512 * NR512, rem = n - full;
+        size_t width = rem == NR ? n : (n + 15) / 16 * 16; /* columns the blocks read */
+        const float *pan = x + p0;
+        size_t ldp = ldx;
+        if (p0 || n != ncols || width != n || ldx > width + 64) {
+            for (int ci = 0; ci < cin; ci++) { /* zero-padded to what the blocks read */
+                float *dst = scratch + (size_t)ci * width;
+                memcpy(dst, x + (size_t)ci * ldx + p0, sizeof(float) * n);
+                memset(dst + n, 0, sizeof(float) * (width - n));
+            }
+            pan = scratch, ldp = width;
+        }
+        for (int o0 = 0; o0 < rows; o0 += MR) {
+            const float *w = wp + (size_t)o0 * cin;
+            int nr = rows - o0 < MR ? rows - o0 : MR;
+            float *o = out + (size_t)o0 * ldo + p0;
+            for (size_t j = 0; j < full; j += NR512)
+                if (nr == MR)
+                    zblock_full(w, pan + j, cin, ldp, o + j, ldo);
+                else
+                    zblock_part(w, pan + j, cin, ldp, o + j, ldo, 3, nr, 0xffff);
+            if (rem == NR && nr == MR) {
+                block(w, pan + full, cin, ldp, o + full, ldo);
+            } else if (rem == NR) {
+                block(w, pan + full, cin, ldp, edge, NR);
+                for (int r = 0; r < nr; r++)
+                    memcpy(o + (size_t)r * ldo + full, edge + r * NR, sizeof(float) * NR);
+            } else if (rem) {
+                int nv = (int)(rem + 15) / 16;
+                zblock_part(w, pan + full, cin, ldp, o + full, ldo, nv, nr, (__mmask16)(0xffffu >> (16 * nv - rem)));
+            }
+        }
+    }
+}
 #endif
 
 void lgms_pointwise_gemm(const float *wp, int rows, int cin, const float *x, size_t ldx, size_t ncols, float *out,
                          size_t ldo, float *scratch) {
 #if LGMS_HAVE_POINTWISE
+    if (lgms_cpu_has_avx512()) {
+        gemm512(wp, rows, cin, x, ldx, ncols, out, ldo, scratch);
+        return;
+    }
     size_t pc = panel_cols(cin);
     float *panel = scratch, *edge = scratch + (size_t)cin * pc;
     for (size_t p0 = 0; p0 < ncols; p0 += pc) {

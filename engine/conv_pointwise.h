@@ -25,6 +25,8 @@ size_t lgms_pointwise_scratch(const lgms_conv *c);
 /* The kernel on plain matrices: out[rows][ncols] (ldo) = W[rows][cin] x[cin][ncols] (ldx),
  * W packed by lgms_pointwise_pack (conv_winograd.c multiplies its transformed blocks so). */
 size_t lgms_pointwise_packed_size(int rows, int cols);
+/* Rows per packed panel: a panel of rows [r0, r0 + LGMS_POINTWISE_MR) starts r0 * cols floats in. */
+#define LGMS_POINTWISE_MR 4
 void lgms_pointwise_pack(const float *w, int rows, int cols, size_t ldw, float *dst);
 size_t lgms_pointwise_gemm_scratch(int cin);
 void lgms_pointwise_gemm(const float *wp, int rows, int cin, const float *x, size_t ldx, size_t ncols, float *out,

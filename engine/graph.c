@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "fpmode.h"
 #include "model_internal.h"
 #include "parallel_ops.h"
 
@@ -450,7 +451,10 @@ lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w
         snprintf(err, errlen, "model %s is 3-D: run it with lgms_forward3d on N x C x D x H x W", st->m->meta.name);
         return LGMS_ERR_ARG;
     }
-    return forward(st, input, n, 1, h, w, output, err, errlen);
+    unsigned fp = lgms_fpmode_enter();
+    lgms_status rc = forward(st, input, n, 1, h, w, output, err, errlen);
+    lgms_fpmode_leave(fp);
+    return rc;
 }
 
 lgms_status lgms_forward3d(lgms_state *st, const float *input, int n, int d, int h, int w, float *output, char *err,
@@ -459,7 +463,10 @@ lgms_status lgms_forward3d(lgms_state *st, const float *input, int n, int d, int
         snprintf(err, errlen, "model %s is 2-D: run it with lgms_forward on N x C x H x W", st->m->meta.name);
         return LGMS_ERR_ARG;
     }
-    return forward(st, input, n, d, h, w, output, err, errlen);
+    unsigned fp = lgms_fpmode_enter();
+    lgms_status rc = forward(st, input, n, d, h, w, output, err, errlen);
+    lgms_fpmode_leave(fp);
+    return rc;
 }
 
 /* FLOPs of the convolutions, linears and attention matmuls at d x h x w (d = 1 in 2-D;

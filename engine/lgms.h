@@ -70,6 +70,9 @@ lgms_status lgms_model_load(const char *path, lgms_model **out, char *err, size_
 lgms_status lgms_model_load_mem(const void *data, size_t size, lgms_model **out, char *err, size_t errlen);
 void lgms_model_free(lgms_model *m);
 const lgms_meta *lgms_model_meta(const lgms_model *m);
+/* Where the load's time went, for cold-start reports: read = parse, check and fold the file's
+ * tensors into the layers; pack = transform and pack filters for the kernels (Winograd, 1x1). */
+void lgms_model_load_seconds(const lgms_model *m, double *read, double *pack);
 
 /* FLOPs (2 per multiply-add) of one forward pass at h x w, convolutions and matmuls. */
 double lgms_model_flops(const lgms_model *m, int h, int w);
@@ -90,7 +93,9 @@ void lgms_state_run(lgms_state *st, void (*fn)(void *arg, int index, int count),
 size_t lgms_state_scratch_bytes(const lgms_state *st);
 
 /* Raw network: input NCHW float32 (n x in_channels x h x w), output n x num_classes x h x w
- * logits. h and w must be positive multiples of 32. */
+ * logits. h and w must be positive multiples of 32. The network runs with denormals flushed
+ * to zero on every thread (x86: FTZ and DAZ; the caller's mode is restored on return):
+ * values under 1.2e-38 count as 0, which spares the CPU's slow path for them. */
 lgms_status lgms_forward(lgms_state *st, const float *input, int n, int h, int w, float *output, char *err,
                          size_t errlen);
 /* The same for a 3-D model: input n x in_channels x d x h x w, output n x num_classes x d x

@@ -364,6 +364,7 @@ static lgms_status transform_filters(lgms_model *m) {
 lgms_status lgms_model_load_mem(const void *data, size_t size, lgms_model **out, char *err, size_t errlen) {
     *out = NULL;
     if (err && errlen) err[0] = 0;
+    double t0 = lgms_now();
     lgms_file f;
     lgms_status st = lgms_file_parse(data, size, &f, err, errlen);
     if (st) return st;
@@ -395,13 +396,21 @@ lgms_status lgms_model_load_mem(const void *data, size_t size, lgms_model **out,
             params += (int64_t)f.tensors[i].numel;
     m->meta.param_count = params;
     lgms_file_release(&f);
+    double t1 = lgms_now();
     if (!b.st && transform_filters(m)) set_err(&b, LGMS_ERR_NOMEM, "out of memory transforming the model's filters");
     if (b.st) {
         lgms_model_free(m);
         return b.st;
     }
+    m->read_seconds = t1 - t0;
+    m->pack_seconds = lgms_now() - t1;
     *out = m;
     return LGMS_OK;
+}
+
+void lgms_model_load_seconds(const lgms_model *m, double *read, double *pack) {
+    *read = m->read_seconds;
+    *pack = m->pack_seconds;
 }
 
 lgms_status lgms_model_load(const char *path, lgms_model **out, char *err, size_t errlen) {

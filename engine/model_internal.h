@@ -45,6 +45,7 @@ struct lgms_model {
     lgms_conv up5, up4, up3, up2;
     lgms_fuse_block fuse4, fuse3, fuse2;
     lgms_conv head;
+    double read_seconds, pack_seconds; /* how long lgms_model_load_mem took, by stage */
 };
 
 #endif

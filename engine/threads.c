@@ -1,6 +1,8 @@
 /* threads.c - a spin-then-sleep thread team for running one op on several cores. */
 #include "threads.h"
 
+#include "fpmode.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -38,6 +40,7 @@ static void *helper_main(void *p) {
     free(p);
     lgms_threads *t = a.t;
     unsigned seen = 0;
+    (void)lgms_fpmode_enter(); /* this thread only ever runs the engine's work */
     for (;;) {
         unsigned g = atomic_load_explicit(&t->generation, memory_order_acquire);
         for (int i = 0; g == seen && i < LGMS_SPIN; i++) {

@@ -16,7 +16,7 @@
 /* Hot kernels are compiled twice: for x86-64-v3 (AVX2 + FMA) and a baseline; the loader
  * picks one at run time, so one binary runs on any x86-64. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(LGMS_NO_CLONES)
-#define LGMS_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define LGMS_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define LGMS_HOT
 #endif
@@ -26,6 +26,19 @@
 static inline int lgms_cpu_has_avx2_fma(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+/* Whether the CPU has AVX-512F, which the widest 1x1 kernel uses; tests turn it off (0)
+ * to run the AVX2 kernel on the same CPU and compare. The two give the same bits: each sum
+ * is the same chain of fused multiply-adds in the same order, only more of them per
+ * instruction. */
+extern int lgms_avx512_allowed;
+static inline int lgms_cpu_has_avx512(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    return lgms_avx512_allowed && __builtin_cpu_supports("avx512f");
 #else
     return 0;
 #endif

@@ -7,15 +7,22 @@ several rounds (lgmsd, PyTorch, ONNX Runtime, then again), so that the host's dr
 which is 15-25% over minutes on these shared machines, falls on all of them alike; each
 reported latency is the median of the rounds' medians, with every round's figure printed.
 Reported: latencies, the ratios, achieved GFLOP/s (FLOPs of convolutions, linears and
-attention matmuls, ~10.0 GFLOP at 256x256) and the engine's per-op-class breakdown.
+attention matmuls, ~10.0 GFLOP at 256x256) against this CPU's FMA peak as measured by
+tools/fma_peak.c, the engine's per-op-class breakdown, the largest difference between the
+ONNX export's output and lgmsd's (so the peer computes the same network), the same for
+one LGMSNet-3D patch, and cold start: process start to first inference done (load, filter
+packing and first run split out) and daemon start to /readyz 200.
 """
 
 import argparse
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 import numpy as np
 
@@ -24,7 +31,6 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import convert  # noqa: E402
 
-PEAK_PER_CORE = 99.2  # GFLOP/s: 32 FP32 FLOP per cycle (AVX2 + FMA) at 3.1 GHz
 
 TORCH_RUNNER = r"""
 import sys, time, numpy as np, torch
@@ -64,8 +70,10 @@ def run_measured(cmd, env=None):
     return p.stdout, p.stderr[: m.start()], int(m.group(1)) / 1024.0
 
 
-def bench_lgmsd(lgmsd, model, inp, threads, repeat):
+def bench_lgmsd(lgmsd, model, inp, threads, repeat, out=None):
     cmd = [lgmsd, "tensor", "--model", model, "--input", inp, "--threads", str(threads), "--repeat", str(repeat), "--profile"]
+    if out:
+        cmd += ["--output", out]
     _, err, rss = run_measured(cmd)
     m = re.search(r"median ([\d.]+) ms .*?([\d.]+) GFLOP/s", err)
     prof = [ln.strip() for ln in err.splitlines() if ln.startswith("  ")]
@@ -79,11 +87,30 @@ def bench_torch(model, inp, threads, repeat, warmup=3):
     return float(re.search(r"median_ms ([\d.]+)", out).group(1)), rss
 
 
-def bench_ort(onnx, inp_f32, shape, threads, repeat, ort_dir):
+def bench_ort(onnx, inp_f32, shape, threads, repeat, ort_dir, warmup=3, out=None):
     env = dict(os.environ, ORT_NODE_MODULES=os.path.join(ort_dir, "node_modules"))
-    cmd = ["node", os.path.join(HERE, "bench_ort.js"), onnx, inp_f32, *map(str, shape), str(threads), str(repeat)]
-    out, _, rss = run_measured(cmd, env=env)
-    return float(re.search(r"median_ms ([\d.]+)", out).group(1)), rss
+    cmd = ["node", os.path.join(HERE, "bench_ort.js"), onnx, inp_f32, "x".join(map(str, shape)), str(threads), str(repeat),
+           str(warmup)] + ([out] if out else [])
+    text, _, rss = run_measured(cmd, env=env)
+    return float(re.search(r"median_ms ([\d.]+)", text).group(1)), rss
+
+
+def ort_matches(lgmsd_npy, ort_f32):
+    """Text: the largest |difference| between lgmsd's logits and ONNX Runtime's on the same
+    input, and the largest |logit| for scale."""
+    a = np.load(lgmsd_npy).astype(np.float64).ravel()
+    b = np.fromfile(ort_f32, dtype=np.float32).astype(np.float64)
+    if a.size != b.size:
+        return "outputs of different sizes (%d, %d)" % (a.size, b.size)
+    return "%.2e (largest |logit| %.2f)" % (float(np.max(np.abs(a - b))), float(np.max(np.abs(a))))
+
+
+def fma_peak(path):
+    """{"avx2": GFLOP/s, "avx512": GFLOP/s} of one core, measured (tools/fma_peak.c)."""
+    if not path or not os.path.exists(path):
+        return {}
+    out = subprocess.run([path], capture_output=True, text=True, check=True).stdout
+    return {k: float(v) for k, v in (ln.split() for ln in out.splitlines())}
 
 
 def ensure_ort(ort_dir):
@@ -112,6 +139,9 @@ def main():
     ap.add_argument("--ort-dir", default=os.path.join(ROOT, "build", "ort"), help="where onnxruntime-node is installed")
     ap.add_argument("--no-ort", action="store_true", help="skip the ONNX Runtime peer")
     ap.add_argument("--patch3d", type=int, default=96, help="side of the LGMSNet-3D patch to time (0: skip)")
+    ap.add_argument("--rounds3d", type=int, default=2, help="turns lgmsd and ORT each take on the 3-D patch")
+    ap.add_argument("--fma-peak", help="the fma-peak program (make bench builds it)")
+    ap.add_argument("--no-cold", action="store_true", help="skip the cold-start and /readyz measures")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     meta, _ = convert.read_model(args.model)
@@ -125,7 +155,13 @@ def main():
         if ort_dir:
             x.tofile(raw)
             run_measured(["/usr/bin/python3", "-c", EXPORT_RUNNER % dict(tools=HERE, model=args.model, input=inp, onnx=onnx)])
+        peak = fma_peak(args.fma_peak)
         print("model %s, input 1x%sx%dx%d, CPU: %s" % (os.path.basename(args.model), meta["in_channels"], h, w, cpu_name()))
+        if ort_dir:
+            lo, oo = os.path.join(d, "lg.npy"), os.path.join(d, "ort.f32")
+            bench_lgmsd(args.lgmsd, args.model, inp, 1, 1, out=lo)
+            bench_ort(onnx, raw, shape, 1, 1, ort_dir, warmup=0, out=oo)
+            print("ONNX export vs lgmsd, same input: max |difference| of the logits %s" % ort_matches(lo, oo))
         print("%-8s %10s %11s %9s %11s %9s %9s %10s %10s %10s" % ("threads", "lgmsd ms", "PyTorch ms", "lg/PT", "ORT ms",
                                                               "lg/ORT", "GFLOP/s", "lgmsd RSS", "torch RSS", "ORT RSS"))
         profiles, effs = {}, {}
@@ -152,16 +188,26 @@ def main():
             print("  %d thread(s): lgmsd %s | PyTorch %s | ORT %s" % (t, " ".join("%.1f" % v for v, _ in lg),
                                                                     " ".join("%.1f" % v for v in pt),
                                                                     " ".join("%.1f" % v for v in ort)))
-        print("\nFP32 peak assumed: %.0f GFLOP/s per core = 32 FLOP/cycle (2 FMA pipes x 8 lanes x 2) x %.1f GHz;"
-              % (PEAK_PER_CORE, PEAK_PER_CORE / 32), "an FMA loop measures ~100 GFLOP/s per core on these Zen 3 machines.")
-        for t, (gf, _) in effs.items():
-            print("  %d thread(s): %.1f GFLOP/s = %.0f%% of %.0f GFLOP/s" % (t, gf, 100 * gf / (PEAK_PER_CORE * t), PEAK_PER_CORE * t))
+        if peak:
+            print("\nFP32 FMA peak of one core, measured: AVX2 %.1f GFLOP/s%s." % (
+                peak["avx2"], ", AVX-512 %.1f (ONNX Runtime's kernels use it where the CPU has it)" % peak["avx512"]
+                if "avx512" in peak else ""))
+            for t, (gf, _) in effs.items():
+                print("  %d thread(s): lgmsd %.1f GFLOP/s = %.0f%% of %d x the AVX2 peak%s" % (
+                    t, gf, 100 * gf / (peak["avx2"] * t), t,
+                    ", %.0f%% of the AVX-512 one" % (100 * gf / (peak["avx512"] * t)) if "avx512" in peak else ""))
+        s1, s2 = effs.get(1), effs.get(2)
+        if s1 and s2:
+            o1, o2 = (float(np.median(rounds[t][2])) for t in (1, 2))
+            print("\n2-thread speedup: lgmsd %.2fx, ONNX Runtime %.2fx" % (s1[1] / s2[1], o1 / o2 if ort_dir else float("nan")))
         for t, prof in profiles.items():
             print("\nlgmsd per op class, %d thread(s), last run:" % t)
             for line in prof:
                 print("  " + line)
         if args.patch3d:
-            bench_3d(args, d)
+            bench_3d(args, d, ort_dir)
+        if not args.no_cold:
+            cold_start(args, inp, onnx if ort_dir else None, raw, shape, ort_dir)
 
 
 BUILD_3D = r"""
@@ -175,24 +221,105 @@ np.save(%(input)r, np.random.default_rng(0).standard_normal((1, 1, %(s)d, %(s)d,
 """
 
 
-def bench_3d(args, d):
-    """One LGMSNet-3D patch (official dims, random weights) with lgmsd and PyTorch."""
+def bench_3d(args, d, ort_dir):
+    """One LGMSNet-3D patch (official dims, random weights): lgmsd and ONNX Runtime in
+    alternating rounds, PyTorch once per thread count (a run takes ~12 s)."""
     s = args.patch3d
     model, inp, ckpt = os.path.join(d, "m3d.lgms"), os.path.join(d, "in3d.npy"), os.path.join(d, "m3d.pth")
     run_measured(["/usr/bin/python3", "-c", BUILD_3D % dict(tools=HERE, ckpt=ckpt, model=model, input=inp, s=s)])
+    shape = (1, 1, s, s, s)
+    onnx, raw = os.path.join(d, "m3d.onnx"), os.path.join(d, "in3d.f32")
+    if ort_dir:
+        np.load(inp).tofile(raw)
+        run_measured(["/usr/bin/python3", "-c", EXPORT_RUNNER % dict(tools=HERE, model=model, input=inp, onnx=onnx)])
     print("\nLGMSNet-3D (official dims, 14 classes), one 1x1x%dx%dx%d patch:" % (s, s, s))
-    print("%-8s %10s %11s %9s %9s %10s %10s" % ("threads", "lgmsd ms", "PyTorch ms", "lg/PT", "GFLOP/s", "lgmsd RSS",
-                                               "torch RSS"))
-    profiles = {}
+    print("%-8s %10s %11s %9s %11s %9s %9s %10s %10s %10s" % ("threads", "lgmsd ms", "PyTorch ms", "lg/PT", "ORT ms", "lg/ORT",
+                                                          "GFLOP/s", "lgmsd RSS", "torch RSS", "ORT RSS"))
+    profiles, rounds, lo = {}, {}, os.path.join(d, "lg3d.npy")
     for t in [int(v) for v in args.threads.split(",")]:
-        ms, gflops, rss, prof = bench_lgmsd(args.lgmsd, model, inp, t, 3)
-        tms, trss = bench_torch(model, inp, t, 2, warmup=1)
-        profiles[t] = prof
-        print("%-8d %10.0f %11.0f %9.3f %9.1f %6.0f MiB %6.0f MiB" % (t, ms, tms, ms / tms, gflops, rss, trss))
+        lg, ort, rss = [], [], [0.0, 0.0, 0.0]
+        for r in range(args.rounds3d):
+            ms, gflops, lrss, prof = bench_lgmsd(args.lgmsd, model, inp, t, 3, out=lo if r == 0 else None)
+            lg.append((ms, gflops))
+            if ort_dir:
+                oo = os.path.join(d, "ort3d.f32") if r == 0 else None
+                oms, orss = bench_ort(onnx, raw, shape, t, 3, ort_dir, warmup=1, out=oo)
+                ort.append(oms)
+                rss[2] = max(rss[2], orss)
+            rss[0] = max(rss[0], lrss)
+        tms, rss[1] = bench_torch(model, inp, t, 2, warmup=1)
+        ms, gflops = sorted(lg)[len(lg) // 2]
+        oms = float(np.median(ort)) if ort else float("nan")
+        profiles[t], rounds[t] = prof, (lg, ort)
+        print("%-8d %10.0f %11.0f %9.3f %11.0f %9.3f %9.1f %6.0f MiB %6.0f MiB %6.0f MiB" % (
+            t, ms, tms, ms / tms, oms, ms / oms, gflops, rss[0], rss[1], rss[2]))
+    if ort_dir:
+        print("ONNX export vs lgmsd, same patch: max |difference| of the logits %s"
+              % ort_matches(lo, os.path.join(d, "ort3d.f32")))
+    for t, (lg, ort) in rounds.items():
+        print("  %d thread(s) per round: lgmsd %s | ORT %s" % (t, " ".join("%.0f" % v for v, _ in lg),
+                                                            " ".join("%.0f" % v for v in ort)))
     for t, prof in profiles.items():
         print("\nlgmsd 3-D per op class, %d thread(s), last run:" % t)
         for line in prof:
             print("  " + line)
+
+
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def cold_start(args, inp, onnx, raw, shape, ort_dir, runs=5):
+    """Process start to first inference done at 1 thread (the median of runs, each a fresh
+    process, wall time from spawn to exit) with the engine's own split; then the daemon's
+    start to its first /readyz 200 with 1 and 2 workers."""
+    print("\nCold start, shipped 2-D model, 1 thread (median of %d fresh processes):" % runs)
+    walls, splits = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p = subprocess.run([args.lgmsd, "tensor", "--model", args.model, "--input", inp, "--repeat", "1", "--verbose"],
+                           capture_output=True, text=True, check=True)
+        walls.append(1e3 * (time.perf_counter() - t0))
+        m = re.search(r"load ([\d.]+) ms \(read and fold ([\d.]+), pack filters ([\d.]+)\), state ([\d.]+) ms, "
+                      r"first run ([\d.]+) ms", p.stderr)
+        splits.append([float(v) for v in m.groups()])
+    sp = np.median(np.array(splits), axis=0)
+    print("  lgmsd: start to exit %.0f ms (runs %s); load %.1f ms = read and fold %.1f + pack filters %.1f; "
+          "state %.1f ms; first run %.1f ms" % (float(np.median(walls)), " ".join("%.0f" % v for v in walls), *sp))
+    if onnx:
+        env = dict(os.environ, ORT_NODE_MODULES=os.path.join(ort_dir, "node_modules"))
+        loads, firsts = [], []
+        for _ in range(3):
+            out = subprocess.run(["node", os.path.join(HERE, "bench_ort.js"), onnx, raw, "x".join(map(str, shape)), "1",
+                                  "1", "0"], capture_output=True, text=True, check=True, env=env).stdout
+            m = re.search(r"load_ms ([\d.]+) first_ms ([\d.]+)", out)
+            loads.append(float(m.group(1)))
+            firsts.append(float(m.group(2)))
+        print("  ONNX Runtime (inside node, after its own start): session %.1f ms, first run %.1f ms"
+              % (float(np.median(loads)), float(np.median(firsts))))
+    for workers in (1, 2):
+        waits = []
+        for _ in range(3):
+            port = free_port()
+            t0 = time.perf_counter()
+            p = subprocess.Popen([args.lgmsd, "serve", "--port", str(port), "--model", "default=" + args.model,
+                                  "--workers", str(workers), "--log-level", "warn"], stderr=subprocess.DEVNULL)
+            try:
+                while time.perf_counter() - t0 < 30:
+                    try:
+                        with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=1) as r:
+                            if r.status == 200:
+                                break
+                    except OSError:
+                        pass
+                    time.sleep(0.002)
+                waits.append(1e3 * (time.perf_counter() - t0))
+            finally:
+                p.terminate()
+                p.wait()
+        print("  daemon, %d worker(s): start to /readyz 200 in %s ms" % (workers, " / ".join("%.0f" % v for v in waits)))
 
 
 def cpu_name():

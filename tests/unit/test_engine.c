@@ -105,6 +105,28 @@ Test(engine, parity_3d_14_classes) {
     }
 }
 
+/* The engine computes with denormals flushed (engine/fpmode.h) and gives the caller its own
+ * floating-point mode back: a caller that relies on gradual underflow keeps it. */
+Test(engine, forward_restores_the_callers_floating_point_mode) {
+#if defined(__x86_64__)
+    lgms_model *m;
+    char err[512];
+    cr_assert_eq(lgms_model_load(FIX "official-1class.lgms", &m, err, sizeof err), LGMS_OK, "%s", err);
+    lgms_state *st = lgms_state_new(m);
+    cr_assert_eq(lgms_state_set_threads(st, 2), LGMS_OK);
+    float *in = calloc(3 * 32 * 32, sizeof(float)), *out = malloc(32 * 32 * sizeof(float));
+    unsigned before = __builtin_ia32_stmxcsr();
+    cr_assert_eq(before & 0x8040u, 0u, "the test starts with FTZ and DAZ off");
+    cr_assert_eq(lgms_forward(st, in, 1, 32, 32, out, err, sizeof err), LGMS_OK, "%s", err);
+    cr_assert_eq(__builtin_ia32_stmxcsr(), before, "MXCSR after lgms_forward");
+    volatile float tiny = 1e-38f;
+    cr_assert_gt(tiny / 16.0f, 0.0f, "gradual underflow still on for the caller");
+    free(in), free(out);
+    lgms_state_free(st);
+    lgms_model_free(m);
+#endif
+}
+
 Test(engine, a_3d_model_refuses_2d_calls_and_vice_versa) {
     lgms_model *m3, *m2;
     char err[256];

@@ -159,6 +159,55 @@ Test(ops, pointwise_kernel_matches_a_naive_convolution) {
         }
 }
 
+/* The AVX-512 kernel against the AVX2 one on the same CPU: the same bits (each sum is the
+ * same chain of FMAs), on shapes that take every path of both (48-column blocks, masked
+ * tails of 1-47 columns, the 24-column tail, short row panels, x read in place or copied),
+ * within 1e-5 of a double-precision product, and nothing written outside the ncols columns
+ * of each of the rows output rows. */
+Test(ops, pointwise_avx512_and_avx2_kernels_agree_to_the_bit) {
+    if (!__builtin_cpu_supports("avx512f")) {
+        cr_log_warn("no AVX-512 on this CPU: only the AVX2 kernel runs here");
+        return;
+    }
+    static const int rows_c[] = {4, 7, 13, 64}, cin_c[] = {3, 32, 256};
+    static const size_t ncols_c[] = {1, 8, 15, 16, 17, 24, 40, 47, 48, 49, 72, 100, 200, 500};
+    for (size_t ri = 0; ri < 4; ri++)
+        for (size_t ki = 0; ki < 3; ki++)
+            for (size_t ni = 0; ni < sizeof ncols_c / sizeof ncols_c[0]; ni++)
+                for (int wide_ldx = 0; wide_ldx < 3; wide_ldx++) {
+                    int rows = rows_c[ri], cin = cin_c[ki];
+                    size_t n = ncols_c[ni], ldx = wide_ldx == 0 ? n : wide_ldx == 1 ? n + 5 : 4096, ldo = n + 3;
+                    float *w = random_floats((size_t)rows * cin, 31), *x = random_floats((size_t)cin * ldx, 32);
+                    float *wp = malloc(sizeof(float) * lgms_pointwise_packed_size(rows, cin));
+                    float *sc = malloc(sizeof(float) * lgms_pointwise_gemm_scratch(cin));
+                    float *o2 = malloc(sizeof(float) * rows * ldo), *o5 = malloc(sizeof(float) * rows * ldo);
+                    for (size_t i = 0; i < (size_t)rows * ldo; i++)
+                        o2[i] = o5[i] = 12345.0f; /* canaries past ncols */
+                    lgms_pointwise_pack(w, rows, cin, (size_t)cin, wp);
+                    lgms_avx512_allowed = 0;
+                    lgms_pointwise_gemm(wp, rows, cin, x, ldx, n, o2, ldo, sc);
+                    lgms_avx512_allowed = 1;
+                    lgms_pointwise_gemm(wp, rows, cin, x, ldx, n, o5, ldo, sc);
+                    cr_assert_eq(memcmp(o2, o5, sizeof(float) * rows * ldo), 0,
+                                 "rows %d, cin %d, ncols %zu, ldx %zu: the kernels differ", rows, cin, n, ldx);
+                    for (int r = 0; r < rows; r++)
+                        for (size_t j = 0; j < ldo; j++) {
+                            float got = o5[(size_t)r * ldo + j];
+                            if (j >= n) {
+                                cr_assert_eq(got, 12345.0f, "rows %d cin %d ncols %zu: column %zu written", rows, cin,
+                                             n, j);
+                                continue;
+                            }
+                            double want = 0;
+                            for (int k = 0; k < cin; k++)
+                                want += (double)w[(size_t)r * cin + k] * x[(size_t)k * ldx + j];
+                            cr_assert_leq(fabs(got - want), 1e-5 * (1 + fabs(want)), "rows %d cin %d ncols %zu", rows,
+                                          cin, n);
+                        }
+                    free(w), free(x), free(wp), free(sc), free(o2), free(o5);
+                }
+}
+
 Test(ops, winograd_matches_a_naive_convolution) {
     struct {
         int cin, cout, groups, h, w, post;
