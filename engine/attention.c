@@ -1,7 +1,7 @@
 /* attention.c - multi-head self-attention over token rows, never forming the n x n score
  * matrix: for a few queries at a time, their scores against every key, softmax, weighted
  * sum of values. On AVX2 + FMA a block of 24 queries is two small matrix products on
- * conv_pointwise.c's kernel with a base-2 softmax between them; the portable kernel
+ * conv_pointwise.c's kernel with a base-2 softmax between them (48 queries on AVX-512); the portable kernel
  * (auto-vectorised, for CPUs without AVX2) takes one query at a time. Tokens are stored
  * channel-major (feature f of token t at [f][t]), so each head's K and V are rows the
  * loops run along. */
@@ -19,16 +19,19 @@
 #define LGMS_HAVE_AVX2_ATTENTION 0
 #endif
 
-/* Queries per block of the AVX2 path: one register block of conv_pointwise.c's columns. */
+/* Queries per block of the AVX2 path: one register block of conv_pointwise.c's columns
+ * (24 on AVX2, 48 on AVX-512: the same sums, fewer and fuller kernel calls). */
 #define QB 24
+#define QB_MAX 48
 
 /* The portable kernel: one query's scores, [n]. The AVX2 path: K and V^T packed for the pointwise kernel, a block's
  * scores [n][QB], its queries and outputs [8][QB], and the kernel's panel. */
 size_t lgms_attention_scratch(int n) {
     size_t portable = (size_t)n + 64;
     size_t gemm_qk = lgms_pointwise_gemm_scratch(LGMS_ATTN_MAX_DH), gemm_pv = lgms_pointwise_gemm_scratch(n);
-    size_t blocked = lgms_pointwise_packed_size(n, LGMS_ATTN_MAX_DH) + (size_t)LGMS_ATTN_MAX_DH * n + (size_t)n * QB +
-                     (size_t)2 * LGMS_ATTN_MAX_DH * QB + (gemm_qk > gemm_pv ? gemm_qk : gemm_pv) + 64;
+    size_t blocked = lgms_pointwise_packed_size(n, LGMS_ATTN_MAX_DH) + (size_t)LGMS_ATTN_MAX_DH * n +
+                     (size_t)n * QB_MAX + (size_t)2 * LGMS_ATTN_MAX_DH * QB_MAX +
+                     (gemm_qk > gemm_pv ? gemm_qk : gemm_pv) + 64;
     return portable > blocked ? portable : blocked;
 }
 
@@ -146,13 +149,55 @@ __attribute__((target("avx2,fma"))) static void softmax_columns(float *st, int n
     _mm256_storeu_ps(inv + 16, _mm256_div_ps(one, s2));
 }
 
+/* exp2_nonpositive8 on 16 lanes: the same operations, the same bits. */
+__attribute__((target("avx512f"))) static inline __m512 exp2_nonpositive16(__m512 x) {
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
+    __m512 t = _mm512_add_ps(x, magic);
+    __m512 f = _mm512_sub_ps(x, _mm512_sub_ps(t, magic));
+    __m512 p = _mm512_set1_ps(1.326472258e-03f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.671513412e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550733763e-02f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402224207e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931469776e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    __m512i n = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), n));
+}
+
+/* softmax_columns on st [n][QB_MAX]: each column's maximum, exponentials and sum taken in
+ * the same order as there, so the same bits per query. */
+__attribute__((target("avx512f"))) static void softmax_columns48(float *st, int n, float *inv) {
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, m2 = m0;
+    for (int j = 0; j < n; j++) {
+        const float *r = st + (size_t)j * QB_MAX;
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(r));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(r + 16));
+        m2 = _mm512_max_ps(m2, _mm512_loadu_ps(r + 32));
+    }
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0;
+    for (int j = 0; j < n; j++) {
+        float *r = st + (size_t)j * QB_MAX;
+        __m512 e0 = exp2_nonpositive16(_mm512_sub_ps(_mm512_loadu_ps(r), m0));
+        __m512 e1 = exp2_nonpositive16(_mm512_sub_ps(_mm512_loadu_ps(r + 16), m1));
+        __m512 e2 = exp2_nonpositive16(_mm512_sub_ps(_mm512_loadu_ps(r + 32), m2));
+        _mm512_storeu_ps(r, e0), _mm512_storeu_ps(r + 16, e1), _mm512_storeu_ps(r + 32, e2);
+        s0 = _mm512_add_ps(s0, e0), s1 = _mm512_add_ps(s1, e1), s2 = _mm512_add_ps(s2, e2);
+    }
+    const __m512 one = _mm512_set1_ps(1.0f);
+    _mm512_storeu_ps(inv, _mm512_div_ps(one, s0));
+    _mm512_storeu_ps(inv + 16, _mm512_div_ps(one, s1));
+    _mm512_storeu_ps(inv + 32, _mm512_div_ps(one, s2));
+}
+
 /* One head as two matrix products on conv_pointwise.c's kernel, QB queries at a time:
  * S^T [n][QB] = K [n][8] Q^T [8][QB] (queries scaled by scale * log2(e), so the softmax
  * works in base 2), softmax down each column, O^T [8][QB] = V^T [8][n] P^T [n][QB]. Both
  * products keep 4 x 24 sums in registers, so each loaded value feeds several FMAs. */
 static void attention_head_blocked(const float *qkv, int n, int inner, int e, float scale, float *out, float *scratch) {
     float *kp = scratch, *vp = kp + lgms_pointwise_packed_size(n, DH), *st = vp + (size_t)DH * n;
-    float *qt = st + (size_t)n * QB, *ot = qt + DH * QB, *gs = ot + DH * QB, inv[QB];
+    int qb = lgms_cpu_has_avx512() ? QB_MAX : QB;
+    float *qt = st + (size_t)n * qb, *ot = qt + DH * qb, *gs = ot + DH * qb, inv[QB_MAX];
     const float *q = qkv + (size_t)e * DH * n, *k = qkv + (size_t)(inner + e * DH) * n;
     const float *v = qkv + (size_t)(2 * inner + e * DH) * n;
     for (int j0 = 0; j0 < n; j0 += 4) /* K in 4-key panels: kp[j0 / 4][d][j % 4] */
@@ -164,17 +209,20 @@ static void attention_head_blocked(const float *qkv, int n, int inner, int e, fl
             for (int r = 0; r < 4; r++)
                 vp[(size_t)d0 * n + (size_t)j * 4 + r] = v[(size_t)(d0 + r) * n + j];
     const float qs = scale * 1.44269504088896341f;
-    for (int i0 = 0; i0 < n; i0 += QB) {
-        int nq = n - i0 < QB ? n - i0 : QB;
+    for (int i0 = 0; i0 < n; i0 += qb) {
+        int nq = n - i0 < qb ? n - i0 : qb;
         for (int d = 0; d < DH; d++)
-            for (int c = 0; c < QB; c++)
-                qt[d * QB + c] = c < nq ? q[(size_t)d * n + i0 + c] * qs : 0.0f;
-        lgms_pointwise_gemm(kp, n, DH, qt, QB, QB, st, QB, gs);
-        softmax_columns(st, n, inv);
-        lgms_pointwise_gemm(vp, DH, n, st, QB, QB, ot, QB, gs);
+            for (int c = 0; c < qb; c++)
+                qt[d * qb + c] = c < nq ? q[(size_t)d * n + i0 + c] * qs : 0.0f;
+        lgms_pointwise_gemm(kp, n, DH, qt, qb, qb, st, qb, gs);
+        if (qb == QB_MAX)
+            softmax_columns48(st, n, inv);
+        else
+            softmax_columns(st, n, inv);
+        lgms_pointwise_gemm(vp, DH, n, st, qb, qb, ot, qb, gs);
         for (int d = 0; d < DH; d++)
             for (int c = 0; c < nq; c++)
-                out[(size_t)(e * DH + d) * n + i0 + c] = ot[d * QB + c] * inv[c];
+                out[(size_t)(e * DH + d) * n + i0 + c] = ot[d * qb + c] * inv[c];
     }
 }
 #endif

@@ -1,7 +1,8 @@
 /* conv_direct.c - 3x3 (2-D) and 3x3x3 (3-D) convolution computed straight from padded
  * input rows with AVX2: a block of output channels x 16 columns is summed in registers over
- * every tap. A tile holds, per input channel, the rows of one output slice's neighbourhood
- * (the slice above and below too in 3-D) with zero borders. */
+ * every tap (x 32 columns in AVX-512 registers where the CPU has them: the same sums in the
+ * same order, so the same bits). A tile holds, per input channel, the rows of one output
+ * slice's neighbourhood (the slice above and below too in 3-D) with zero borders. */
 #include "conv_direct.h"
 
 #include <string.h>
@@ -94,6 +95,63 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void block(cons
     }
 }
 
+/* block() on 32 columns in AVX-512 registers. */
+__attribute__((target("avx512f"), always_inline)) static inline void block512(const float *pad, int cin_g, int kd,
+                                                                              int rows, int wp, const float *wt,
+                                                                              int nco, int r, int x0,
+                                                                              float *const *dst) {
+    __m512 acc[CO_BLOCK][2];
+    int taps = kd * 9;
+    for (int o = 0; o < nco; o++)
+        acc[o][0] = acc[o][1] = _mm512_setzero_ps();
+    for (int ci = 0; ci < cin_g; ci++)
+        for (int kz = 0; kz < kd; kz++) {
+            const float *src = pad + (((size_t)ci * kd + kz) * rows + r) * wp + x0;
+            const float *wc = wt + ci * taps + kz * 9;
+            for (int ky = 0; ky < 3; ky++, src += wp)
+                for (int kx = 0; kx < 3; kx++) {
+                    __m512 a = _mm512_loadu_ps(src + kx), b = _mm512_loadu_ps(src + kx + 16);
+                    for (int o = 0; o < nco; o++) {
+                        __m512 wv = _mm512_set1_ps(wc[(size_t)o * cin_g * taps + ky * 3 + kx]);
+                        acc[o][0] = _mm512_fmadd_ps(wv, a, acc[o][0]);
+                        acc[o][1] = _mm512_fmadd_ps(wv, b, acc[o][1]);
+                    }
+                }
+        }
+    for (int o = 0; o < nco; o++) {
+        _mm512_storeu_ps(dst[o] + x0, acc[o][0]);
+        _mm512_storeu_ps(dst[o] + x0 + 16, acc[o][1]);
+    }
+}
+
+/* row_block() with 32-column blocks while they fit, the last 16 columns (w = 16 mod 32) on
+ * the AVX2 block. */
+__attribute__((target("avx512f,avx2,fma"))) static void row_block512(const float *pad, int cin_g, int kd, int rows,
+                                                                     int wp, const float *wt, int nco, int r, int w,
+                                                                     float *const *dst) {
+    int x0 = 0;
+    for (; x0 + 2 * X_BLOCK <= w; x0 += 2 * X_BLOCK) {
+        switch (nco) {
+        case 6: block512(pad, cin_g, kd, rows, wp, wt, 6, r, x0, dst); break;
+        case 5: block512(pad, cin_g, kd, rows, wp, wt, 5, r, x0, dst); break;
+        case 4: block512(pad, cin_g, kd, rows, wp, wt, 4, r, x0, dst); break;
+        case 3: block512(pad, cin_g, kd, rows, wp, wt, 3, r, x0, dst); break;
+        case 2: block512(pad, cin_g, kd, rows, wp, wt, 2, r, x0, dst); break;
+        default: block512(pad, cin_g, kd, rows, wp, wt, 1, r, x0, dst); break;
+        }
+    }
+    for (; x0 < w; x0 += X_BLOCK) {
+        switch (nco) {
+        case 6: block(pad, cin_g, kd, rows, wp, wt, 6, r, x0, dst); break;
+        case 5: block(pad, cin_g, kd, rows, wp, wt, 5, r, x0, dst); break;
+        case 4: block(pad, cin_g, kd, rows, wp, wt, 4, r, x0, dst); break;
+        case 3: block(pad, cin_g, kd, rows, wp, wt, 3, r, x0, dst); break;
+        case 2: block(pad, cin_g, kd, rows, wp, wt, 2, r, x0, dst); break;
+        default: block(pad, cin_g, kd, rows, wp, wt, 1, r, x0, dst); break;
+        }
+    }
+}
+
 __attribute__((target("avx2,fma"))) static void row_block(const float *pad, int cin_g, int kd, int rows, int wp,
                                                           const float *wt, int nco, int r, int w, float *const *dst) {
     for (int x0 = 0; x0 < w; x0 += X_BLOCK) {
@@ -113,7 +171,7 @@ void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int d, int h,
                               float *out, size_t out_cs, float *scratch) {
 #if LGMS_HAVE_DIRECT
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, wp = w + 2, kd = kdepth(c);
-    int trows = tile_rows(c, w);
+    int trows = tile_rows(c, w), wide = lgms_cpu_has_avx512();
     for (int r0 = r_begin; r0 < r_end;) { /* tiles never cross a slice */
         int z = r0 / h, t0 = r0 % h;
         int t1 = t0 + trows < h ? t0 + trows : h;
@@ -130,7 +188,10 @@ void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int d, int h,
                     for (int o = 0; o < nco; o++)
                         dst[o] =
                             out + (size_t)(g * cout_g + co + o) * out_cs + ((size_t)z * h + (size_t)y - r_begin) * w;
-                    row_block(pad, cin_g, kd, rows, wp, wt, nco, y - t0, w, dst);
+                    if (wide)
+                        row_block512(pad, cin_g, kd, rows, wp, wt, nco, y - t0, w, dst);
+                    else
+                        row_block(pad, cin_g, kd, rows, wp, wt, nco, y - t0, w, dst);
                 }
             }
         }
