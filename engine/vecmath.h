@@ -13,8 +13,9 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Hot kernels are compiled twice: for x86-64-v3 (AVX2 + FMA) and a baseline; the loader
- * picks one at run time, so one binary runs on any x86-64. */
+/* Hot loops are compiled three times: for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and a
+ * baseline; the loader picks one at run time, so one binary runs on any x86-64. (The v4
+ * clones may round differently from the v3 ones: ~1e-6 of the logits' scale.) */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(LGMS_NO_CLONES)
 #define LGMS_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -31,10 +32,11 @@ static inline int lgms_cpu_has_avx2_fma(void) {
 #endif
 }
 
-/* Whether the CPU has AVX-512F, which the widest 1x1 kernel uses; tests turn it off (0)
- * to run the AVX2 kernel on the same CPU and compare. The two give the same bits: each sum
- * is the same chain of fused multiply-adds in the same order, only more of them per
- * instruction. */
+/* Whether the CPU has AVX-512F, which the hand-written kernels' wide forms use (1x1 and
+ * Winograd products, the direct 3x3, GELU/SiLU, attention's softmax). Tests set
+ * lgms_avx512_allowed (conv_pointwise.c) to 0 to run the AVX2 forms on the same CPU and
+ * compare: they give the same bits, each result being the same chain of operations in the
+ * same order, only more of them per instruction. */
 extern int lgms_avx512_allowed;
 static inline int lgms_cpu_has_avx512(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
