@@ -44,7 +44,7 @@ LIB_SRC := $(ENGINE_SRC) $(API_SRC) $(CONFIG_SRC) $(SERVER_SRC) $(CLI_SRC)
 EMBED_SRC := api/embed.S
 EMBEDDED := api/openapi.json web/index.html web/app.js web/app.css
 UNIT_SRC := $(wildcard tests/unit/*.c)
-HEADERS := $(wildcard engine/*.h api/*.h config/*.h server/*.h cli/*.h tests/unit/*.h)
+HEADERS := $(wildcard engine/*.h engine/*.inc api/*.h config/*.h server/*.h cli/*.h tests/unit/*.h)
 
 OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CXX_SRC:%.cc=$(BUILD)/obj/%.o) $(EMBED_SRC:%.S=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(CXX_SRC:%.cc=$(BUILD)/san/%.o) $(EMBED_SRC:%.S=$(BUILD)/san/%.o)

@@ -100,95 +100,15 @@ LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt
 }
 
 #if LGMS_HAVE_AVX2_ATTENTION
-/* 2^x on 8 lanes for x <= 0 (clamped at -126, where 2^x is below any softmax weight that
- * matters): n = round(x) by the 1.5 * 2^23 trick, f = x - n in [-0.5, 0.5], 2^f by a
- * degree-5 polynomial (relative error 9.2e-8, fitted for this project toward minimax), n
- * added to the exponent bits. Five FMAs, against eleven multiply-class operations for
- * lgms_expf's range reduction and longer polynomial: this is most of the kernel's time. */
-__attribute__((target("avx2,fma"))) static inline __m256 exp2_nonpositive8(__m256 x) {
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
-    x = _mm256_max_ps(x, _mm256_set1_ps(-126.0f));
-    __m256 t = _mm256_add_ps(x, magic); /* round(x) in the low mantissa bits */
-    __m256 f = _mm256_sub_ps(x, _mm256_sub_ps(t, magic));
-    __m256 p = _mm256_set1_ps(1.326472258e-03f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.671513412e-03f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550733763e-02f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402224207e-01f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931469776e-01f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-    /* (bits of t) << 23 is round(x) << 23: the magic's own bits shift out */
-    __m256i n = _mm256_slli_epi32(_mm256_castps_si256(t), 23);
-    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n));
-}
+#define LGMS_SIMD_W 8
+#include "simd.h"
 
-#endif
+#include "attention_simd.inc"
+#undef LGMS_SIMD_W
+#define LGMS_SIMD_W 16
+#include "simd.h"
 
-#if LGMS_HAVE_AVX2_ATTENTION
-/* Softmax down the key axis of st [n][QB] (a query per column), in place, base 2: column
- * maxima, then 2^(s - max) and the column sums, whose reciprocals go to inv[QB]. */
-__attribute__((target("avx2,fma"))) static void softmax_columns(float *st, int n, float *inv) {
-    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0;
-    for (int j = 0; j < n; j++) {
-        const float *r = st + (size_t)j * QB;
-        m0 = _mm256_max_ps(m0, _mm256_loadu_ps(r));
-        m1 = _mm256_max_ps(m1, _mm256_loadu_ps(r + 8));
-        m2 = _mm256_max_ps(m2, _mm256_loadu_ps(r + 16));
-    }
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0;
-    for (int j = 0; j < n; j++) {
-        float *r = st + (size_t)j * QB;
-        __m256 e0 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(r), m0));
-        __m256 e1 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(r + 8), m1));
-        __m256 e2 = exp2_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(r + 16), m2));
-        _mm256_storeu_ps(r, e0), _mm256_storeu_ps(r + 8, e1), _mm256_storeu_ps(r + 16, e2);
-        s0 = _mm256_add_ps(s0, e0), s1 = _mm256_add_ps(s1, e1), s2 = _mm256_add_ps(s2, e2);
-    }
-    const __m256 one = _mm256_set1_ps(1.0f);
-    _mm256_storeu_ps(inv, _mm256_div_ps(one, s0));
-    _mm256_storeu_ps(inv + 8, _mm256_div_ps(one, s1));
-    _mm256_storeu_ps(inv + 16, _mm256_div_ps(one, s2));
-}
-
-/* exp2_nonpositive8 on 16 lanes: the same operations, the same bits. */
-__attribute__((target("avx512f"))) static inline __m512 exp2_nonpositive16(__m512 x) {
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
-    x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
-    __m512 t = _mm512_add_ps(x, magic);
-    __m512 f = _mm512_sub_ps(x, _mm512_sub_ps(t, magic));
-    __m512 p = _mm512_set1_ps(1.326472258e-03f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.671513412e-03f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550733763e-02f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402224207e-01f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931469776e-01f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    __m512i n = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
-    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), n));
-}
-
-/* softmax_columns on st [n][QB_MAX]: each column's maximum, exponentials and sum taken in
- * the same order as there, so the same bits per query. */
-__attribute__((target("avx512f"))) static void softmax_columns48(float *st, int n, float *inv) {
-    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, m2 = m0;
-    for (int j = 0; j < n; j++) {
-        const float *r = st + (size_t)j * QB_MAX;
-        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(r));
-        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(r + 16));
-        m2 = _mm512_max_ps(m2, _mm512_loadu_ps(r + 32));
-    }
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0;
-    for (int j = 0; j < n; j++) {
-        float *r = st + (size_t)j * QB_MAX;
-        __m512 e0 = exp2_nonpositive16(_mm512_sub_ps(_mm512_loadu_ps(r), m0));
-        __m512 e1 = exp2_nonpositive16(_mm512_sub_ps(_mm512_loadu_ps(r + 16), m1));
-        __m512 e2 = exp2_nonpositive16(_mm512_sub_ps(_mm512_loadu_ps(r + 32), m2));
-        _mm512_storeu_ps(r, e0), _mm512_storeu_ps(r + 16, e1), _mm512_storeu_ps(r + 32, e2);
-        s0 = _mm512_add_ps(s0, e0), s1 = _mm512_add_ps(s1, e1), s2 = _mm512_add_ps(s2, e2);
-    }
-    const __m512 one = _mm512_set1_ps(1.0f);
-    _mm512_storeu_ps(inv, _mm512_div_ps(one, s0));
-    _mm512_storeu_ps(inv + 16, _mm512_div_ps(one, s1));
-    _mm512_storeu_ps(inv + 32, _mm512_div_ps(one, s2));
-}
+#include "attention_simd.inc"
 
 /* One head as two matrix products on conv_pointwise.c's kernel, QB queries at a time:
  * S^T [n][QB] = K [n][8] Q^T [8][QB] (queries scaled by scale * log2(e), so the softmax
@@ -216,9 +136,9 @@ static void attention_head_blocked(const float *qkv, int n, int inner, int e, fl
                 qt[d * qb + c] = c < nq ? q[(size_t)d * n + i0 + c] * qs : 0.0f;
         lgms_pointwise_gemm(kp, n, DH, qt, qb, qb, st, qb, gs);
         if (qb == QB_MAX)
-            softmax_columns48(st, n, inv);
+            softmax_columns_16(st, n, inv);
         else
-            softmax_columns(st, n, inv);
+            softmax_columns_8(st, n, inv);
         lgms_pointwise_gemm(vp, DH, n, st, qb, qb, ot, qb, gs);
         for (int d = 0; d < DH; d++)
             for (int c = 0; c < nq; c++)

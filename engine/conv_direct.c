@@ -67,103 +67,26 @@ static void pad_tile(const float *in, int cin, int d, int h, int w, int kd, int 
 }
 
 #if LGMS_HAVE_DIRECT
-/* nco (<= CO_BLOCK) output channels x X_BLOCK columns of output row r of the tile. */
-__attribute__((target("avx2,fma"), always_inline)) static inline void block(const float *pad, int cin_g, int kd,
-                                                                            int rows, int wp, const float *wt, int nco,
-                                                                            int r, int x0, float *const *dst) {
-    __m256 acc[CO_BLOCK][2];
-    int taps = kd * 9; /* weights per input channel */
-    for (int o = 0; o < nco; o++)
-        acc[o][0] = acc[o][1] = _mm256_setzero_ps();
-    for (int ci = 0; ci < cin_g; ci++)
-        for (int kz = 0; kz < kd; kz++) {
-            const float *src = pad + (((size_t)ci * kd + kz) * rows + r) * wp + x0;
-            const float *wc = wt + ci * taps + kz * 9;
-            for (int ky = 0; ky < 3; ky++, src += wp)
-                for (int kx = 0; kx < 3; kx++) {
-                    __m256 a = _mm256_loadu_ps(src + kx), b = _mm256_loadu_ps(src + kx + 8);
-                    for (int o = 0; o < nco; o++) {
-                        __m256 wv = _mm256_broadcast_ss(wc + (size_t)o * cin_g * taps + ky * 3 + kx);
-                        acc[o][0] = _mm256_fmadd_ps(wv, a, acc[o][0]);
-                        acc[o][1] = _mm256_fmadd_ps(wv, b, acc[o][1]);
-                    }
-                }
-        }
-    for (int o = 0; o < nco; o++) {
-        _mm256_storeu_ps(dst[o] + x0, acc[o][0]);
-        _mm256_storeu_ps(dst[o] + x0 + 8, acc[o][1]);
-    }
-}
+#define LGMS_SIMD_W 8
+#include "simd.h"
 
-/* block() on 32 columns in AVX-512 registers. */
-__attribute__((target("avx512f"), always_inline)) static inline void block512(const float *pad, int cin_g, int kd,
-                                                                              int rows, int wp, const float *wt,
-                                                                              int nco, int r, int x0,
-                                                                              float *const *dst) {
-    __m512 acc[CO_BLOCK][2];
-    int taps = kd * 9;
-    for (int o = 0; o < nco; o++)
-        acc[o][0] = acc[o][1] = _mm512_setzero_ps();
-    for (int ci = 0; ci < cin_g; ci++)
-        for (int kz = 0; kz < kd; kz++) {
-            const float *src = pad + (((size_t)ci * kd + kz) * rows + r) * wp + x0;
-            const float *wc = wt + ci * taps + kz * 9;
-            for (int ky = 0; ky < 3; ky++, src += wp)
-                for (int kx = 0; kx < 3; kx++) {
-                    __m512 a = _mm512_loadu_ps(src + kx), b = _mm512_loadu_ps(src + kx + 16);
-                    for (int o = 0; o < nco; o++) {
-                        __m512 wv = _mm512_set1_ps(wc[(size_t)o * cin_g * taps + ky * 3 + kx]);
-                        acc[o][0] = _mm512_fmadd_ps(wv, a, acc[o][0]);
-                        acc[o][1] = _mm512_fmadd_ps(wv, b, acc[o][1]);
-                    }
-                }
-        }
-    for (int o = 0; o < nco; o++) {
-        _mm512_storeu_ps(dst[o] + x0, acc[o][0]);
-        _mm512_storeu_ps(dst[o] + x0 + 16, acc[o][1]);
-    }
-}
+#include "conv_direct_simd.inc"
+#undef LGMS_SIMD_W
+#define LGMS_SIMD_W 16
+#include "simd.h"
 
-/* row_block() with 32-column blocks while they fit, the last 16 columns (w = 16 mod 32) on
- * the AVX2 block. */
-__attribute__((target("avx512f,avx2,fma"))) static void row_block512(const float *pad, int cin_g, int kd, int rows,
-                                                                     int wp, const float *wt, int nco, int r, int w,
-                                                                     float *const *dst) {
+#include "conv_direct_simd.inc"
+
+/* Output row r of the tile for nco channels: 32-column AVX-512 blocks while they fit where
+ * the CPU has them (the same sums in the same order), 16-column AVX2 blocks otherwise and
+ * for the last 16 columns (w = 16 mod 32). */
+static void row_block(const float *pad, int cin_g, int kd, int rows, int wp, const float *wt, int nco, int r, int w,
+                      float *const *dst, int wide) {
     int x0 = 0;
-    for (; x0 + 2 * X_BLOCK <= w; x0 += 2 * X_BLOCK) {
-        switch (nco) {
-        case 6: block512(pad, cin_g, kd, rows, wp, wt, 6, r, x0, dst); break;
-        case 5: block512(pad, cin_g, kd, rows, wp, wt, 5, r, x0, dst); break;
-        case 4: block512(pad, cin_g, kd, rows, wp, wt, 4, r, x0, dst); break;
-        case 3: block512(pad, cin_g, kd, rows, wp, wt, 3, r, x0, dst); break;
-        case 2: block512(pad, cin_g, kd, rows, wp, wt, 2, r, x0, dst); break;
-        default: block512(pad, cin_g, kd, rows, wp, wt, 1, r, x0, dst); break;
-        }
-    }
-    for (; x0 < w; x0 += X_BLOCK) {
-        switch (nco) {
-        case 6: block(pad, cin_g, kd, rows, wp, wt, 6, r, x0, dst); break;
-        case 5: block(pad, cin_g, kd, rows, wp, wt, 5, r, x0, dst); break;
-        case 4: block(pad, cin_g, kd, rows, wp, wt, 4, r, x0, dst); break;
-        case 3: block(pad, cin_g, kd, rows, wp, wt, 3, r, x0, dst); break;
-        case 2: block(pad, cin_g, kd, rows, wp, wt, 2, r, x0, dst); break;
-        default: block(pad, cin_g, kd, rows, wp, wt, 1, r, x0, dst); break;
-        }
-    }
-}
-
-__attribute__((target("avx2,fma"))) static void row_block(const float *pad, int cin_g, int kd, int rows, int wp,
-                                                          const float *wt, int nco, int r, int w, float *const *dst) {
-    for (int x0 = 0; x0 < w; x0 += X_BLOCK) {
-        switch (nco) { /* constant nco: the accumulators stay in registers */
-        case 6: block(pad, cin_g, kd, rows, wp, wt, 6, r, x0, dst); break;
-        case 5: block(pad, cin_g, kd, rows, wp, wt, 5, r, x0, dst); break;
-        case 4: block(pad, cin_g, kd, rows, wp, wt, 4, r, x0, dst); break;
-        case 3: block(pad, cin_g, kd, rows, wp, wt, 3, r, x0, dst); break;
-        case 2: block(pad, cin_g, kd, rows, wp, wt, 2, r, x0, dst); break;
-        default: block(pad, cin_g, kd, rows, wp, wt, 1, r, x0, dst); break;
-        }
-    }
+    for (; wide && x0 + 2 * X_BLOCK <= w; x0 += 2 * X_BLOCK)
+        block_n_16(pad, cin_g, kd, rows, wp, wt, nco, r, x0, dst);
+    for (; x0 < w; x0 += X_BLOCK)
+        block_n_8(pad, cin_g, kd, rows, wp, wt, nco, r, x0, dst);
 }
 #endif
 
@@ -188,10 +111,7 @@ void lgms_conv3x3_direct_rows(const lgms_conv *c, const float *in, int d, int h,
                     for (int o = 0; o < nco; o++)
                         dst[o] =
                             out + (size_t)(g * cout_g + co + o) * out_cs + ((size_t)z * h + (size_t)y - r_begin) * w;
-                    if (wide)
-                        row_block512(pad, cin_g, kd, rows, wp, wt, nco, y - t0, w, dst);
-                    else
-                        row_block(pad, cin_g, kd, rows, wp, wt, nco, y - t0, w, dst);
+                    row_block(pad, cin_g, kd, rows, wp, wt, nco, y - t0, w, dst, wide);
                 }
             }
         }
