@@ -354,6 +354,57 @@ Test(ops, attention_matches_softmax_reference_with_both_kernels) {
         }
 }
 
+/* The AVX-512 forms of the direct 3x3 kernel, the GELU/SiLU epilogues and attention (one
+ * template each with their AVX2 forms, engine/simd.h) give the AVX2 forms' bits. */
+Test(ops, avx512_forms_give_the_avx2_bits) {
+    if (!__builtin_cpu_supports("avx512f")) {
+        cr_log_warn("no AVX-512 on this CPU: only the AVX2 forms run here");
+        return;
+    }
+    float *out[2];
+    /* direct 3x3: two groups of 16, a width of 48 = one 32-column block and one 16-column one */
+    lgms_conv c = {.cin = 32, .cout = 32, .k = 3, .groups = 2, .act = LGMS_ACT_RELU};
+    float *wt = random_floats((size_t)32 * 16 * 9, 41), *b = random_floats(32, 42), *x = random_floats(32 * 5 * 48, 43);
+    c.weight = wt, c.bias = b;
+    cr_assert(lgms_conv3x3_direct_ok(&c, 48));
+    float *scratch = malloc(sizeof(float) * (lgms_conv_scratch(&c, 1, 5, 48) + 1));
+    lgms_threads *team = lgms_threads_new(1);
+    for (int wide = 0; wide < 2; wide++) {
+        lgms_avx512_allowed = wide;
+        out[wide] = malloc(sizeof(float) * 32 * 5 * 48);
+        lgms_par_conv(team, &c, x, 1, 5, 48, out[wide], scratch);
+    }
+    cr_assert_eq(memcmp(out[0], out[1], sizeof(float) * 32 * 5 * 48), 0, "direct 3x3");
+    free(out[0]), free(out[1]), free(wt), free(b), free(x), free(scratch);
+    /* GELU and SiLU epilogues: 1003 values, past both clamps, with a ragged tail */
+    for (int act = 0; act < 2; act++) {
+        float *v = random_floats(1003, 44);
+        for (int i = 0; i < 1003; i++)
+            v[i] *= 9.0f;
+        for (int wide = 0; wide < 2; wide++) {
+            lgms_avx512_allowed = wide;
+            out[wide] = malloc(sizeof(float) * 1003);
+            memcpy(out[wide], v, sizeof(float) * 1003);
+            (act ? lgms_silu_affine_avx2 : lgms_gelu_affine_avx2)(out[wide], 1003, 1.25f, -0.5f, 0.75f, 0.125f);
+        }
+        cr_assert_eq(memcmp(out[0], out[1], sizeof(float) * 1003), 0, "%s", act ? "SiLU" : "GELU");
+        free(out[0]), free(out[1]), free(v);
+    }
+    /* attention: 75 tokens (a partial block at either width), 4 heads */
+    int n = 75, heads = 4, inner = heads * 8;
+    float *qkv = random_floats((size_t)n * 3 * inner, 45);
+    float *ascratch = malloc(sizeof(float) * lgms_attention_scratch(n));
+    for (int wide = 0; wide < 2; wide++) {
+        lgms_avx512_allowed = wide;
+        out[wide] = malloc(sizeof(float) * n * inner);
+        lgms_par_attention(team, qkv, n, heads, 8, 0.35355339f, out[wide], ascratch);
+    }
+    cr_assert_eq(memcmp(out[0], out[1], sizeof(float) * n * inner), 0, "attention");
+    free(out[0]), free(out[1]), free(qkv), free(ascratch);
+    lgms_threads_free(team);
+    lgms_avx512_allowed = 1;
+}
+
 typedef struct {
     atomic_int calls;
     int seen[8];
