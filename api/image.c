@@ -42,7 +42,8 @@ static api_status decode_png(const uint8_t *data, size_t len, uint64_t max_pixel
     int keep = grey ? 1 : 3; /* channels kept: alpha is dropped, palette becomes RGB */
     /* 16-bit: the file's own layout (SPNG_FMT_PNG), samples in host byte order (libspng
      * 0.7 swaps them from the file's big-endian); grey <= 8 bits: G8 (1/2/4-bit scaled to
-     * 0..255 as cv2 does); everything else through RGBA8, which expands palettes */
+     * 0..255 as cv2 does); colour: RGB8 (palettes expanded, alpha dropped), straight into
+     * the image; grey + alpha through RGBA8 */
     int fmt, per_px;
     if (deep) {
         static const int samples_of[7] = {1, 0, 3, 0, 2, 0, 4}; /* by PNG colour type */
@@ -50,6 +51,8 @@ static api_status decode_png(const uint8_t *data, size_t len, uint64_t max_pixel
         per_px = 2 * samples_of[ihdr.color_type <= 6 ? ihdr.color_type : 0];
     } else if (ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE) {
         fmt = SPNG_FMT_G8, per_px = 1;
+    } else if (!grey) {
+        fmt = SPNG_FMT_RGB8, per_px = 3;
     } else {
         fmt = SPNG_FMT_RGBA8, per_px = 4;
     }
@@ -58,8 +61,10 @@ static api_status decode_png(const uint8_t *data, size_t len, uint64_t max_pixel
         api_fail(e, API_UNPROCESSABLE, "invalid PNG: %s", rc ? spng_strerror(rc) : "unexpected decoded size");
         goto done;
     }
-    buf = malloc(size);
     out->pixels = malloc(n * keep);
+    /* 8-bit grey and colour decode in place; the rest through a buffer of the file's layout */
+    int direct = !deep && per_px == keep;
+    buf = direct ? out->pixels : malloc(size);
     if (deep) out->deep = malloc(sizeof(uint16_t) * n * keep);
     if (!buf || !out->pixels || (deep && !out->deep)) {
         st = api_fail(e, API_INTERNAL, "out of memory decoding the image");
@@ -79,9 +84,7 @@ static api_status decode_png(const uint8_t *data, size_t len, uint64_t max_pixel
                 out->deep[i * keep + c] = v;
                 out->pixels[i * keep + c] = (uint8_t)(v >> 8); /* cv2.imread's rule */
             }
-    } else if (stride == 1) {
-        memcpy(out->pixels, buf, n);
-    } else {
+    } else if (!direct) {
         for (size_t i = 0; i < n; i++)
             for (int c = 0; c < keep; c++)
                 out->pixels[i * keep + c] = buf[i * stride + c];
@@ -91,6 +94,7 @@ static api_status decode_png(const uint8_t *data, size_t len, uint64_t max_pixel
     out->format = "png";
     st = API_OK;
 done:
+    if (buf == out->pixels) buf = NULL; /* decoded in place: the image owns it */
     if (st) api_image_free(out);
     free(buf);
     spng_ctx_free(ctx);
