@@ -21,15 +21,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from cluster import FIXTURE_3D, Daemon, Redis, get, post, replica, volume, wait_done  # noqa: E402
+from cluster import FIXTURE_3D, ROOT, Daemon, Redis, get, post, replica, volume, wait_done  # noqa: E402
 
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from load import rss_kb  # noqa: E402  (make load's reader of VmRSS)
 
 
 def main():
