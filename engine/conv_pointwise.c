@@ -18,7 +18,7 @@
 #define NR 24                /* columns per register block: three 8-float vectors */
 #define NR512 48             /* columns per AVX-512 register block: three 16-float vectors */
 #define PANEL_FLOATS 6144    /* input panel: 24 KiB, within L1 */
-#define PANEL512_FLOATS 6144 /* AVX-512 input panel: at most 48 KiB, a 48-column block at 256 inputs */
+#define PANEL512_FLOATS 6144 /* AVX-512 input panel: 24 KiB, or one 48-column block (48 KiB at 256 inputs) */
 
 int lgms_avx512_allowed = 1;
 
@@ -90,6 +90,24 @@ __attribute__((target("avx2,fma"))) static void block(const float *wp, const flo
     _mm256_storeu_ps(out, c30), _mm256_storeu_ps(out + 8, c31), _mm256_storeu_ps(out + 16, c32);
 }
 
+/* Columns [p0, p0 + n) of x's cin rows into a panel of width floats a row, zero-padded to
+ * the columns the blocks read. */
+static void copy_panel(float *dst, const float *x, size_t ldx, size_t p0, size_t n, size_t width, int cin) {
+    for (int ci = 0; ci < cin; ci++, dst += width) {
+        memcpy(dst, x + (size_t)ci * ldx + p0, sizeof(float) * n);
+        memset(dst + n, 0, sizeof(float) * (width - n));
+    }
+}
+
+/* block() for a ragged edge: its 4 x 24 sums into the edge buffer, then the nr rows' first
+ * cols columns to out. */
+static void block_via_edge(const float *wp, const float *x, int cin, size_t ldx, float *out, size_t ldo, int nr,
+                           size_t cols, float *edge) {
+    block(wp, x, cin, ldx, edge, NR);
+    for (int r = 0; r < nr; r++)
+        memcpy(out + (size_t)r * ldo, edge + r * NR, sizeof(float) * cols);
+}
+
 /* The AVX-512 kernel: 4 rows x nv 16-float vectors of sums (nv <= 3), rows past nr and
  * columns outside the last vector's mask not stored. The same sums in the same order as
  * block(): a * b + c per input, one rounding each, so the two kernels agree to the bit. */
@@ -153,11 +171,7 @@ static void gemm512(const float *wp, int rows, int cin, const float *x, size_t l
         const float *pan = x + p0;
         size_t ldp = ldx;
         if (width != n || ldx > 320) {
-            for (int ci = 0; ci < cin; ci++) { /* zero-padded to what the blocks read */
-                float *dst = scratch + (size_t)ci * width;
-                memcpy(dst, x + (size_t)ci * ldx + p0, sizeof(float) * n);
-                memset(dst + n, 0, sizeof(float) * (width - n));
-            }
+            copy_panel(scratch, x, ldx, p0, n, width, cin);
             pan = scratch, ldp = width;
         }
         for (int o0 = 0; o0 < rows; o0 += MR) {
@@ -172,9 +186,7 @@ static void gemm512(const float *wp, int rows, int cin, const float *x, size_t l
             if (rem == NR && nr == MR) {
                 block(w, pan + full, cin, ldp, o + full, ldo);
             } else if (rem == NR) {
-                block(w, pan + full, cin, ldp, edge, NR);
-                for (int r = 0; r < nr; r++)
-                    memcpy(o + (size_t)r * ldo + full, edge + r * NR, sizeof(float) * NR);
+                block_via_edge(w, pan + full, cin, ldp, o + full, ldo, nr, NR, edge);
             } else if (rem) {
                 int nv = (int)(rem + 15) / 16;
                 zblock_part(w, pan + full, cin, ldp, o + full, ldo, nv, nr, (__mmask16)(0xffffu >> (16 * nv - rem)));
@@ -197,11 +209,7 @@ void lgms_pointwise_gemm(const float *wp, int rows, int cin, const float *x, siz
         size_t n = ncols - p0 < pc ? ncols - p0 : pc, full = n / NR * NR, width = (n + NR - 1) / NR * NR;
         const float *pan = x; /* x laid out as a panel already: read in place */
         if (p0 || n != width || ldx != width) {
-            for (int ci = 0; ci < cin; ci++) { /* zero-padded to whole register blocks */
-                float *dst = panel + (size_t)ci * width;
-                memcpy(dst, x + (size_t)ci * ldx + p0, sizeof(float) * n);
-                memset(dst + n, 0, sizeof(float) * (width - n));
-            }
+            copy_panel(panel, x, ldx, p0, n, width, cin); /* zero-padded to whole register blocks */
             pan = panel;
         }
         for (int o0 = 0; o0 < rows; o0 += MR) {
@@ -210,12 +218,8 @@ void lgms_pointwise_gemm(const float *wp, int rows, int cin, const float *x, siz
             float *o = out + (size_t)o0 * ldo + p0;
             for (size_t j = 0; j < full && nr == MR; j += NR)
                 block(w, pan + j, cin, width, o + j, ldo);
-            for (size_t j = nr == MR ? full : 0; j < n; j += NR) { /* ragged: through the edge buffer */
-                block(w, pan + j, cin, width, edge, NR);
-                size_t cols = n - j < NR ? n - j : NR;
-                for (int r = 0; r < nr; r++)
-                    memcpy(o + (size_t)r * ldo + j, edge + r * NR, sizeof(float) * cols);
-            }
+            for (size_t j = nr == MR ? full : 0; j < n; j += NR) /* ragged: through the edge buffer */
+                block_via_edge(w, pan + j, cin, width, o + j, ldo, nr, n - j < NR ? n - j : NR, edge);
         }
     }
 #else
