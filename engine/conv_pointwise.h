@@ -3,11 +3,10 @@
  * A 1x1 convolution is a matrix product W [cout x cin] times X [cin x pixels] with a small
  * inner dimension (4-384 here). OpenBLAS's sgemm spends much of such a product packing
  * and re-reading C; this kernel copies a panel of columns of X (a few hundred pixels, kept
- * in L1) and keeps 4 output channels x 24 pixels of sums in registers over all inputs,
- * with W packed at model load into 4-channel panels. The same kernel on plain matrices
- * (lgms_pointwise_gemm) multiplies Winograd's transformed blocks (conv_winograd.c) and the
- * attention's score and value products (attention.c); the transformer's linears are 1x1
- * convolutions. Internal to the engine. */
+ * in L1) and keeps 4 output channels x 24 pixels of sums in registers over all inputs (8 x 48
+ * with AVX-512, two panels at a time), with W packed at model load into 4-channel panels. The same kernel on plain
+ * matrices (lgms_pointwise_gemm) multiplies Winograd's transformed blocks (conv_winograd.c) and the attention's score
+ * and value products (attention.c); the transformer's linears are 1x1 convolutions. Internal to the engine. */
 #ifndef LGMS_CONV_POINTWISE_H
 #define LGMS_CONV_POINTWISE_H
 

@@ -362,19 +362,21 @@ Test(ops, avx512_forms_give_the_avx2_bits) {
         return;
     }
     float *out[2];
-    /* direct 3x3: two groups of 16, a width of 48 = one 32-column block and one 16-column one */
+    /* direct 3x3: two groups of 16, a width of 112 = one 64-column block, one 32-column one
+     * and one 16-column one; outputs zeroed first, so a column left unwritten shows */
+    enum { DW = 112 };
     lgms_conv c = {.cin = 32, .cout = 32, .k = 3, .groups = 2, .act = LGMS_ACT_RELU};
-    float *wt = random_floats((size_t)32 * 16 * 9, 41), *b = random_floats(32, 42), *x = random_floats(32 * 5 * 48, 43);
+    float *wt = random_floats((size_t)32 * 16 * 9, 41), *b = random_floats(32, 42), *x = random_floats(32 * 5 * DW, 43);
     c.weight = wt, c.bias = b;
-    cr_assert(lgms_conv3x3_direct_ok(&c, 48));
-    float *scratch = malloc(sizeof(float) * (lgms_conv_scratch(&c, 1, 5, 48) + 1));
+    cr_assert(lgms_conv3x3_direct_ok(&c, DW));
+    float *scratch = malloc(sizeof(float) * (lgms_conv_scratch(&c, 1, 5, DW) + 1));
     lgms_threads *team = lgms_threads_new(1);
     for (int wide = 0; wide < 2; wide++) {
         lgms_avx512_allowed = wide;
-        out[wide] = malloc(sizeof(float) * 32 * 5 * 48);
-        lgms_par_conv(team, &c, x, 1, 5, 48, out[wide], scratch);
+        out[wide] = calloc((size_t)32 * 5 * DW, sizeof(float));
+        lgms_par_conv(team, &c, x, 1, 5, DW, out[wide], scratch);
     }
-    cr_assert_eq(memcmp(out[0], out[1], sizeof(float) * 32 * 5 * 48), 0, "direct 3x3");
+    cr_assert_eq(memcmp(out[0], out[1], sizeof(float) * 32 * 5 * DW), 0, "direct 3x3");
     free(out[0]), free(out[1]), free(wt), free(b), free(x), free(scratch);
     /* GELU and SiLU epilogues: 1003 values, past both clamps, with a ragged tail */
     for (int act = 0; act < 2; act++) {
