@@ -21,9 +21,10 @@
 #include "conv_pointwise.h"
 #include "vecmath.h"
 
-#define CHUNK_FLOATS (1u << 20) /* V and M of one chunk of block rows: ~4 MiB */
-#define TILE LGMS_WINOGRAD_TILE /* outputs per block side */
-#define NXI 36                  /* products per block: 6 x 6 */
+#define CHUNK_FLOATS (1u << 20)      /* V and M of one chunk of block rows: ~4 MiB */
+#define BIG_FILTER_FLOATS (1u << 17) /* one group's transformed filters: 512 KiB */
+#define TILE LGMS_WINOGRAD_TILE      /* outputs per block side */
+#define NXI 36                       /* products per block: 6 x 6 */
 /* Rows of w / 4 + 1 floats the transforms use: 24 for the input side (6 rows x 4 phases),
  * 24 for their B^T rows; the output side reuses 24. */
 #define BUF_ROWS 48
@@ -92,13 +93,20 @@ int lgms_winograd_transform_weights(const lgms_conv *c, float *dst) {
     return 0;
 }
 
-/* Block rows per chunk. */
+/* Block rows per chunk: as many as CHUNK_FLOATS of V and M hold, or 4x that when one
+ * group's filters (36 cin x cout matrices) pass BIG_FILTER_FLOATS, since every chunk reads
+ * all the filters again and those no longer stay in L2 (384 -> 128 at 32x32, 7 MiB of
+ * filters, took 3.6 ms in chunks of 7 + 1 block rows and 2.6 ms in one). Then evened out
+ * (14 + 2 rows become 8 + 8), so no chunk reads the filters for a few blocks only. */
 static int chunk_rows(const lgms_conv *c, int h, int w) {
-    size_t per_row = (size_t)NXI * (c->cin / c->groups + c->cout / c->groups) * (size_t)(w / TILE);
-    size_t rows = CHUNK_FLOATS / per_row;
+    size_t cin_g = (size_t)(c->cin / c->groups), cout_g = (size_t)(c->cout / c->groups), ty = (size_t)h / TILE;
+    size_t per_row = NXI * (cin_g + cout_g) * (size_t)(w / TILE);
+    size_t budget = NXI * cin_g * cout_g > BIG_FILTER_FLOATS ? 4 * (size_t)CHUNK_FLOATS : CHUNK_FLOATS;
+    size_t rows = budget / per_row;
     if (rows < 1) rows = 1;
-    if (rows > (size_t)h / TILE) rows = (size_t)h / TILE;
-    return (int)rows;
+    if (rows > ty) rows = ty;
+    size_t chunks = (ty + rows - 1) / rows;
+    return (int)((ty + chunks - 1) / chunks);
 }
 
 size_t lgms_winograd_scratch(const lgms_conv *c, int h, int w) {

@@ -213,11 +213,12 @@ Test(ops, winograd_matches_a_naive_convolution) {
         int cin, cout, groups, h, w, post;
         lgms_act act;
     } cases[] = {
-        {32, 32, 1, 8, 12, 0, LGMS_ACT_NONE},  /* the smallest layer it takes */
-        {64, 48, 1, 12, 20, 1, LGMS_ACT_GELU}, /* post-affine; block rows split over threads */
-        {128, 64, 2, 4, 4, 0, LGMS_ACT_SILU},  /* grouped, one block */
-        {96, 40, 1, 6, 8, 0, LGMS_ACT_RELU},   /* height not a multiple of 4: falls back to im2col */
-        {32, 64, 1, 16, 16, 1, LGMS_ACT_NONE}, /* direct-kernel width, Winograd first */
+        {32, 32, 1, 8, 12, 0, LGMS_ACT_NONE},   /* the smallest layer it takes */
+        {64, 48, 1, 12, 20, 1, LGMS_ACT_GELU},  /* post-affine; block rows split over threads */
+        {128, 64, 2, 4, 4, 0, LGMS_ACT_SILU},   /* grouped, one block */
+        {96, 40, 1, 6, 8, 0, LGMS_ACT_RELU},    /* height not a multiple of 4: falls back to im2col */
+        {32, 64, 1, 16, 16, 1, LGMS_ACT_NONE},  /* direct-kernel width, Winograd first */
+        {32, 32, 1, 36, 256, 0, LGMS_ACT_NONE}, /* 9 block rows: two chunks (5 + 4) at 1 thread */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 3; threads++) {
