@@ -25,8 +25,9 @@
 #define BIG_FILTER_FLOATS (1u << 17) /* one group's transformed filters: 512 KiB */
 #define TILE LGMS_WINOGRAD_TILE      /* outputs per block side */
 #define NXI 36                       /* products per block: 6 x 6 */
-/* Rows of w / 4 + 1 floats the transforms use: 24 for the input side (6 rows x 4 phases),
- * 24 for their B^T rows; the output side reuses 24. */
+/* Rows of w / 4 + 1 floats the input transform uses for one block row: 24 for the split
+ * rows (6 rows x 4 phases), 24 for their B^T rows. (The output side takes 24 rows of a
+ * chunk's blocks.) */
 #define BUF_ROWS 48
 
 int lgms_winograd_layer(const lgms_conv *c) {
@@ -109,10 +110,16 @@ static int chunk_rows(const lgms_conv *c, int h, int w) {
     return (int)((ty + chunks - 1) / chunks);
 }
 
+/* The transforms' rows: the input side's for one block row, the output side's for a chunk. */
+static size_t buf_floats(int tw, size_t ntmax) {
+    size_t in = BUF_ROWS * (size_t)(tw + 1), outs = 24 * ntmax;
+    return in > outs ? in : outs;
+}
+
 size_t lgms_winograd_scratch(const lgms_conv *c, int h, int w) {
     size_t nt = (size_t)chunk_rows(c, h, w) * (w / TILE);
     size_t v = (size_t)NXI * (c->cin / c->groups) * nt, m = (size_t)NXI * (c->cout / c->groups) * nt;
-    return v + m + BUF_ROWS * (size_t)(w / TILE + 1) + 64 + lgms_pointwise_gemm_scratch(c->cin / c->groups);
+    return v + m + buf_floats(w / TILE, nt) + 64 + lgms_pointwise_gemm_scratch(c->cin / c->groups);
 }
 
 /* Row y of a plane split by column phase of its zero-padded form (one zero column each
@@ -130,10 +137,13 @@ LGMS_HOT static void split_row(const float *restrict row, int w, float *restrict
     p1[tw] = p2[tw] = p3[tw] = 0.0f; /* past the right edge: only the zero column is read */
 }
 
-/* B^T along six rows: t = B^T r, row by row, n entries. */
-LGMS_HOT static void rows_bt(const float *const *r, int n, float *const *t) {
-    const float *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3], *r4 = r[4], *r5 = r[5];
-    float *t0 = t[0], *t1 = t[1], *t2 = t[2], *t3 = t[3], *t4 = t[4], *t5 = t[5];
+/* B^T along six rows: t = B^T r, row by row, n entries. Every row a restrict parameter of
+ * its own: reached through arrays of pointers, the compiler could not rule out overlap and
+ * left the loop scalar (a third of a 64-channel layer's input transform). */
+LGMS_HOT static void rows_bt(const float *restrict r0, const float *restrict r1, const float *restrict r2,
+                             const float *restrict r3, const float *restrict r4, const float *restrict r5, int n,
+                             float *restrict t0, float *restrict t1, float *restrict t2, float *restrict t3,
+                             float *restrict t4, float *restrict t5) {
     for (int k = 0; k < n; k++) {
         float a = r4[k] - 4.0f * r2[k], b = r3[k] - 4.0f * r1[k], c = r4[k] - r2[k], d = 2.0f * (r3[k] - r1[k]);
         t0[k] = 4.0f * r0[k] - 5.0f * r2[k] + r4[k];
@@ -176,12 +186,16 @@ static void input_row(const float *plane, int h, int w, int ty, float *v, size_t
         else
             split_row(plane + (size_t)y * w, w, ph[i][0], ph[i][1], ph[i][2], ph[i][3]);
     }
-    for (int r = 0; r < 4; r++) {
-        const float *rows[6];
-        for (int i = 0; i < 6; i++)
-            rows[i] = ph[i][r], tr[r][i] = buf + (size_t)(24 + 6 * r + i) * n;
-        rows_bt(rows, n, tr[r]);
+    /* the four phases of a row lie end to end (ph[i][r] = ph[i][0] + r * n), and so do
+     * those of a transformed row: B^T runs once along all four, 4n entries */
+    float *trow[6];
+    for (int i = 0; i < 6; i++) {
+        trow[i] = buf + (size_t)(24 + 4 * i) * n;
+        for (int r = 0; r < 4; r++)
+            tr[r][i] = trow[i] + (size_t)r * n;
     }
+    rows_bt(ph[0][0], ph[1][0], ph[2][0], ph[3][0], ph[4][0], ph[5][0], 4 * n, trow[0], trow[1], trow[2], trow[3],
+            trow[4], trow[5]);
     for (int i = 0; i < 6; i++) {
         float *v0 = v + (size_t)(6 * i) * xs;
         cols_b(tr[0][i], tr[1][i], tr[2][i], tr[3][i], tw, v0, v0 + xs, v0 + 2 * xs, v0 + 3 * xs, v0 + 4 * xs,
@@ -189,10 +203,10 @@ static void input_row(const float *plane, int h, int w, int ty, float *v, size_t
     }
 }
 
-/* A^T along six rows: s = A^T m, n entries. */
-LGMS_HOT static void rows_at(const float *const *m, int n, float *const *s) {
-    const float *m0 = m[0], *m1 = m[1], *m2 = m[2], *m3 = m[3], *m4 = m[4], *m5 = m[5];
-    float *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3];
+/* A^T along six rows: s = A^T m, n entries (restrict parameters, as rows_bt's). */
+LGMS_HOT static void rows_at(const float *restrict m0, const float *restrict m1, const float *restrict m2,
+                             const float *restrict m3, const float *restrict m4, const float *restrict m5, int n,
+                             float *restrict s0, float *restrict s1, float *restrict s2, float *restrict s3) {
     for (int k = 0; k < n; k++) {
         float a = m1[k] + m2[k], b = m1[k] - m2[k], c = m3[k] + m4[k], d = m3[k] - m4[k];
         s0[k] = m0[k] + a + c;
@@ -214,25 +228,28 @@ LGMS_HOT static void cols_a(const float *const *a, int n, float *restrict out) {
     }
 }
 
-/* Output rows 4 ty .. 4 ty + 3 of one channel (o, w floats apart) from m[xi][t] (xi xs
- * floats apart). */
-static void output_row(const float *m, size_t xs, int w, float *o, float *buf) {
+/* Output rows 4 ty0 .. 4 ty1 - 1 of one channel (o, w floats apart) from m[xi][t] (xi xs
+ * floats apart) for the nt = (ty1 - ty0) * w / 4 blocks of a chunk: A^T down the columns of
+ * products for all the chunk's blocks at once (nt entries, not one block row's w / 4: 8 at
+ * 32x32, which left most of a 16-lane vector idle), then A along each block row. */
+static void output_rows(const float *m, size_t xs, size_t nt, int w, float *o, float *buf) {
     int tw = w / TILE;
-    float *s[6][4]; /* s[j][row]: A^T down the column of products j */
+    float *s[6][4]; /* s[j][row]: A^T down the column of products j, nt entries */
     for (int j = 0; j < 6; j++) {
         const float *mj[6];
         for (int i = 0; i < 6; i++)
             mj[i] = m + (size_t)(6 * i + j) * xs;
         for (int r = 0; r < 4; r++)
-            s[j][r] = buf + (size_t)(4 * j + r) * tw;
-        rows_at(mj, tw, s[j]);
+            s[j][r] = buf + (size_t)(4 * j + r) * nt;
+        rows_at(mj[0], mj[1], mj[2], mj[3], mj[4], mj[5], (int)nt, s[j][0], s[j][1], s[j][2], s[j][3]);
     }
-    for (int r = 0; r < 4; r++) {
-        const float *a[6];
-        for (int j = 0; j < 6; j++)
-            a[j] = s[j][r];
-        cols_a(a, tw, o + (size_t)r * w);
-    }
+    for (size_t b = 0; b * tw < nt; b++)
+        for (int r = 0; r < 4; r++) {
+            const float *a[6];
+            for (int j = 0; j < 6; j++)
+                a[j] = s[j][r] + b * tw;
+            cols_a(a, tw, o + (TILE * b + r) * (size_t)w);
+        }
 }
 
 void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out, size_t out_cs,
@@ -240,7 +257,7 @@ void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, tw = w / TILE, rows = chunk_rows(c, h, w);
     size_t plane = (size_t)h * w, ntmax = (size_t)rows * tw;
     float *v = scratch, *m = v + (size_t)NXI * cin_g * ntmax, *buf = m + (size_t)NXI * cout_g * ntmax;
-    float *gemm_scratch = buf + BUF_ROWS * (size_t)(tw + 1) + 64;
+    float *gemm_scratch = buf + buf_floats(tw, ntmax) + 64;
     size_t um = u_matrix_size(c);
     int pointwise = use_pointwise();
     for (int g = 0; g < c->groups; g++) {
@@ -261,10 +278,8 @@ void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y
                                 u + (size_t)xi * um, cin_g, v + (size_t)xi * cin_g * nt, (int)nt, 0.0f,
                                 m + (size_t)xi * cout_g * nt, (int)nt);
             for (int co = 0; co < cout_g; co++)
-                for (int ty = ty0; ty < ty1; ty++) {
-                    float *o = out + (size_t)(g * cout_g + co) * out_cs + (size_t)(TILE * ty - y0) * w;
-                    output_row(m + (size_t)co * nt + (size_t)(ty - ty0) * tw, (size_t)cout_g * nt, w, o, buf);
-                }
+                output_rows(m + (size_t)co * nt, (size_t)cout_g * nt, nt, w,
+                            out + (size_t)(g * cout_g + co) * out_cs + (size_t)(TILE * ty0 - y0) * w, buf);
         }
     }
 }
