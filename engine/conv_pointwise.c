@@ -154,33 +154,36 @@ __attribute__((target("avx512f"))) static void zblock_part(const float *wp, cons
     }
 }
 
-/* Two 4-row panels at once (wp and wp + 4 * cin): 8 rows x nv vectors, up to 24 sums in
- * registers, so each loaded column vector feeds 8 FMAs instead of 4 (1.2-1.45x zblock's
- * speed at the network's shapes). The same sums in the same order as zblock(). */
-__attribute__((target("avx512f"), always_inline)) static inline void
-zblock8(const float *wp, const float *x, int cin, size_t ldx, float *out, size_t ldo, int nv, __mmask16 last) {
-    const float *wq = wp + (size_t)MR * cin;
-    __m512 c[2 * MR][3];
-#pragma GCC unroll 8
-    for (int r = 0; r < 2 * MR; r++)
+/* np 4-row panels at once (wp, wp + 4 cin, ...): 4 np rows x nv vectors, 4 np nv <= 24 sums
+ * in registers, so each loaded column vector feeds 4 np FMAs: 8 rows x 48 columns for whole
+ * blocks (1.2-1.45x zblock's speed at the network's shapes), 12 x 32 and 24 x 16 for narrow
+ * tails, where 8 rows would load a vector and 8 weights for only 8 FMAs. The same sums in
+ * the same order as zblock(). */
+__attribute__((target("avx512f"), always_inline)) static inline void zblock_np(const float *wp, const float *x, int cin,
+                                                                               size_t ldx, float *out, size_t ldo,
+                                                                               const int np, const int nv,
+                                                                               __mmask16 last) {
+    __m512 c[24][3];
+#pragma GCC unroll 24
+    for (int r = 0; r < 4 * np; r++)
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++)
             c[r][v] = _mm512_setzero_ps();
-    for (int k = 0; k < cin; k++, x += ldx, wp += MR, wq += MR) {
+    for (int k = 0; k < cin; k++, x += ldx, wp += MR) {
         __m512 b[3];
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++)
             b[v] = _mm512_loadu_ps(x + 16 * v);
-#pragma GCC unroll 8
-        for (int r = 0; r < 2 * MR; r++) {
-            __m512 a = _mm512_set1_ps(r < MR ? wp[r] : wq[r - MR]);
+#pragma GCC unroll 24
+        for (int r = 0; r < 4 * np; r++) {
+            __m512 a = _mm512_set1_ps(wp[(size_t)(r / MR) * MR * cin + r % MR]);
 #pragma GCC unroll 3
             for (int v = 0; v < nv; v++)
                 c[r][v] = _mm512_fmadd_ps(a, b[v], c[r][v]);
         }
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < 2 * MR; r++, out += ldo) {
+#pragma GCC unroll 24
+    for (int r = 0; r < 4 * np; r++, out += ldo) {
 #pragma GCC unroll 3
         for (int v = 0; v < nv - 1; v++)
             _mm512_storeu_ps(out + 16 * v, c[r][v]);
@@ -190,24 +193,40 @@ zblock8(const float *wp, const float *x, int cin, size_t ldx, float *out, size_t
 
 __attribute__((target("avx512f"))) static void zblock8_full(const float *wp, const float *x, int cin, size_t ldx,
                                                             float *out, size_t ldo) {
-    zblock8(wp, x, cin, ldx, out, ldo, 3, 0xffff);
+    zblock_np(wp, x, cin, ldx, out, ldo, 2, 3, 0xffff);
 }
 
-__attribute__((target("avx512f"))) static void zblock8_part(const float *wp, const float *x, int cin, size_t ldx,
-                                                            float *out, size_t ldo, int nv, __mmask16 last) {
-    switch (nv) {
-    case 1: zblock8(wp, x, cin, ldx, out, ldo, 1, last); break;
-    case 2: zblock8(wp, x, cin, ldx, out, ldo, 2, last); break;
-    default: zblock8(wp, x, cin, ldx, out, ldo, 3, last); break;
+/* A tail of nv vectors (the last masked by last) for rows [0, rows), rows a multiple of 4:
+ * blocks of 24 x 16 or 12 x 32 while they fit, then of 8 rows, then of 4. */
+__attribute__((target("avx512f"))) static void zblock_tail(const float *wp, const float *x, int cin, size_t ldx,
+                                                           float *out, size_t ldo, int rows, int nv, __mmask16 last) {
+    int o0 = 0;
+    if (nv == 1)
+        for (; o0 + 24 <= rows; o0 += 24)
+            zblock_np(wp + (size_t)o0 * cin, x, cin, ldx, out + (size_t)o0 * ldo, ldo, 6, 1, last);
+    if (nv == 2)
+        for (; o0 + 12 <= rows; o0 += 12)
+            zblock_np(wp + (size_t)o0 * cin, x, cin, ldx, out + (size_t)o0 * ldo, ldo, 3, 2, last);
+    for (; o0 + 4 <= rows; o0 += o0 + 8 <= rows ? 8 : 4) {
+        const float *w = wp + (size_t)o0 * cin;
+        float *o = out + (size_t)o0 * ldo;
+        int np = o0 + 8 <= rows ? 2 : 1;
+        if (nv == 1)
+            np == 2 ? zblock_np(w, x, cin, ldx, o, ldo, 2, 1, last) : zblock_np(w, x, cin, ldx, o, ldo, 1, 1, last);
+        else if (nv == 2)
+            np == 2 ? zblock_np(w, x, cin, ldx, o, ldo, 2, 2, last) : zblock_np(w, x, cin, ldx, o, ldo, 1, 2, last);
+        else
+            np == 2 ? zblock_np(w, x, cin, ldx, o, ldo, 2, 3, last) : zblock_np(w, x, cin, ldx, o, ldo, 1, 3, last);
     }
 }
 
 /* lgms_pointwise_gemm on AVX-512: panels of whole 48-column blocks, 8 rows at a time while
  * they last, then 4; the last block of a panel as narrow as its columns (in 16s, the last
  * vector masked; a tail of exactly 24 on the AVX2 block, which 24-query attention products
- * end in), short row panels stored directly. Panels are read in place when their blocks read no column past ncols and
- * rows of x are at most 320 floats apart (Winograd's products: 1.2-1.4x the copied speed there); otherwise copied, as
- * rows far apart stride pages (a 512-float stride ran at 0.8, 4096 at 0.6 of the copied speed). */
+ * end in), short row panels stored directly. Panels are read in place when their blocks
+ * read no column past ncols and rows of x are at most 320 floats apart (Winograd's
+ * products: 1.2-1.4x the copied speed there); otherwise copied, as rows far apart stride
+ * pages (a 512-float stride ran at 0.8, 4096 at 0.6 of the copied speed). */
 static void gemm512(const float *wp, int rows, int cin, const float *x, size_t ldx, size_t ncols, float *out,
                     size_t ldo, float *scratch) {
     size_t pc = panel_cols512(cin);
@@ -230,10 +249,12 @@ static void gemm512(const float *wp, int rows, int cin, const float *x, size_t l
             if (rem == NR) {
                 block(w, pan + full, cin, ldp, o + full, ldo);
                 block(w + (size_t)MR * cin, pan + full, cin, ldp, o + full + (size_t)MR * ldo, ldo);
-            } else if (rem) {
-                int nv = (int)(rem + 15) / 16;
-                zblock8_part(w, pan + full, cin, ldp, o + full, ldo, nv, (__mmask16)(0xffffu >> (16 * nv - rem)));
             }
+        }
+        if (rem && rem != NR) {
+            int nv = (int)(rem + 15) / 16;
+            zblock_tail(wp, pan + full, cin, ldp, out + p0 + full, ldo, o0, nv,
+                        (__mmask16)(0xffffu >> (16 * nv - rem)));
         }
         for (; o0 < rows; o0 += MR) {
             const float *w = wp + (size_t)o0 * cin;
