@@ -1,10 +1,12 @@
 /* act_avx2.h - GELU and SiLU over arrays with AVX2 + FMA, with an affine map before and
  * after: y = act(y * s1 + t1) * s2 + t2 (a bias, and a BatchNorm after the activation).
  *
- * The same formulas as vecmath.h (exact-erf GELU through its rational erf, SiLU through
- * lgms_expf's range reduction and polynomial), written with intrinsics: the compiler's
- * vectorisation of the scalar forms spends about a quarter more time on the same
- * arithmetic. Internal to ops.c, which calls them only when lgms_cpu_has_avx2_fma(). */
+ * Exact-erf GELU through vecmath.h's rational erf (its 1 / sqrt 2 folded into the
+ * coefficients), SiLU as v / (1 + 2^(-v log2 e)) with a base-2 exponential (12 operations
+ * against lgms_expf's 17; 0.30 -> 0.21 ns a value), written with intrinsics: within 4e-6 of
+ * the double-precision functions (unit test), and within rounding of vecmath.h's scalar
+ * forms, which CPUs without AVX2 run. Internal to ops.c, which calls them only when
+ * lgms_cpu_has_avx2_fma(). */
 #ifndef LGMS_ACT_AVX2_H
 #define LGMS_ACT_AVX2_H
 

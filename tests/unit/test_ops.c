@@ -136,6 +136,13 @@ Test(ops, avx2_activations_match_the_scalar_forms) {
         cr_assert_leq(fabs(g[i] - want_g), 4e-6 * (1 + fabs(want_g)), "GELU at %g: %g vs %g", v, g[i], want_g);
         cr_assert_leq(fabs(s[i] - want_s), 4e-6 * (1 + fabs(want_s)), "SiLU at %g: %g vs %g", v, s[i], want_s);
     }
+    /* far below erf's clamp GELU is 0 to float precision: not h (1 + erf) growing with |v| */
+    float far[19] = {-40.0f, -300.0f, -1e30f, -INFINITY};
+    for (int i = 4; i < 19; i++)
+        far[i] = -6.0f - (float)i;
+    lgms_gelu_affine_avx2(far, 19, 1.0f, 0.0f, 1.0f, 0.0f);
+    for (int i = 0; i < 19; i++)
+        cr_assert_leq(fabs(far[i]), 1e-6, "GELU far below 0, value %d: %g", i, far[i]);
     free(x), free(g), free(s);
 }
 
