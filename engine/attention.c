@@ -1,14 +1,13 @@
 /* attention.c - multi-head self-attention over token rows, never forming the n x n score
  * matrix: for a few queries at a time, their scores against every key, softmax, weighted
- * sum of values. On AVX2 + FMA a block of 24 queries is two small matrix products on
- * conv_pointwise.c's kernel with a base-2 softmax between them (48 queries on AVX-512); the portable kernel
- * (auto-vectorised, for CPUs without AVX2) takes one query at a time. Tokens are stored
- * channel-major (feature f of token t at [f][t]), so each head's K and V are rows the
- * loops run along. */
+ * sum of values. On AVX2 + FMA a block of 8 queries (32 on AVX-512) keeps its queries,
+ * maxima, sums and outputs in registers over two passes of the keys with a base-2 softmax
+ * (attention_simd.inc); the portable kernel (auto-vectorised, for CPUs without AVX2) takes
+ * one query at a time. Tokens are stored channel-major (feature f of token t at [f][t]),
+ * so each head's K and V are rows the loops run along. */
 #include <math.h>
 #include <stdlib.h>
 
-#include "conv_pointwise.h"
 #include "ops.h"
 #include "vecmath.h"
 
@@ -19,19 +18,15 @@
 #define LGMS_HAVE_AVX2_ATTENTION 0
 #endif
 
-/* Queries per block of the AVX2 path: one register block of conv_pointwise.c's columns
- * (24 on AVX2, 48 on AVX-512: the same sums, fewer and fuller kernel calls). */
-#define QB 24
-#define QB_MAX 48
+/* Queries per block of the vector path: 8 with AVX2, 32 with AVX-512 (attention_simd.inc's
+ * QV vectors). */
+#define QB_MAX 32
 
-/* The portable kernel: one query's scores, [n]. The AVX2 path: K and V^T packed for the pointwise kernel, a block's
- * scores [n][QB], its queries and outputs [8][QB], and the kernel's panel. */
+/* The portable kernel: one query's scores, [n]. The vector path: K and V token-major
+ * ([n][8] each), a block's scores [n][QB_MAX], its queries and outputs [8][QB_MAX]. */
 size_t lgms_attention_scratch(int n) {
     size_t portable = (size_t)n + 64;
-    size_t gemm_qk = lgms_pointwise_gemm_scratch(LGMS_ATTN_MAX_DH), gemm_pv = lgms_pointwise_gemm_scratch(n);
-    size_t blocked = lgms_pointwise_packed_size(n, LGMS_ATTN_MAX_DH) + (size_t)LGMS_ATTN_MAX_DH * n +
-                     (size_t)n * QB_MAX + (size_t)2 * LGMS_ATTN_MAX_DH * QB_MAX +
-                     (gemm_qk > gemm_pv ? gemm_qk : gemm_pv) + 64;
+    size_t blocked = (size_t)2 * LGMS_ATTN_MAX_DH * n + (size_t)n * QB_MAX + (size_t)2 * LGMS_ATTN_MAX_DH * QB_MAX + 64;
     return portable > blocked ? portable : blocked;
 }
 
@@ -110,36 +105,29 @@ LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt
 
 #include "attention_simd.inc"
 
-/* One head as two matrix products on conv_pointwise.c's kernel, QB queries at a time:
- * S^T [n][QB] = K [n][8] Q^T [8][QB] (queries scaled by scale * log2(e), so the softmax
- * works in base 2), softmax down each column, O^T [8][QB] = V^T [8][n] P^T [n][QB]. Both
- * products keep 4 x 24 sums in registers, so each loaded value feeds several FMAs. */
+/* One head, a block of queries at a time (attention_simd.inc): K and V turned token-major
+ * once, the queries scaled by scale * log2(e) so the softmax works in base 2. */
 static void attention_head_blocked(const float *qkv, int n, int inner, int e, float scale, float *out, float *scratch) {
-    float *kp = scratch, *vp = kp + lgms_pointwise_packed_size(n, DH), *st = vp + (size_t)DH * n;
-    int qb = lgms_cpu_has_avx512() ? QB_MAX : QB;
-    float *qt = st + (size_t)n * qb, *ot = qt + DH * qb, *gs = ot + DH * qb, inv[QB_MAX];
+    float *kt = scratch, *vt = kt + (size_t)DH * n, *st = vt + (size_t)DH * n;
+    int wide = lgms_cpu_has_avx512(), qb = wide ? QB_MAX : 8;
+    float *qt = st + (size_t)n * qb, *ot = qt + DH * qb, inv[QB_MAX];
     const float *q = qkv + (size_t)e * DH * n, *k = qkv + (size_t)(inner + e * DH) * n;
     const float *v = qkv + (size_t)(2 * inner + e * DH) * n;
-    for (int j0 = 0; j0 < n; j0 += 4) /* K in 4-key panels: kp[j0 / 4][d][j % 4] */
-        for (int d = 0; d < DH; d++)
-            for (int r = 0; r < 4; r++)
-                kp[(size_t)j0 * DH + d * 4 + r] = j0 + r < n ? k[(size_t)d * n + j0 + r] : 0.0f;
-    for (int d0 = 0; d0 < DH; d0 += 4) /* V^T in 4-dim panels: vp[d0 / 4][j][d % 4] */
-        for (int j = 0; j < n; j++)
-            for (int r = 0; r < 4; r++)
-                vp[(size_t)d0 * n + (size_t)j * 4 + r] = v[(size_t)(d0 + r) * n + j];
+    for (int j = 0; j < n; j++)
+        for (int d = 0; d < DH; d++) {
+            kt[(size_t)j * DH + d] = k[(size_t)d * n + j];
+            vt[(size_t)j * DH + d] = v[(size_t)d * n + j];
+        }
     const float qs = scale * 1.44269504088896341f;
     for (int i0 = 0; i0 < n; i0 += qb) {
         int nq = n - i0 < qb ? n - i0 : qb;
         for (int d = 0; d < DH; d++)
             for (int c = 0; c < qb; c++)
                 qt[d * qb + c] = c < nq ? q[(size_t)d * n + i0 + c] * qs : 0.0f;
-        lgms_pointwise_gemm(kp, n, DH, qt, qb, qb, st, qb, gs);
-        if (qb == QB_MAX)
-            softmax_columns_16(st, n, inv);
+        if (wide)
+            attend_block_16(kt, vt, n, qt, st, ot, inv);
         else
-            softmax_columns_8(st, n, inv);
-        lgms_pointwise_gemm(vp, DH, n, st, qb, qb, ot, qb, gs);
+            attend_block_8(kt, vt, n, qt, st, ot, inv);
         for (int d = 0; d < DH; d++)
             for (int c = 0; c < nq; c++)
                 out[(size_t)(e * DH + d) * n + i0 + c] = ot[d * qb + c] * inv[c];

@@ -222,8 +222,8 @@ __attribute__((target("avx512f"))) static void zblock_tail(const float *wp, cons
 
 /* lgms_pointwise_gemm on AVX-512: panels of whole 48-column blocks, 8 rows at a time while
  * they last, then 4; the last block of a panel as narrow as its columns (in 16s, the last
- * vector masked; a tail of exactly 24 on the AVX2 block, which 24-query attention products
- * end in), short row panels stored directly. Panels are read in place when their blocks
+ * vector masked; a tail of exactly 24 on the AVX2 block, whose three 8-float vectors it
+ * fills), short row panels stored directly. Panels are read in place when their blocks
  * read no column past ncols and rows of x are at most 320 floats apart (Winograd's
  * products: 1.2-1.4x the copied speed there); otherwise copied, as rows far apart stride
  * pages (a 512-float stride ran at 0.8, 4096 at 0.6 of the copied speed). */
