@@ -19,8 +19,6 @@
 #define LGMS_COL_TILE_FLOATS (1u << 18)
 /* Input row length the upsampler blends in one piece on the stack. */
 #define LGMS_UP_MAX_W 4096
-/* Widest row the depthwise kernel pads on the stack (wider rows take the tap-by-tap path). */
-#define LGMS_DW_MAX_W 2048
 /* Columns per 1x1-conv tile (our kernel's, sgemm's), so the epilogue runs on output still
  * in cache. */
 #define LGMS_PW_KERNEL_TILE 512
@@ -218,66 +216,6 @@ int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w) {
 
 void lgms_conv_run(const lgms_conv *c, const float *in, int d, int h, int w, float *out, float *scratch) {
     lgms_conv_rows(c, in, d, h, w, 0, d * h, out, scratch);
-}
-
-/* orow[x] += sum_kx wrow[kx] * prow[x + kx] over w outputs, prow zero-padded by k/2 each
- * side. With k a constant the tap loop unrolls and the x loop vectorises: one load and one
- * store of orow per input row instead of per tap. */
-static inline __attribute__((always_inline)) void dw_row(const float *prow, const float *wrow, float *orow, int w,
-                                                         const int k) {
-    for (int x = 0; x < w; x++) {
-        float s = 0.0f;
-        for (int kx = 0; kx < k; kx++)
-            s += wrow[kx] * prow[x + kx];
-        orow[x] += s;
-    }
-}
-
-LGMS_HOT void lgms_depthwise(const float *in, int channels, int d, int h, int w, int k, int kd, const float *weight,
-                             const float *bias, float *out) {
-    int pad = k / 2, padd = kd / 2;
-    size_t plane = (size_t)h * w;
-    float prow[LGMS_DW_MAX_W + 16]; /* one input row with k/2 zeros each side */
-    for (int ch = 0; ch < channels; ch++) {
-        const float *src = in + (size_t)ch * d * plane;
-        float *dst = out + (size_t)ch * d * plane;
-        const float *wk = weight + (size_t)ch * kd * k * k;
-        float b = bias ? bias[ch] : 0.0f;
-        for (int z = 0; z < d; z++)
-            for (int y = 0; y < h; y++) {
-                float *orow = dst + (size_t)z * plane + (size_t)y * w;
-                for (int x = 0; x < w; x++)
-                    orow[x] = b;
-                for (int kz = 0; kz < kd; kz++) {
-                    int sz = z + kz - padd;
-                    if (sz < 0 || sz >= d) continue;
-                    for (int ky = 0; ky < k; ky++) {
-                        int sy = y + ky - pad;
-                        if (sy < 0 || sy >= h) continue;
-                        const float *irow = src + (size_t)sz * plane + (size_t)sy * w;
-                        const float *wrow = wk + (kz * k + ky) * k;
-                        if (w > LGMS_DW_MAX_W || k > 9) { /* wider than the row buffer: tap by tap */
-                            for (int kx = 0; kx < k; kx++) {
-                                int off = kx - pad, xlo = off < 0 ? -off : 0, xhi = off > 0 ? w - off : w;
-                                for (int x = xlo; x < xhi; x++)
-                                    orow[x] += wrow[kx] * irow[x + off];
-                            }
-                            continue;
-                        }
-                        for (int i = 0; i < pad; i++)
-                            prow[i] = prow[pad + w + i] = 0.0f;
-                        memcpy(prow + pad, irow, sizeof(float) * (size_t)w);
-                        switch (k) {
-                        case 3: dw_row(prow, wrow, orow, w, 3); break;
-                        case 5: dw_row(prow, wrow, orow, w, 5); break;
-                        case 7: dw_row(prow, wrow, orow, w, 7); break;
-                        case 9: dw_row(prow, wrow, orow, w, 9); break;
-                        default: dw_row(prow, wrow, orow, w, k); break;
-                        }
-                    }
-                }
-            }
-    }
 }
 
 void lgms_channel_affine(float *x, int channels, size_t plane, const float *scale, const float *shift, lgms_act act) {

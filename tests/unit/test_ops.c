@@ -519,6 +519,42 @@ Test(ops3d, conv3d_matches_a_naive_convolution) {
         }
 }
 
+/* 2-D depthwise (the padded-row ring of depthwise.c): widths below, at and past the vector
+ * blocks, ragged ends, every LGMSNet kernel side; the AVX2 form gives the AVX-512 form's bits. */
+Test(ops3d, depthwise_planes_match_the_dense_reference_at_both_widths) {
+    static const int widths[] = {5, 16, 70, 200};
+    int h = 11, ch = 2;
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+        for (int k = 3; k <= 9; k += 2) {
+            int w = widths[wi];
+            size_t n = (size_t)ch * h * w;
+            float *wt = random_floats((size_t)ch * k * k, 50 + k), *b = random_floats((size_t)ch, 60 + k);
+            float *x = random_floats(n, 70 + k), *want = malloc(sizeof(float) * n), *got[2];
+            for (int o = 0; o < ch; o++) /* the 2-D reference, in double */
+                for (int y = 0; y < h; y++)
+                    for (int xx = 0; xx < w; xx++) {
+                        double sum = b[o];
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int sy = y + ky - k / 2, sx = xx + kx - k / 2;
+                                if (sy >= 0 && sy < h && sx >= 0 && sx < w)
+                                    sum += (double)wt[(o * k + ky) * k + kx] * x[((size_t)o * h + sy) * w + sx];
+                            }
+                        want[((size_t)o * h + y) * w + xx] = (float)sum;
+                    }
+            for (int wide = 0; wide < 2; wide++) {
+                lgms_avx512_allowed = wide;
+                got[wide] = malloc(sizeof(float) * n);
+                lgms_depthwise(x, ch, 1, h, w, k, 1, wt, b, got[wide]);
+                for (size_t i = 0; i < n; i++)
+                    cr_assert_leq(fabsf(got[wide][i] - want[i]), 2e-5f, "w %d k %d element %zu", w, k, i);
+            }
+            lgms_avx512_allowed = 1;
+            cr_assert_eq(memcmp(got[0], got[1], sizeof(float) * n), 0, "w %d k %d: the two widths differ", w, k);
+            free(wt), free(b), free(x), free(want), free(got[0]), free(got[1]);
+        }
+}
+
 Test(ops3d, depthwise_cubes_match_the_dense_reference) {
     int d = 6, h = 7, w = 9, ch = 3;
     for (int k = 3; k <= 9; k += 2) {
