@@ -36,15 +36,15 @@ size_t lgms_attention_scratch(int n) {
 #define LANES 8
 #define DH 8
 
-LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt, int n, float scale, float *s,
-                                float *o) {
+LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt, int n, size_t ld, float scale,
+                                float *s, float *o) {
     float qv[DH];
     for (int d = 0; d < DH; d++)
         qv[d] = q[d];
     for (int j = 0; j < n; j++) { /* vectorised over keys, dot product over the 8 dims in registers */
         float acc = qv[0] * kt[j];
         for (int d = 1; d < DH; d++)
-            acc += qv[d] * kt[(size_t)d * n + j];
+            acc += qv[d] * kt[(size_t)d * ld + j];
         s[j] = acc * scale;
     }
     int nv = n / LANES * LANES;
@@ -82,12 +82,12 @@ LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt
     for (int j = 0; j < nv; j += LANES)
         for (int d = 0; d < DH; d++)
             for (int l = 0; l < LANES; l++)
-                acc[d][l] += s[j + l] * vt[(size_t)d * n + j + l];
+                acc[d][l] += s[j + l] * vt[(size_t)d * ld + j + l];
     float inv = 1.0f / sum;
     for (int d = 0; d < DH; d++) {
         float t = 0.0f;
         for (int j = nv; j < n; j++)
-            t += s[j] * vt[(size_t)d * n + j];
+            t += s[j] * vt[(size_t)d * ld + j];
         for (int l = 0; l < LANES; l++)
             t += acc[d][l];
         o[d] = t * inv;
@@ -107,67 +107,69 @@ LGMS_HOT static void attend_one(const float *q, const float *kt, const float *vt
 
 /* One head, a block of queries at a time (attention_simd.inc): K and V turned token-major
  * once, the queries scaled by scale * log2(e) so the softmax works in base 2. */
-static void attention_head_blocked(const float *qkv, int n, int inner, int e, float scale, float *out, float *scratch) {
+static void attention_head_blocked(const float *qkv, int n, size_t ld, int inner, int e, float scale, float *out,
+                                   float *scratch) {
     float *kt = scratch, *vt = kt + (size_t)DH * n, *st = vt + (size_t)DH * n;
     int wide = lgms_cpu_has_avx512(), qb = wide ? QB_MAX : 8;
     float *qt = st + (size_t)n * qb, *ot = qt + DH * qb, inv[QB_MAX];
-    const float *q = qkv + (size_t)e * DH * n, *k = qkv + (size_t)(inner + e * DH) * n;
-    const float *v = qkv + (size_t)(2 * inner + e * DH) * n;
+    const float *q = qkv + (size_t)e * DH * ld, *k = qkv + (size_t)(inner + e * DH) * ld;
+    const float *v = qkv + (size_t)(2 * inner + e * DH) * ld;
     for (int j = 0; j < n; j++)
         for (int d = 0; d < DH; d++) {
-            kt[(size_t)j * DH + d] = k[(size_t)d * n + j];
-            vt[(size_t)j * DH + d] = v[(size_t)d * n + j];
+            kt[(size_t)j * DH + d] = k[(size_t)d * ld + j];
+            vt[(size_t)j * DH + d] = v[(size_t)d * ld + j];
         }
     const float qs = scale * 1.44269504088896341f;
     for (int i0 = 0; i0 < n; i0 += qb) {
         int nq = n - i0 < qb ? n - i0 : qb;
         for (int d = 0; d < DH; d++)
             for (int c = 0; c < qb; c++)
-                qt[d * qb + c] = c < nq ? q[(size_t)d * n + i0 + c] * qs : 0.0f;
+                qt[d * qb + c] = c < nq ? q[(size_t)d * ld + i0 + c] * qs : 0.0f;
         if (wide)
             attend_block_16(kt, vt, n, qt, st, ot, inv);
         else
             attend_block_8(kt, vt, n, qt, st, ot, inv);
         for (int d = 0; d < DH; d++)
             for (int c = 0; c < nq; c++)
-                out[(size_t)(e * DH + d) * n + i0 + c] = ot[d * qb + c] * inv[c];
+                out[(size_t)(e * DH + d) * ld + i0 + c] = ot[d * qb + c] * inv[c];
     }
 }
 #endif
 
-static void attention_heads(const float *qkv, int n, int heads, int dh, float scale, int head_begin, int head_end,
-                            float *out, float *scratch, int fast) {
+static void attention_heads(const float *qkv, int n, size_t ld, int heads, int dh, float scale, int head_begin,
+                            int head_end, float *out, float *scratch, int fast) {
     int inner = heads * dh;
     if (dh != DH) abort(); /* the graph builder only makes 8-dim heads */
     for (int e = head_begin; e < head_end; e++) {
 #if LGMS_HAVE_AVX2_ATTENTION
         if (fast) {
-            attention_head_blocked(qkv, n, inner, e, scale, out, scratch);
+            attention_head_blocked(qkv, n, ld, inner, e, scale, out, scratch);
             continue;
         }
 #endif
         /* channel-major K and V are the [8][n] the portable kernel reads */
-        const float *k = qkv + (size_t)(inner + e * DH) * n, *v = qkv + (size_t)(2 * inner + e * DH) * n;
+        const float *k = qkv + (size_t)(inner + e * DH) * ld, *v = qkv + (size_t)(2 * inner + e * DH) * ld;
         for (int i = 0; i < n; i++) {
             float q[DH], o[DH];
             for (int d = 0; d < DH; d++)
-                q[d] = qkv[(size_t)(e * DH + d) * n + i];
-            attend_one(q, k, v, n, scale, scratch, o);
+                q[d] = qkv[(size_t)(e * DH + d) * ld + i];
+            attend_one(q, k, v, n, ld, scale, scratch, o);
             for (int d = 0; d < DH; d++)
-                out[(size_t)(e * DH + d) * n + i] = o[d];
+                out[(size_t)(e * DH + d) * ld + i] = o[d];
         }
     }
 }
 
-void lgms_attention_heads(const float *qkv, int n, int heads, int dh, float scale, int head_begin, int head_end,
-                          float *out, float *scratch) {
+void lgms_attention_heads(const float *qkv, int n, size_t ld, int heads, int dh, float scale, int head_begin,
+                          int head_end, float *out, float *scratch) {
     int fast = 0;
 #if LGMS_HAVE_AVX2_ATTENTION
     fast = lgms_cpu_has_avx2_fma();
 #endif
-    attention_heads(qkv, n, heads, dh, scale, head_begin, head_end, out, scratch, fast);
+    attention_heads(qkv, n, ld, heads, dh, scale, head_begin, head_end, out, scratch, fast);
 }
 
-void lgms_attention_portable(const float *qkv, int n, int heads, int dh, float scale, float *out, float *scratch) {
-    attention_heads(qkv, n, heads, dh, scale, 0, heads, out, scratch, 0);
+void lgms_attention_portable(const float *qkv, int n, size_t ld, int heads, int dh, float scale, float *out,
+                             float *scratch) {
+    attention_heads(qkv, n, ld, heads, dh, scale, 0, heads, out, scratch, 0);
 }

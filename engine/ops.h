@@ -49,17 +49,19 @@ void lgms_maxpool2x(const float *in, int channels, int d, int h, int w, float *o
 /* Bilinear x2 (trilinear when d > 1), align_corners=False (half-pixel centres, clamped borders). */
 void lgms_upsample2x(const float *in, int channels, int d, int h, int w, float *out);
 
-/* Multi-head self-attention of n tokens on a fused channel-major qkv [3*heads*dh][n] buffer
- * (q | k | v, head-major inside each; feature f of token t at qkv[f * n + t]); out
- * [heads*dh][n]. scratch needs lgms_attention_scratch(n) floats. The head dimension dh must
- * be 8, as in every LGMSNet. */
+/* Multi-head self-attention of n tokens on a fused channel-major qkv [3*heads*dh][ld] buffer
+ * (q | k | v, head-major inside each; feature f of token t at qkv[f * ld + t], ld >= n, so
+ * the n tokens may be one group of several side by side); out [heads*dh][ld] likewise.
+ * scratch needs lgms_attention_scratch(n) floats. The head dimension dh must be 8, as in
+ * every LGMSNet. */
 #define LGMS_ATTN_MAX_DH 8
 size_t lgms_attention_scratch(int n);
 /* Heads [head_begin, head_end); threads split attention this way. */
-void lgms_attention_heads(const float *qkv, int n, int heads, int dh, float scale, int head_begin, int head_end,
-                          float *out, float *scratch);
+void lgms_attention_heads(const float *qkv, int n, size_t ld, int heads, int dh, float scale, int head_begin,
+                          int head_end, float *out, float *scratch);
 /* All heads with the portable kernel that CPUs without AVX2 + FMA run (tests reach it
  * through this on any machine). */
-void lgms_attention_portable(const float *qkv, int n, int heads, int dh, float scale, float *out, float *scratch);
+void lgms_attention_portable(const float *qkv, int n, size_t ld, int heads, int dh, float scale, float *out,
+                             float *scratch);
 
 #endif

@@ -165,24 +165,28 @@ void lgms_par_layer_norm(lgms_threads *t, const float *x, int n, int d, const fl
 
 typedef struct {
     const float *qkv;
-    int n, heads, dh;
+    int n, groups, heads, dh;
     float scale;
     float *out, *scratch;
     atomic_int next;
 } attn_job;
 
-/* One head at a time, taken in turn. */
+/* One (group, head) pair at a time, taken in turn. */
 static void attn_task(void *p, int i, int n) {
     attn_job *j = p;
+    size_t ld = (size_t)j->groups * j->n;
     (void)n;
-    for (int e; (e = lgms_next_chunk(&j->next, j->heads)) >= 0;)
-        lgms_attention_heads(j->qkv, j->n, j->heads, j->dh, j->scale, e, e + 1, j->out,
+    for (int u; (u = lgms_next_chunk(&j->next, j->groups * j->heads)) >= 0;) {
+        size_t g = (size_t)(u / j->heads) * j->n;
+        int e = u % j->heads;
+        lgms_attention_heads(j->qkv + g, j->n, ld, j->heads, j->dh, j->scale, e, e + 1, j->out + g,
                              j->scratch + i * lgms_attention_scratch(j->n));
+    }
 }
 
-void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int heads, int dh, float scale, float *out,
-                        float *scratch) {
-    attn_job j = {qkv, n, heads, dh, scale, out, scratch, 0};
+void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int groups, int heads, int dh, float scale,
+                        float *out, float *scratch) {
+    attn_job j = {qkv, n, groups, heads, dh, scale, out, scratch, 0};
     lgms_threads_run(t, attn_task, &j);
 }
 

@@ -25,8 +25,10 @@ void lgms_par_add_group_norm(lgms_threads *t, float *x, const float *add, int ch
 /* Channel-major tokens: x, out [d][n]. */
 void lgms_par_layer_norm(lgms_threads *t, const float *x, int n, int d, const float *gamma, const float *beta,
                          float *out);
-void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int heads, int dh, float scale, float *out,
-                        float *scratch);
+/* groups groups of n tokens side by side (qkv [3*heads*dh][groups*n], out [heads*dh][groups*n]),
+ * each attending within itself; threads take (group, head) pairs in turn. */
+void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int groups, int heads, int dh, float scale,
+                        float *out, float *scratch);
 void lgms_par_maxpool2x(lgms_threads *t, const float *in, int channels, int d, int h, int w, float *out);
 void lgms_par_upsample2x(lgms_threads *t, const float *in, int channels, int d, int h, int w, float *out);
 

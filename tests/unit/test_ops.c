@@ -339,7 +339,7 @@ Test(ops, attention_matches_softmax_reference_with_both_kernels) {
             float *scratch = malloc(sizeof(float) * lgms_attention_scratch(n) * threads);
             attention_ref(qkv, n, heads, 0.35355339f, want);
             lgms_threads *team = lgms_threads_new(threads);
-            lgms_par_attention(team, qkv, n, heads, 8, 0.35355339f, got, scratch);
+            lgms_par_attention(team, qkv, n, 1, heads, 8, 0.35355339f, got, scratch);
             lgms_threads_free(team);
             for (size_t i = 0; i < (size_t)n * inner; i++)
                 cr_assert_leq(fabs((double)got[i] - want[i]), 1e-5, "n %d, %d thread(s), element %zu: %g vs %g", n,
@@ -350,11 +350,11 @@ Test(ops, attention_matches_softmax_reference_with_both_kernels) {
             float *guarded = malloc(sizeof(float) * (each + 256));
             for (size_t i = each; i < each + 256; i++)
                 guarded[i] = -12345.0f;
-            lgms_attention_heads(qkv, n, heads, 8, 0.35355339f, 0, heads, got, guarded);
+            lgms_attention_heads(qkv, n, (size_t)n, heads, 8, 0.35355339f, 0, heads, got, guarded);
             for (size_t i = each; i < each + 256; i++)
                 cr_assert_eq(guarded[i], -12345.0f, "n %d: scratch overrun at %zu of %zu", n, i, each);
             free(guarded);
-            lgms_attention_portable(qkv, n, heads, 8, 0.35355339f, got, scratch);
+            lgms_attention_portable(qkv, n, (size_t)n, heads, 8, 0.35355339f, got, scratch);
             for (size_t i = 0; i < (size_t)n * inner; i++)
                 cr_assert_leq(fabs((double)got[i] - want[i]), 1e-5, "portable kernel, n %d, element %zu: %g vs %g", n,
                               i, got[i], want[i]);
@@ -407,7 +407,7 @@ Test(ops, avx512_forms_give_the_avx2_bits) {
     for (int wide = 0; wide < 2; wide++) {
         lgms_avx512_allowed = wide;
         out[wide] = malloc(sizeof(float) * n * inner);
-        lgms_par_attention(team, qkv, n, heads, 8, 0.35355339f, out[wide], ascratch);
+        lgms_par_attention(team, qkv, n, 1, heads, 8, 0.35355339f, out[wide], ascratch);
     }
     cr_assert_eq(memcmp(out[0], out[1], sizeof(float) * n * inner), 0, "attention");
     free(out[0]), free(out[1]), free(qkv), free(ascratch);
