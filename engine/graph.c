@@ -202,7 +202,7 @@ static void run_gms(lgms_state *st, const lgms_gms_block *G, const float *x, int
     /* u = conv3(t1 | t2); out = conv4(u | x) */
     float *cat = alloc(st, (size_t)(G->c + G->cin) * plane);
     run_conv(st, &G->conv3, t, d, h, w, cat);
-    memcpy(cat + (size_t)G->c * plane, x, sizeof(float) * G->cin * plane);
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_copy(st->team, cat + (size_t)G->c * plane, x, (size_t)G->cin * plane));
     run_conv(st, &G->conv4, cat, d, h, w, out);
     lgms_arena_reset(&st->arena, mark);
 }

@@ -3,6 +3,8 @@
  * (lgms_next_chunk) where the split cannot change a result. */
 #include "parallel_ops.h"
 
+#include <string.h>
+
 typedef struct {
     const lgms_conv *c;
     const float *in;
@@ -86,6 +88,18 @@ static void add_task(void *p, int i, int n) {
 void lgms_par_add(lgms_threads *t, float *dst, const float *src, size_t n) {
     vec_job j = {dst, src, n, LGMS_ACT_NONE};
     lgms_threads_run(t, add_task, &j);
+}
+
+static void copy_task(void *p, int i, int n) {
+    vec_job *j = p;
+    size_t b, e;
+    split_floats(j->n, i, n, &b, &e);
+    if (b < e) memcpy(j->x + b, j->src + b, sizeof(float) * (e - b));
+}
+
+void lgms_par_copy(lgms_threads *t, float *dst, const float *src, size_t n) {
+    vec_job j = {dst, src, n, LGMS_ACT_NONE};
+    lgms_threads_run(t, copy_task, &j);
 }
 
 static void act_task(void *p, int i, int n) {

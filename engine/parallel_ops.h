@@ -16,6 +16,8 @@ void lgms_par_depthwise(lgms_threads *t, const float *in, int channels, int d, i
                         const float *weight, const float *bias, float *out);
 /* dst += src over n floats. */
 void lgms_par_add(lgms_threads *t, float *dst, const float *src, size_t n);
+/* dst = src, n floats (not overlapping). */
+void lgms_par_copy(lgms_threads *t, float *dst, const float *src, size_t n);
 void lgms_par_activate(lgms_threads *t, float *x, size_t n, lgms_act act);
 void lgms_par_channel_affine(lgms_threads *t, float *x, int channels, size_t plane, const float *scale,
                              const float *shift, lgms_act act);
