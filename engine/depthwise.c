@@ -1,8 +1,9 @@
 /* depthwise.c - depthwise convolution: one k x k filter per channel (kd x k x k in 3-D),
  * with bias, zero padding k/2 (kd/2), stride 1. On AVX2 + FMA each block of up to four
  * vectors of an output row is summed in registers over all its tap rows
- * (depthwise_simd.inc, 16 lanes where the CPU has AVX-512: the same bits); a block that
- * reaches past either end of the row reads a zero-padded copy of its columns. The loop
+ * (depthwise_simd.inc, 16 lanes where the CPU has AVX-512: the same bits), reading input
+ * rows from a ring of zero-padded copies (each row copied once per output slice); rows too
+ * wide for the ring read a padded copy of a block's columns where it reaches past an end. The loop
  * it replaced added each tap row's sums into the output row in memory, one row at a time
  * (a load and a store of the output per tap row): 2.4x slower on LGMSNet's 3-9 taps.
  * CPUs without AVX2 take a portable loop. */
@@ -31,6 +32,9 @@
 /* Largest kernel side the vector path takes (LGMSNet's are 3-9), and its widest block. */
 #define DW_MAX_K 9
 #define DW_BLOCK 64
+/* Floats of the ring of padded input rows (80 KiB): 2-D rows up to 2048 wide at k = 9,
+ * 3-D rows up to ~180 at k = 9; wider rows read padded copies block by block. */
+#define DW_RING_FLOATS 20480
 
 /* orow[x] += sum_kx wrow[kx] * prow[x + kx] over w outputs, prow zero-padded by k/2 each
  * side. With k a constant the tap loop unrolls and the x loop vectorises: one load and one
@@ -126,13 +130,13 @@ static void dw_row_simd(const float *const *rows, const float *const *wr, int nt
     }
 }
 
-/* A row block by block from rows already padded (k / 2 zeros before the row, at least
+/* A row block by block from nt rows already padded (k / 2 zeros before the row, at least
  * k / 2 + DW_BLOCK after it): every block reads in place. */
 static void dw_row_padded(const float *const *prow, const float *const *wr, int nt, int k, int w, float b, float *out,
                           int wide) {
     int lanes = wide ? 16 : 8, nv = w >= 4 * lanes ? 4 : w >= 2 * lanes ? 2 : 1, bw = nv * lanes;
     float eout[DW_BLOCK];
-    const float *src[DW_MAX_K];
+    const float *src[DW_MAX_K * DW_MAX_K];
     for (int x0 = 0; x0 < w; x0 += bw) {
         for (int t = 0; t < nt; t++)
             src[t] = prow[t] + x0;
@@ -150,30 +154,43 @@ static void depthwise_simd(const float *in, int channels, int d, int h, int w, i
     int pad = k / 2, padd = kd / 2, wide = lgms_cpu_has_avx512();
     size_t plane = (size_t)h * w;
     const float *rows[DW_MAX_K * DW_MAX_K], *wr[DW_MAX_K * DW_MAX_K];
-    if (kd == 1 && w <= LGMS_DW_MAX_W) {
-        /* 2-D: the k input rows around the output row, padded, in a ring: each input row is
-         * copied once (slot row % k), not once per output row that reads it. 76 KiB of
-         * stack at most; engine threads have the default stacks (2-8 MiB). */
-        enum { RW = LGMS_DW_MAX_W + DW_MAX_K + DW_BLOCK };
-        float ring[DW_MAX_K][RW];
-        for (int i = 0; i < k; i++)
-            memset(ring[i], 0, sizeof(float) * (size_t)(w + 2 * pad + DW_BLOCK));
+    size_t rw = (size_t)w + 2 * pad + DW_BLOCK;
+    if ((size_t)kd * k * rw <= DW_RING_FLOATS) {
+        /* the kd x k input rows around the output row, padded, in a ring per input slice:
+         * each input row is copied once per output slice (slot row % k), not once per
+         * output row that reads it. At most 80 KiB of stack; engine threads have the
+         * default stacks (2-8 MiB). */
+        float ring[DW_RING_FLOATS];
+        memset(ring, 0, sizeof(float) * (size_t)kd * k * rw);
         for (int ch = 0; ch < channels; ch++) {
-            const float *src = in + (size_t)ch * plane, *wk = weight + (size_t)ch * k * k;
+            const float *src = in + (size_t)ch * d * plane, *wk = weight + (size_t)ch * kd * k * k;
             float b = bias ? bias[ch] : 0.0f;
-            for (int r = 0; r < pad && r < h; r++)
-                memcpy(ring[r % k] + pad, src + (size_t)r * w, sizeof(float) * (size_t)w);
-            for (int y = 0; y < h; y++) {
-                if (y + pad < h)
-                    memcpy(ring[(y + pad) % k] + pad, src + (size_t)(y + pad) * w, sizeof(float) * (size_t)w);
-                int nt = 0;
-                for (int ky = 0; ky < k; ky++) {
-                    int sy = y + ky - pad;
-                    if (sy < 0 || sy >= h) continue;
-                    rows[nt] = ring[sy % k];
-                    wr[nt++] = wk + ky * k;
+            for (int z = 0; z < d; z++) {
+                for (int kz = 0; kz < kd; kz++) {
+                    int sz = z + kz - padd;
+                    if (sz < 0 || sz >= d) continue;
+                    for (int r = 0; r < pad && r < h; r++)
+                        memcpy(ring + ((size_t)kz * k + r % k) * rw + pad, src + (size_t)sz * plane + (size_t)r * w,
+                               sizeof(float) * (size_t)w);
                 }
-                dw_row_padded(rows, wr, nt, k, w, b, out + (size_t)ch * plane + (size_t)y * w, wide);
+                for (int y = 0; y < h; y++) {
+                    int nt = 0;
+                    for (int kz = 0; kz < kd; kz++) {
+                        int sz = z + kz - padd;
+                        if (sz < 0 || sz >= d) continue;
+                        float *slots = ring + (size_t)kz * k * rw;
+                        if (y + pad < h)
+                            memcpy(slots + (size_t)((y + pad) % k) * rw + pad,
+                                   src + (size_t)sz * plane + (size_t)(y + pad) * w, sizeof(float) * (size_t)w);
+                        for (int ky = 0; ky < k; ky++) {
+                            int sy = y + ky - pad;
+                            if (sy < 0 || sy >= h) continue;
+                            rows[nt] = slots + (size_t)(sy % k) * rw;
+                            wr[nt++] = wk + (kz * k + ky) * k;
+                        }
+                    }
+                    dw_row_padded(rows, wr, nt, k, w, b, out + ((size_t)ch * d + z) * plane + (size_t)y * w, wide);
+                }
             }
         }
         return;
