@@ -2,11 +2,11 @@
  * with bias, zero padding k/2 (kd/2), stride 1. On AVX2 + FMA each block of up to four
  * vectors of an output row is summed in registers over all its tap rows
  * (depthwise_simd.inc, 16 lanes where the CPU has AVX-512: the same bits), reading input
- * rows from a ring of zero-padded copies (each row copied once per output slice); rows too
- * wide for the ring read a padded copy of a block's columns where it reaches past an end. The loop
- * it replaced added each tap row's sums into the output row in memory, one row at a time
- * (a load and a store of the output per tap row): 2.4x slower on LGMSNet's 3-9 taps.
- * CPUs without AVX2 take a portable loop. */
+ * rows from a ring of zero-padded copies (each row copied once per output slice); rows
+ * too wide for the ring read a padded copy of a block's columns where it reaches past an
+ * end. The loop it replaced added each tap row's sums into the output row in memory (a
+ * load and a store of the output per tap row) and copied every input row k times: 1.3x
+ * the time, in 2-D and 3-D. CPUs without AVX2 take that portable loop. */
 #include <string.h>
 
 #include "ops.h"
