@@ -108,60 +108,16 @@ static void block_via_edge(const float *wp, const float *x, int cin, size_t ldx,
         memcpy(out + (size_t)r * ldo, edge + r * NR, sizeof(float) * cols);
 }
 
-/* The AVX-512 kernel: 4 rows x nv 16-float vectors of sums (nv <= 3), rows past nr and
- * columns outside the last vector's mask not stored. The same sums in the same order as
- * block(): a * b + c per input, one rounding each, so the two kernels agree to the bit. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-zblock(const float *wp, const float *x, int cin, size_t ldx, float *out, size_t ldo, int nv, int nr, __mmask16 last) {
-    __m512 c[MR][3];
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 3
-        for (int v = 0; v < nv; v++)
-            c[r][v] = _mm512_setzero_ps();
-    for (int k = 0; k < cin; k++, x += ldx, wp += MR) {
-        __m512 b[3];
-#pragma GCC unroll 3
-        for (int v = 0; v < nv; v++)
-            b[v] = _mm512_loadu_ps(x + 16 * v);
-#pragma GCC unroll 4
-        for (int r = 0; r < MR; r++) {
-            __m512 a = _mm512_set1_ps(wp[r]);
-#pragma GCC unroll 3
-            for (int v = 0; v < nv; v++)
-                c[r][v] = _mm512_fmadd_ps(a, b[v], c[r][v]);
-        }
-    }
-    for (int r = 0; r < nr; r++, out += ldo) {
-#pragma GCC unroll 3
-        for (int v = 0; v < nv - 1; v++)
-            _mm512_storeu_ps(out + 16 * v, c[r][v]);
-        _mm512_mask_storeu_ps(out + 16 * (nv - 1), last, c[r][nv - 1]);
-    }
-}
-
-__attribute__((target("avx512f"))) static void zblock_full(const float *wp, const float *x, int cin, size_t ldx,
-                                                           float *out, size_t ldo) {
-    zblock(wp, x, cin, ldx, out, ldo, 3, MR, 0xffff);
-}
-
-__attribute__((target("avx512f"))) static void zblock_part(const float *wp, const float *x, int cin, size_t ldx,
-                                                           float *out, size_t ldo, int nv, int nr, __mmask16 last) {
-    switch (nv) {
-    case 1: zblock(wp, x, cin, ldx, out, ldo, 1, nr, last); break;
-    case 2: zblock(wp, x, cin, ldx, out, ldo, 2, nr, last); break;
-    default: zblock(wp, x, cin, ldx, out, ldo, 3, nr, last); break;
-    }
-}
-
-/* np 4-row panels at once (wp, wp + 4 cin, ...): 4 np rows x nv vectors, 4 np nv <= 24 sums
- * in registers, so each loaded column vector feeds 4 np FMAs: 8 rows x 48 columns for whole
- * blocks (1.2-1.45x zblock's speed at the network's shapes), 12 x 32 and 24 x 16 for narrow
- * tails, where 8 rows would load a vector and 8 weights for only 8 FMAs. The same sums in
- * the same order as zblock(). */
+/* The AVX-512 kernel: np 4-row panels at once (wp, wp + 4 cin, ...), 4 np rows x nv
+ * 16-float vectors of sums, 4 np nv <= 24 in registers, so each loaded column vector feeds
+ * 4 np FMAs: 8 rows x 48 columns for whole blocks (1.2-1.45x a single panel's speed at the
+ * network's shapes), 12 x 32 and 24 x 16 for narrow tails, where 8 rows would load a vector
+ * and 8 weights for only 8 FMAs; one panel for what is left. Rows past nr and columns
+ * outside the last vector's mask not stored. The same sums in the same order as block():
+ * a * b + c per input, one rounding each, so the two kernels agree to the bit. */
 __attribute__((target("avx512f"), always_inline)) static inline void zblock_np(const float *wp, const float *x, int cin,
                                                                                size_t ldx, float *out, size_t ldo,
-                                                                               const int np, const int nv,
+                                                                               const int np, const int nv, int nr,
                                                                                __mmask16 last) {
     __m512 c[24][3];
 #pragma GCC unroll 24
@@ -183,7 +139,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void zblock_np(c
         }
     }
 #pragma GCC unroll 24
-    for (int r = 0; r < 4 * np; r++, out += ldo) {
+    for (int r = 0; r < nr; r++, out += ldo) {
 #pragma GCC unroll 3
         for (int v = 0; v < nv - 1; v++)
             _mm512_storeu_ps(out + 16 * v, c[r][v]);
@@ -191,9 +147,23 @@ __attribute__((target("avx512f"), always_inline)) static inline void zblock_np(c
     }
 }
 
+__attribute__((target("avx512f"))) static void zblock_full(const float *wp, const float *x, int cin, size_t ldx,
+                                                           float *out, size_t ldo) {
+    zblock_np(wp, x, cin, ldx, out, ldo, 1, 3, MR, 0xffff);
+}
+
+__attribute__((target("avx512f"))) static void zblock_part(const float *wp, const float *x, int cin, size_t ldx,
+                                                           float *out, size_t ldo, int nv, int nr, __mmask16 last) {
+    switch (nv) {
+    case 1: zblock_np(wp, x, cin, ldx, out, ldo, 1, 1, nr, last); break;
+    case 2: zblock_np(wp, x, cin, ldx, out, ldo, 1, 2, nr, last); break;
+    default: zblock_np(wp, x, cin, ldx, out, ldo, 1, 3, nr, last); break;
+    }
+}
+
 __attribute__((target("avx512f"))) static void zblock8_full(const float *wp, const float *x, int cin, size_t ldx,
                                                             float *out, size_t ldo) {
-    zblock_np(wp, x, cin, ldx, out, ldo, 2, 3, 0xffff);
+    zblock_np(wp, x, cin, ldx, out, ldo, 2, 3, 8, 0xffff);
 }
 
 /* A tail of nv vectors (the last masked by last) for rows [0, rows), rows a multiple of 4:
@@ -203,20 +173,23 @@ __attribute__((target("avx512f"))) static void zblock_tail(const float *wp, cons
     int o0 = 0;
     if (nv == 1)
         for (; o0 + 24 <= rows; o0 += 24)
-            zblock_np(wp + (size_t)o0 * cin, x, cin, ldx, out + (size_t)o0 * ldo, ldo, 6, 1, last);
+            zblock_np(wp + (size_t)o0 * cin, x, cin, ldx, out + (size_t)o0 * ldo, ldo, 6, 1, 24, last);
     if (nv == 2)
         for (; o0 + 12 <= rows; o0 += 12)
-            zblock_np(wp + (size_t)o0 * cin, x, cin, ldx, out + (size_t)o0 * ldo, ldo, 3, 2, last);
+            zblock_np(wp + (size_t)o0 * cin, x, cin, ldx, out + (size_t)o0 * ldo, ldo, 3, 2, 12, last);
     for (; o0 + 4 <= rows; o0 += o0 + 8 <= rows ? 8 : 4) {
         const float *w = wp + (size_t)o0 * cin;
         float *o = out + (size_t)o0 * ldo;
         int np = o0 + 8 <= rows ? 2 : 1;
         if (nv == 1)
-            np == 2 ? zblock_np(w, x, cin, ldx, o, ldo, 2, 1, last) : zblock_np(w, x, cin, ldx, o, ldo, 1, 1, last);
+            np == 2 ? zblock_np(w, x, cin, ldx, o, ldo, 2, 1, 8, last)
+                    : zblock_np(w, x, cin, ldx, o, ldo, 1, 1, 4, last);
         else if (nv == 2)
-            np == 2 ? zblock_np(w, x, cin, ldx, o, ldo, 2, 2, last) : zblock_np(w, x, cin, ldx, o, ldo, 1, 2, last);
+            np == 2 ? zblock_np(w, x, cin, ldx, o, ldo, 2, 2, 8, last)
+                    : zblock_np(w, x, cin, ldx, o, ldo, 1, 2, 4, last);
         else
-            np == 2 ? zblock_np(w, x, cin, ldx, o, ldo, 2, 3, last) : zblock_np(w, x, cin, ldx, o, ldo, 1, 3, last);
+            np == 2 ? zblock_np(w, x, cin, ldx, o, ldo, 2, 3, 8, last)
+                    : zblock_np(w, x, cin, ldx, o, ldo, 1, 3, 4, last);
     }
 }
 
