@@ -207,8 +207,18 @@ static void run_gms(lgms_state *st, const lgms_gms_block *G, const float *x, int
     lgms_arena_reset(&st->arena, mark);
 }
 
-static void run_up(lgms_state *st, const lgms_conv *c, const float *x, int d, int h, int w, float *out) {
+static void run_up(lgms_state *st, const lgms_up *u, const float *x, int d, int h, int w, float *out) {
     size_t mark = lgms_arena_mark(&st->arena);
+    const lgms_conv *c = &u->conv;
+    if (u->phases.weight && d == 1) { /* on the input grid (upconv.h) */
+        size_t each = lgms_conv_scratch(&u->phases, 1, h, w), side = lgms_upconv_side_scratch(u, h, w);
+        float *phase = alloc(st, (size_t)4 * c->cout * h * w), *corr = alloc(st, 4 * lgms_upconv_side_size(u, h, w));
+        float *scratch = alloc(st, (each > side ? each : side) * st->nthreads);
+        PROF(st, LGMS_PROF_CONV3, conv_flops(c, (size_t)4 * h * w),
+             lgms_par_upconv(st->team, u, x, h, w, phase, corr, out, scratch));
+        lgms_arena_reset(&st->arena, mark);
+        return;
+    }
     int od = d > 1 ? 2 * d : 1;
     float *up = alloc(st, (size_t)c->cin * od * 4 * h * w);
     PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_upsample2x(st->team, x, c->cin, d, h, w, up));
@@ -513,8 +523,8 @@ static double model_flops(const lgms_model *m, int d, int h, int w) {
         total += groups * 2.0 * n * (G->a * 3 * inner + inner * G->a + 2.0 * G->a * G->mlp); /* linears */
         total += groups * 2.0 * 2.0 * n * n * inner;                                         /* QK^T and AV */
     }
-    total +=
-        conv_flops(&m->up5, s[3]) + conv_flops(&m->up4, s[2]) + conv_flops(&m->up3, s[1]) + conv_flops(&m->up2, s[0]);
+    total += conv_flops(&m->up5.conv, s[3]) + conv_flops(&m->up4.conv, s[2]) + conv_flops(&m->up3.conv, s[1]) +
+             conv_flops(&m->up2.conv, s[0]);
     const lgms_fuse_block *fu[3] = {&m->fuse4, &m->fuse3, &m->fuse2};
     for (int i = 0; i < 3; i++)
         total += conv_flops(&fu[i]->c0, s[2 - i]) + conv_flops(&fu[i]->c1, s[2 - i]) + conv_flops(&fu[i]->c2, s[2 - i]);

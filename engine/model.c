@@ -255,11 +255,12 @@ static void build_gms(builder *b, lgms_gms_block *G, const char *p, int cin, int
     conv_bn_silu(b, &G->conv4, key, c + cin, c, 3);
 }
 
-static void build_up(builder *b, lgms_conv *c, const char *p, int cin, int cout) {
+static void build_up(builder *b, lgms_up *u, const char *p, int cin, int cout) {
     char conv[192], bn[192];
     join(conv, sizeof conv, p, "up.1");
     join(bn, sizeof bn, p, "up.2");
-    conv_bn(b, c, conv, bn, cin, cout, 3, 1, 1, LGMS_ACT_RELU);
+    memset(u, 0, sizeof *u);
+    conv_bn(b, &u->conv, conv, bn, cin, cout, 3, 1, 1, LGMS_ACT_RELU);
 }
 
 static void build_fuse(builder *b, lgms_fuse_block *F, const char *p, int c) {
@@ -321,9 +322,9 @@ static int model_convs(lgms_model *m, lgms_conv **list) {
         list[n++] = &gms[i]->conv1, list[n++] = &gms[i]->conv2, list[n++] = &gms[i]->conv3, list[n++] = &gms[i]->conv4;
         list[n++] = &gms[i]->qkv, list[n++] = &gms[i]->proj, list[n++] = &gms[i]->fc1, list[n++] = &gms[i]->fc2;
     }
-    lgms_conv *ups[4] = {&m->up5, &m->up4, &m->up3, &m->up2};
-    for (int i = 0; i < 4; i++)
-        list[n++] = ups[i];
+    lgms_up *ups[4] = {&m->up5, &m->up4, &m->up3, &m->up2};
+    for (int i = 0; i < 4; i++) /* an Up taken by upconv.c runs its phases, never the conv itself */
+        list[n++] = ups[i]->phases.weight ? &ups[i]->phases : &ups[i]->conv;
     lgms_fuse_block *fuse[3] = {&m->fuse4, &m->fuse3, &m->fuse2};
     for (int i = 0; i < 3; i++)
         list[n++] = &fuse[i]->c0, list[n++] = &fuse[i]->c1, list[n++] = &fuse[i]->c2;
@@ -333,10 +334,25 @@ static int model_convs(lgms_model *m, lgms_conv **list) {
 
 #define MODEL_MAX_CONVS (1 + 3 * (2 * LGMS_MAX_DEPTH + 1) + 32 + 4 + 9 + 1)
 
-/* Filters prepared for the kernels that want their own layout: Winograd-transformed for the
- * 2-D 3x3 layers conv_winograd.c takes, packed in panels for the 1x1 layers of
- * conv_pointwise.c. One buffer for all. */
+/* Filters prepared for the kernels that want their own layout: first the phase filters of
+ * the 2-D Ups upconv.c takes (a buffer of their own), then, in one buffer for all,
+ * Winograd-transformed for the 2-D 3x3 layers conv_winograd.c takes (those phases among
+ * them) and packed in panels for the 1x1 layers of conv_pointwise.c. */
 static lgms_status transform_filters(lgms_model *m) {
+    lgms_up *ups[4] = {&m->up5, &m->up4, &m->up3, &m->up2};
+    size_t up_total = 0;
+    for (int i = 0; i < 4; i++)
+        if (m->meta.spatial_dims == 2 && lgms_upconv_layer(&ups[i]->conv))
+            up_total += lgms_upconv_weights_size(&ups[i]->conv);
+    if (up_total) {
+        float *dst = m->upconv = malloc(up_total * sizeof(float));
+        if (!dst) return LGMS_ERR_NOMEM;
+        for (int i = 0; i < 4; i++)
+            if (m->meta.spatial_dims == 2 && lgms_upconv_layer(&ups[i]->conv)) {
+                lgms_upconv_build(ups[i], dst);
+                dst += lgms_upconv_weights_size(&ups[i]->conv);
+            }
+    }
     lgms_conv *list[MODEL_MAX_CONVS];
     int n = model_convs(m, list);
     size_t total = 0;
@@ -443,6 +459,7 @@ void lgms_model_free(lgms_model *m) {
     if (!m) return;
     free(m->weights);
     free(m->wino);
+    free(m->upconv);
     free(m);
 }
 

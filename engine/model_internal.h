@@ -5,6 +5,7 @@
 
 #include "lgms.h"
 #include "ops.h"
+#include "upconv.h"
 
 #define LGMS_MAX_DEPTH 16
 
@@ -38,11 +39,12 @@ struct lgms_model {
     lgms_meta meta;
     float *weights; /* every folded tensor lives here */
     float *wino;    /* the 3x3 filters of the layers conv_winograd.c takes, transformed */
+    float *upconv;  /* the phase filters and side corrections of the Ups upconv.c takes */
     lgms_conv stem;
     lgms_lms_block enc_lms[3][LGMS_MAX_DEPTH];
     lgms_conv enc_pbs[3];
     lgms_gms_block enc4, enc5, dec5, dec4;
-    lgms_conv up5, up4, up3, up2;
+    lgms_up up5, up4, up3, up2;
     lgms_fuse_block fuse4, fuse3, fuse2;
     lgms_conv head;
     double read_seconds, pack_seconds; /* how long lgms_model_load_mem took, by stage */

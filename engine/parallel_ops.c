@@ -41,6 +41,44 @@ void lgms_par_conv(lgms_threads *t, const lgms_conv *c, const float *in, int d, 
 }
 
 typedef struct {
+    const lgms_up *u;
+    const float *in;
+    int h, w;
+    const float *phase;
+    float *corr, *out, *scratch;
+    size_t scratch_each;
+} up_job;
+
+/* The four sides, one per thread in turn. */
+static void up_sides_task(void *p, int i, int n) {
+    up_job *j = p;
+    for (int s = i; s < 4; s += n)
+        lgms_upconv_side(j->u, j->in, j->h, j->w, s, j->corr + s * lgms_upconv_side_size(j->u, j->h, j->w),
+                         j->scratch + i * j->scratch_each);
+}
+
+/* Output rows of all channels (channel-major), split evenly. */
+static void up_finish_task(void *p, int i, int n) {
+    up_job *j = p;
+    size_t rows = 2 * (size_t)j->h, b, e;
+    lgms_split((size_t)j->u->conv.cout * rows, i, n, &b, &e);
+    for (size_t r = b; r < e;) {
+        size_t o = r / rows, m0 = r % rows, m1 = o == e / rows ? e % rows : rows;
+        lgms_upconv_finish(j->u, j->phase, j->corr, j->h, j->w, (int)o, (int)m0, (int)m1, j->out);
+        r += m1 - m0;
+    }
+}
+
+void lgms_par_upconv(lgms_threads *t, const lgms_up *u, const float *in, int h, int w, float *phase, float *corr,
+                     float *out, float *scratch) {
+    size_t each = lgms_conv_scratch(&u->phases, 1, h, w), side = lgms_upconv_side_scratch(u, h, w);
+    lgms_par_conv(t, &u->phases, in, 1, h, w, phase, scratch);
+    up_job j = {u, in, h, w, phase, corr, out, scratch, each > side ? each : side};
+    lgms_threads_run(t, up_sides_task, &j);
+    lgms_threads_run(t, up_finish_task, &j);
+}
+
+typedef struct {
     const float *in;
     int channels, d, h, w, k, kd;
     const float *weight, *bias;

@@ -15,6 +15,7 @@
 #include "../../engine/ops.h"
 #include "../../engine/parallel_ops.h"
 #include "../../engine/threads.h"
+#include "../../engine/upconv.h"
 #include "../../engine/vecmath.h"
 
 static float *random_floats(size_t n, unsigned seed) {
@@ -617,6 +618,74 @@ Test(ops3d, trilinear_upsample_and_2x2x2_maxpool) {
                     cr_assert_eq(pool[(((size_t)c * d + z) * h + y) * w + xx], m);
                 }
     free(x), free(up), free(pool);
+}
+
+/* A 2-D Up on the input grid (upconv.c) against the plain form: bilinear x2 by PyTorch's rule
+ * (tri_ref with one slice), then conv_ref in double. Shapes take each path of the phase
+ * convolution (Winograd, direct, im2col) and the corner cases of the sides: one input row or
+ * column (its first and last at once), odd sizes, threads 1-3. */
+Test(ops, up_on_the_input_grid_matches_upsample_then_convolve) {
+    struct {
+        int cin, cout, h, w, post;
+    } cases[] = {
+        {32, 16, 16, 16, 0}, /* phases 32 -> 64 through Winograd, as LGMSNet's Up2 */
+        {64, 32, 8, 12, 1},  /* Up3's channels, post-affine */
+        {32, 16, 8, 8, 0},   /* phases through the direct kernel (16 output columns) */
+        {8, 4, 5, 7, 0},     /* odd sides: im2col */
+        {16, 8, 1, 6, 0},    /* one input row: top and bottom sides meet */
+        {16, 8, 7, 1, 1},    /* one input column */
+        {4, 2, 1, 1, 0},     /* a single pixel */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int cin = cases[i].cin, cout = cases[i].cout, h = cases[i].h, w = cases[i].w, oh = 2 * h, ow = 2 * w;
+        lgms_up u = {.conv = {.cin = cin, .cout = cout, .k = 3, .groups = 1, .act = LGMS_ACT_RELU}};
+        float *wt = random_floats((size_t)cout * cin * 9, 70), *b = random_floats((size_t)cout, 71);
+        float *s = random_floats((size_t)cout, 72), *t = random_floats((size_t)cout, 73);
+        float *x = random_floats((size_t)cin * h * w, 74);
+        u.conv.weight = wt, u.conv.bias = b;
+        if (cases[i].post) u.conv.post_scale = s, u.conv.post_shift = t;
+        cr_assert(lgms_upconv_layer(&u.conv));
+        float *uw = malloc(sizeof(float) * lgms_upconv_weights_size(&u.conv)), *wino = NULL;
+        lgms_upconv_build(&u, uw);
+        if (lgms_winograd_layer(&u.phases)) {
+            wino = malloc(sizeof(float) * lgms_winograd_weights_size(&u.phases));
+            cr_assert_eq(lgms_winograd_transform_weights(&u.phases, wino), 0);
+            u.phases.wino = wino;
+        }
+        float *up = malloc(sizeof(float) * cin * oh * ow), *want = malloc(sizeof(float) * cout * oh * ow);
+        for (int c = 0; c < cin; c++)
+            for (int y = 0; y < oh; y++)
+                for (int xx = 0; xx < ow; xx++)
+                    up[((size_t)c * oh + y) * ow + xx] = tri_ref(x + (size_t)c * h * w, 1, h, w, 0, y, xx);
+        conv_ref(&u.conv, up, oh, ow, want);
+        double big = 0; /* F(4x4, 3x3) rounds to a few 1e-6 of the outputs' scale (see the Winograd test) */
+        for (size_t k = 0; k < (size_t)cout * oh * ow; k++)
+            big = fmax(big, fabs((double)want[k]));
+        for (int threads = 1; threads <= 3; threads++) {
+            size_t each = lgms_conv_scratch(&u.phases, 1, h, w), side = lgms_upconv_side_scratch(&u, h, w);
+            float *phase = malloc(sizeof(float) * 4 * cout * h * w);
+            float *corr = malloc(sizeof(float) * 4 * lgms_upconv_side_size(&u, h, w));
+            float *scratch = malloc(sizeof(float) * ((each > side ? each : side) * threads + 1));
+            float *got = malloc(sizeof(float) * cout * oh * ow);
+            lgms_threads *team = lgms_threads_new(threads);
+            lgms_par_upconv(team, &u, x, h, w, phase, corr, got, scratch);
+            lgms_threads_free(team);
+            for (int o = 0; o < cout; o++)
+                for (int y = 0; y < oh; y++)
+                    for (int xx = 0; xx < ow; xx++) {
+                        size_t k = ((size_t)o * oh + y) * ow + xx;
+                        cr_assert_leq(fabs((double)got[k] - want[k]), 1e-5 * big,
+                                      "case %zu, %d thread(s), channel %d, row %d, column %d: %g, want %g", i, threads,
+                                      o, y, xx, got[k], want[k]);
+                    }
+            free(phase), free(corr), free(scratch), free(got);
+        }
+        free(wt), free(b), free(s), free(t), free(x), free(uw), free(wino), free(up), free(want);
+    }
+    lgms_conv c = {.cin = 128, .cout = 64, .k = 3, .groups = 1};
+    cr_assert_not(lgms_upconv_layer(&c), "64 outputs: 4x the filters for a small plane");
+    c.cout = 16, c.kd = 3;
+    cr_assert_not(lgms_upconv_layer(&c), "3-D: trilinear, run as is");
 }
 
 Test(ops3d, instance_norm_is_group_norm_with_one_channel_per_group) {
