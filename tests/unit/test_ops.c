@@ -630,7 +630,7 @@ Test(ops, up_on_the_input_grid_matches_upsample_then_convolve) {
     } cases[] = {
         {32, 16, 16, 16, 0}, /* phases 32 -> 64 through Winograd, as LGMSNet's Up2 */
         {64, 32, 8, 12, 1},  /* Up3's channels, post-affine */
-        {32, 16, 8, 8, 0},   /* phases through the direct kernel (16 output columns) */
+        {8, 8, 6, 16, 0},    /* phases 8 -> 32 through the direct kernel (16 columns) */
         {8, 4, 5, 7, 0},     /* odd sides: im2col */
         {16, 8, 1, 6, 0},    /* one input row: top and bottom sides meet */
         {16, 8, 7, 1, 1},    /* one input column */
