@@ -116,9 +116,19 @@ static size_t buf_floats(int tw, size_t ntmax) {
     return in > outs ? in : outs;
 }
 
+/* Floats from one of the 36 matrices of V (or M) to the next: rows x nt, plus one cache line
+ * when that is a multiple of 4 KiB. The transforms write (and read) all 36 for each block
+ * row, and 36 addresses 4 KiB apart share one L1 set of 12 ways: 64 -> 64 at 64x64 had V
+ * 64 KiB apart. */
+static size_t xi_stride(size_t rows, size_t nt) {
+    size_t s = rows * nt;
+    return s % 1024 ? s : s + 16;
+}
+
 size_t lgms_winograd_scratch(const lgms_conv *c, int h, int w) {
     size_t nt = (size_t)chunk_rows(c, h, w) * (w / TILE);
-    size_t v = (size_t)NXI * (c->cin / c->groups) * nt, m = (size_t)NXI * (c->cout / c->groups) * nt;
+    size_t v = (size_t)NXI * xi_stride((size_t)(c->cin / c->groups), nt),
+           m = (size_t)NXI * xi_stride((size_t)(c->cout / c->groups), nt);
     return v + m + buf_floats(w / TILE, nt) + 64 + lgms_pointwise_gemm_scratch(c->cin / c->groups);
 }
 
@@ -256,7 +266,8 @@ void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y
                         float *scratch) {
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, tw = w / TILE, rows = chunk_rows(c, h, w);
     size_t plane = (size_t)h * w, ntmax = (size_t)rows * tw;
-    float *v = scratch, *m = v + (size_t)NXI * cin_g * ntmax, *buf = m + (size_t)NXI * cout_g * ntmax;
+    float *v = scratch, *m = v + (size_t)NXI * xi_stride((size_t)cin_g, ntmax);
+    float *buf = m + (size_t)NXI * xi_stride((size_t)cout_g, ntmax);
     float *gemm_scratch = buf + buf_floats(tw, ntmax) + 64;
     size_t um = u_matrix_size(c);
     int pointwise = use_pointwise();
@@ -264,21 +275,20 @@ void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y
         const float *u = c->wino + (size_t)g * NXI * um;
         for (int ty0 = y0 / TILE; ty0 < y1 / TILE; ty0 += rows) {
             int ty1 = ty0 + rows < y1 / TILE ? ty0 + rows : y1 / TILE;
-            size_t nt = (size_t)(ty1 - ty0) * tw;
+            size_t nt = (size_t)(ty1 - ty0) * tw, vs = xi_stride((size_t)cin_g, nt), ms = xi_stride((size_t)cout_g, nt);
             for (int ci = 0; ci < cin_g; ci++)
                 for (int ty = ty0; ty < ty1; ty++)
                     input_row(in + (size_t)(g * cin_g + ci) * plane, h, w, ty,
-                              v + (size_t)ci * nt + (size_t)(ty - ty0) * tw, (size_t)cin_g * nt, buf);
+                              v + (size_t)ci * nt + (size_t)(ty - ty0) * tw, vs, buf);
             for (int xi = 0; xi < NXI; xi++)
                 if (pointwise)
-                    lgms_pointwise_gemm(u + (size_t)xi * um, cout_g, cin_g, v + (size_t)xi * cin_g * nt, nt, nt,
-                                        m + (size_t)xi * cout_g * nt, nt, gemm_scratch);
+                    lgms_pointwise_gemm(u + (size_t)xi * um, cout_g, cin_g, v + xi * vs, nt, nt, m + xi * ms, nt,
+                                        gemm_scratch);
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)nt, cin_g, 1.0f,
-                                u + (size_t)xi * um, cin_g, v + (size_t)xi * cin_g * nt, (int)nt, 0.0f,
-                                m + (size_t)xi * cout_g * nt, (int)nt);
+                                u + (size_t)xi * um, cin_g, v + xi * vs, (int)nt, 0.0f, m + xi * ms, (int)nt);
             for (int co = 0; co < cout_g; co++)
-                output_rows(m + (size_t)co * nt, (size_t)cout_g * nt, nt, w,
+                output_rows(m + (size_t)co * nt, ms, nt, w,
                             out + (size_t)(g * cout_g + co) * out_cs + (size_t)(TILE * ty0 - y0) * w, buf);
         }
     }
