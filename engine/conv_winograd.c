@@ -125,9 +125,14 @@ static size_t xi_stride(size_t rows, size_t nt) {
     return s % 1024 ? s : s + 16;
 }
 
+/* Floats from one row of V to the next: nt, plus a cache line when rows would be a multiple
+ * of 1 KiB apart (64x64 in one chunk: 256 blocks), where every fourth row of the panel the
+ * products read in place falls in the same L1 set. */
+static size_t v_row(size_t nt) { return nt % 256 ? nt : nt + 16; }
+
 size_t lgms_winograd_scratch(const lgms_conv *c, int h, int w) {
     size_t nt = (size_t)chunk_rows(c, h, w) * (w / TILE);
-    size_t v = (size_t)NXI * xi_stride((size_t)(c->cin / c->groups), nt),
+    size_t v = (size_t)NXI * xi_stride((size_t)(c->cin / c->groups), v_row(nt)),
            m = (size_t)NXI * xi_stride((size_t)(c->cout / c->groups), nt);
     return v + m + buf_floats(w / TILE, nt) + 64 + lgms_pointwise_gemm_scratch(c->cin / c->groups);
 }
@@ -266,7 +271,7 @@ void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y
                         float *scratch) {
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, tw = w / TILE, rows = chunk_rows(c, h, w);
     size_t plane = (size_t)h * w, ntmax = (size_t)rows * tw;
-    float *v = scratch, *m = v + (size_t)NXI * xi_stride((size_t)cin_g, ntmax);
+    float *v = scratch, *m = v + (size_t)NXI * xi_stride((size_t)cin_g, v_row(ntmax));
     float *buf = m + (size_t)NXI * xi_stride((size_t)cout_g, ntmax);
     float *gemm_scratch = buf + buf_floats(tw, ntmax) + 64;
     size_t um = u_matrix_size(c);
@@ -275,18 +280,19 @@ void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y
         const float *u = c->wino + (size_t)g * NXI * um;
         for (int ty0 = y0 / TILE; ty0 < y1 / TILE; ty0 += rows) {
             int ty1 = ty0 + rows < y1 / TILE ? ty0 + rows : y1 / TILE;
-            size_t nt = (size_t)(ty1 - ty0) * tw, vs = xi_stride((size_t)cin_g, nt), ms = xi_stride((size_t)cout_g, nt);
+            size_t nt = (size_t)(ty1 - ty0) * tw, lv = v_row(nt), vs = xi_stride((size_t)cin_g, lv),
+                   ms = xi_stride((size_t)cout_g, nt);
             for (int ci = 0; ci < cin_g; ci++)
                 for (int ty = ty0; ty < ty1; ty++)
                     input_row(in + (size_t)(g * cin_g + ci) * plane, h, w, ty,
-                              v + (size_t)ci * nt + (size_t)(ty - ty0) * tw, vs, buf);
+                              v + (size_t)ci * lv + (size_t)(ty - ty0) * tw, vs, buf);
             for (int xi = 0; xi < NXI; xi++)
                 if (pointwise)
-                    lgms_pointwise_gemm(u + (size_t)xi * um, cout_g, cin_g, v + xi * vs, nt, nt, m + xi * ms, nt,
+                    lgms_pointwise_gemm(u + (size_t)xi * um, cout_g, cin_g, v + xi * vs, lv, nt, m + xi * ms, nt,
                                         gemm_scratch);
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)nt, cin_g, 1.0f,
-                                u + (size_t)xi * um, cin_g, v + xi * vs, (int)nt, 0.0f, m + xi * ms, (int)nt);
+                                u + (size_t)xi * um, cin_g, v + xi * vs, (int)lv, 0.0f, m + xi * ms, (int)nt);
             for (int co = 0; co < cout_g; co++)
                 output_rows(m + (size_t)co * nt, ms, nt, w,
                             out + (size_t)(g * cout_g + co) * out_cs + (size_t)(TILE * ty0 - y0) * w, buf);
