@@ -211,9 +211,8 @@ static void run_up(lgms_state *st, const lgms_up *u, const float *x, int d, int 
     size_t mark = lgms_arena_mark(&st->arena);
     const lgms_conv *c = &u->conv;
     if (u->phases.weight && d == 1) { /* on the input grid (upconv.h) */
-        size_t each = lgms_conv_scratch(&u->phases, 1, h, w), side = lgms_upconv_side_scratch(u, h, w);
         float *phase = alloc(st, (size_t)4 * c->cout * h * w), *corr = alloc(st, 4 * lgms_upconv_side_size(u, h, w));
-        float *scratch = alloc(st, (each > side ? each : side) * st->nthreads);
+        float *scratch = alloc(st, lgms_par_upconv_scratch(u, h, w) * st->nthreads);
         PROF(st, LGMS_PROF_CONV3, conv_flops(c, (size_t)4 * h * w),
              lgms_par_upconv(st->team, u, x, h, w, phase, corr, out, scratch));
         lgms_arena_reset(&st->arena, mark);

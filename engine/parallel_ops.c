@@ -69,11 +69,16 @@ static void up_finish_task(void *p, int i, int n) {
     }
 }
 
+/* The phase convolution's scratch, then the sides': one slice serves both in turn. */
+size_t lgms_par_upconv_scratch(const lgms_up *u, int h, int w) {
+    size_t conv = lgms_conv_scratch(&u->phases, 1, h, w), side = lgms_upconv_side_scratch(u, h, w);
+    return conv > side ? conv : side;
+}
+
 void lgms_par_upconv(lgms_threads *t, const lgms_up *u, const float *in, int h, int w, float *phase, float *corr,
                      float *out, float *scratch) {
-    size_t each = lgms_conv_scratch(&u->phases, 1, h, w), side = lgms_upconv_side_scratch(u, h, w);
     lgms_par_conv(t, &u->phases, in, 1, h, w, phase, scratch);
-    up_job j = {u, in, h, w, phase, corr, out, scratch, each > side ? each : side};
+    up_job j = {u, in, h, w, phase, corr, out, scratch, lgms_par_upconv_scratch(u, h, w)};
     lgms_threads_run(t, up_sides_task, &j);
     lgms_threads_run(t, up_finish_task, &j);
 }

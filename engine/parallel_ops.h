@@ -34,8 +34,9 @@ void lgms_par_attention(lgms_threads *t, const float *qkv, int n, int groups, in
                         float *out, float *scratch);
 void lgms_par_maxpool2x(lgms_threads *t, const float *in, int channels, int d, int h, int w, float *out);
 /* A 2-D Up on the input grid (upconv.h): its phases into phase [4 cout][h][w], the sides'
- * corrections into corr (4 x lgms_upconv_side_size), then out [cout][2h][2w]. scratch: per
- * thread the larger of the phase convolution's and lgms_upconv_side_scratch. */
+ * corrections into corr (4 x lgms_upconv_side_size), then out [cout][2h][2w]. scratch:
+ * lgms_par_upconv_scratch floats per thread. */
+size_t lgms_par_upconv_scratch(const lgms_up *u, int h, int w);
 void lgms_par_upconv(lgms_threads *t, const lgms_up *u, const float *in, int h, int w, float *phase, float *corr,
                      float *out, float *scratch);
 void lgms_par_upsample2x(lgms_threads *t, const float *in, int channels, int d, int h, int w, float *out);

@@ -662,10 +662,9 @@ Test(ops, up_on_the_input_grid_matches_upsample_then_convolve) {
         for (size_t k = 0; k < (size_t)cout * oh * ow; k++)
             big = fmax(big, fabs((double)want[k]));
         for (int threads = 1; threads <= 3; threads++) {
-            size_t each = lgms_conv_scratch(&u.phases, 1, h, w), side = lgms_upconv_side_scratch(&u, h, w);
             float *phase = malloc(sizeof(float) * 4 * cout * h * w);
             float *corr = malloc(sizeof(float) * 4 * lgms_upconv_side_size(&u, h, w));
-            float *scratch = malloc(sizeof(float) * ((each > side ? each : side) * threads + 1));
+            float *scratch = malloc(sizeof(float) * (lgms_par_upconv_scratch(&u, h, w) * threads + 1));
             float *got = malloc(sizeof(float) * cout * oh * ow);
             lgms_threads *team = lgms_threads_new(threads);
             lgms_par_upconv(team, &u, x, h, w, phase, corr, got, scratch);
