@@ -342,13 +342,13 @@ static lgms_status transform_filters(lgms_model *m) {
     lgms_up *ups[4] = {&m->up5, &m->up4, &m->up3, &m->up2};
     size_t up_total = 0;
     for (int i = 0; i < 4; i++)
-        if (m->meta.spatial_dims == 2 && lgms_upconv_layer(&ups[i]->conv))
+        if (lgms_upconv_layer(&ups[i]->conv)) /* 2-D only: 3-D convs have kd 3 and an InstanceNorm */
             up_total += lgms_upconv_weights_size(&ups[i]->conv);
     if (up_total) {
         float *dst = m->upconv = malloc(up_total * sizeof(float));
         if (!dst) return LGMS_ERR_NOMEM;
         for (int i = 0; i < 4; i++)
-            if (m->meta.spatial_dims == 2 && lgms_upconv_layer(&ups[i]->conv)) {
+            if (lgms_upconv_layer(&ups[i]->conv)) {
                 lgms_upconv_build(ups[i], dst);
                 dst += lgms_upconv_weights_size(&ups[i]->conv);
             }
