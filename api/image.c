@@ -1,4 +1,5 @@
-/* image.c - PNG (libspng) and JPEG (libturbojpeg 2.x) decoding; encoding is in png_encode.c. */
+/* image.c - PNG (libspng, after png_decode.c's common forms) and JPEG (libturbojpeg 2.x)
+ * decoding; encoding is in png_encode.c. */
 #include "image.h"
 
 #include <spng.h>
@@ -8,7 +9,6 @@
 #include <turbojpeg.h>
 
 #define PNG_CHUNK_LIMIT (8u << 20) /* ancillary chunk bytes; image data is bounded by the pixel limit */
-#define PNG_SIDE_LIMIT 100000u
 
 static api_status pixel_limit(int w, int h, uint64_t max_pixels, api_error *e) {
     if (w <= 0 || h <= 0) return api_fail(e, API_UNPROCESSABLE, "image has no pixels");
@@ -18,19 +18,20 @@ static api_status pixel_limit(int w, int h, uint64_t max_pixels, api_error *e) {
     return API_OK;
 }
 
-static api_status decode_png(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, api_error *e) {
+api_status api_png_decode_spng(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, api_error *e) {
+    memset(out, 0, sizeof *out);
     spng_ctx *ctx = spng_ctx_new(0);
     if (!ctx) return api_fail(e, API_INTERNAL, "out of memory decoding the image");
     api_status st = API_UNPROCESSABLE;
     uint8_t *buf = NULL;
     struct spng_ihdr ihdr;
     int rc;
-    spng_set_image_limits(ctx, PNG_SIDE_LIMIT, PNG_SIDE_LIMIT);
+    spng_set_image_limits(ctx, API_PNG_SIDE_LIMIT, API_PNG_SIDE_LIMIT);
     spng_set_chunk_limits(ctx, PNG_CHUNK_LIMIT, PNG_CHUNK_LIMIT);
     if ((rc = spng_set_png_buffer(ctx, data, len)) || (rc = spng_get_ihdr(ctx, &ihdr))) {
         if (rc == SPNG_EWIDTH || rc == SPNG_EHEIGHT || rc == SPNG_EUSER_WIDTH || rc == SPNG_EUSER_HEIGHT)
             st = api_fail_limit(e, "max_pixels", "PNG header declares an image too large to decode (limit %u per side)",
-                                PNG_SIDE_LIMIT);
+                                API_PNG_SIDE_LIMIT);
         else
             api_fail(e, API_UNPROCESSABLE, "invalid PNG: %s", spng_strerror(rc));
         goto done;
@@ -171,7 +172,9 @@ done:
 
 api_status api_image_decode(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, api_error *e) {
     memset(out, 0, sizeof *out);
-    if (len >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) return decode_png(data, len, max_pixels, out, e);
+    if (len >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8))
+        return api_png_decode_common(data, len, max_pixels, out) ? API_OK
+                                                                 : api_png_decode_spng(data, len, max_pixels, out, e);
     if (len >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
         return decode_jpeg(data, len, max_pixels, out, e);
     if (!len) return api_fail(e, API_UNPROCESSABLE, "image is empty");

@@ -45,6 +45,17 @@ void api_image_apply_window(api_image *img, api_window *w);
 uint8_t api_window_value(const api_window *w, double x);
 void api_window_from_range(api_window *w, double lo, double hi);
 
+/* Pixels per side a PNG may declare (before max_pixels is checked). */
+#define API_PNG_SIDE_LIMIT 100000u
+
+/* The two ways a PNG is decoded; api_image_decode takes the first, then the second. Both
+ * give the same pixels where the first decodes (the tests and the image fuzzer check it).
+ * api_png_decode_common: the common forms without libspng (png_decode.c says which):
+ * 1 decoded into out, 0 declined (out untouched; no message: libspng words any error).
+ * api_png_decode_spng: every PNG, through libspng; errors as api_image_decode's. */
+int api_png_decode_common(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out);
+api_status api_png_decode_spng(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, api_error *e);
+
 /* PNG of 8-bit grey (channels 1) or RGB (3) pixels into a malloc'ed buffer. 0 on success. */
 int api_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *out_len);
 

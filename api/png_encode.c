@@ -7,7 +7,7 @@
  * piece of a stream on a full flush (byte-aligned, no back-references across it), so the
  * rows can be split into bands that threads deflate at once and that join into one valid
  * zlib stream: two bands take 1.7 ms. The container is small and written here: signature,
- * IHDR, one IDAT, IEND, each chunk with its CRC-32. Decoding stays with libspng (image.c). */
+ * IHDR, one IDAT, IEND, each chunk with its CRC-32. Decoding: png_decode.c and image.c. */
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <stdlib.h>
