@@ -1,5 +1,7 @@
 """Preprocessing parity: lgmsd's decode + resize + normalisation against cv2.imread,
-cv2.resize and each preset's normalisation, within 1 grey level.
+cv2.resize and each preset's normalisation: the same 8-bit pixels, so the tensors differ by
+float rounding only (TOLERANCE, 0.01 grey level; until 2026-12-05 the test allowed 1 grey
+level, and the bilinear resize was that far off at ~10% of the pixels).
 
 The tolerance is in grey levels of the 8-bit image the network's input was computed from:
 a tensor value t = (v / 255 - mean) / std * extra_scale moves by extra_scale / (255 std)
@@ -25,6 +27,9 @@ from pngraw import palette_png, write_png
 import convert
 import lgmsnet
 import preprocess
+
+
+TOLERANCE = 0.01  # grey levels: one level off in a single pixel fails
 
 
 def grey_levels(got, want, pre):
@@ -161,7 +166,7 @@ class PreprocessParityTest(unittest.TestCase):
                 want = preprocess.normalise(preprocess.resize_uint8(cv2.merge([grey] * 3), 256, 256, pre), pre)
                 got = self.preprocess(self.models["busi"], self.images[name], "--window", window)
                 levels = grey_levels(got, want, pre)
-                self.assertLessEqual(levels, 1.0 + 1e-3, "%s window %s differs by %.3f grey levels" % (name, window, levels))
+                self.assertLessEqual(levels, TOLERANCE, "%s window %s differs by %.3f grey levels" % (name, window, levels))
 
     def test_against_cv2(self):
         for preset, model in self.models.items():
@@ -171,7 +176,7 @@ class PreprocessParityTest(unittest.TestCase):
                     got = self.preprocess(model, path)
                     want = preprocess.normalise(preprocess.resize_uint8(preprocess.load_image(path, pre), 256, 256, pre), pre)
                     levels = grey_levels(got, want, pre)
-                    self.assertLessEqual(levels, 1.0 + 1e-3, "%s/%s differs by %.3f grey levels" % (preset, name, levels))
+                    self.assertLessEqual(levels, TOLERANCE, "%s/%s differs by %.3f grey levels" % (preset, name, levels))
 
 
 if __name__ == "__main__":
