@@ -56,6 +56,25 @@ void api_window_from_range(api_window *w, double lo, double hi);
 int api_png_decode_common(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out);
 api_status api_png_decode_spng(const uint8_t *data, size_t len, uint64_t max_pixels, api_image *out, api_error *e);
 
+/* One PNG of 8-bit grey (channels 1) or RGB (3) rows for api_png_encode_jobs: the rows are
+ * at pixels, or (pixels NULL) draw writes rows y0..y1-1 into out when asked, which it may
+ * be for overlapping ranges, from several threads at once. png/len: the file, malloc'ed. */
+typedef struct {
+    int width, height, channels;
+    const uint8_t *pixels;
+    void (*draw)(const void *arg, int y0, int y1, uint8_t *out);
+    const void *arg;
+    uint8_t *png;
+    size_t len;
+} api_png_job;
+
+/* The n PNGs at once on par's threads (par NULL or 1 thread: serially, one band each):
+ * each image is cut into row bands that are drawn, filtered and deflated apart (igzip
+ * ends a band on a full flush, so the bands join into one zlib stream), and the threads
+ * take the bands of all images from one queue, largest first. 0 on success; on failure
+ * -1 and no png is left allocated. */
+int api_png_encode_jobs(api_png_job *jobs, int n, const api_parallel *par);
+
 /* PNG of 8-bit grey (channels 1) or RGB (3) pixels into a malloc'ed buffer. 0 on success. */
 int api_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *out_len);
 

@@ -27,10 +27,15 @@ void api_label_stats(const uint8_t *labels, int w, int h, int n_labels, api_clas
 
 void api_render_overlay(const uint8_t *pixels, int channels, const uint8_t *labels, int w, int h, float alpha,
                         uint8_t *out) {
+    api_render_overlay_rows(pixels, channels, labels, w, h, alpha, 0, h, out);
+}
+
+void api_render_overlay_rows(const uint8_t *pixels, int channels, const uint8_t *labels, int w, int h, float alpha,
+                             int y0, int y1, uint8_t *out) {
     int a = (int)(alpha * 256.0f + 0.5f);
-    for (int y = 0; y < h; y++) {
+    for (int y = y0; y < y1; y++) {
         const uint8_t *lrow = labels + (size_t)y * w, *src = pixels + (size_t)y * w * channels;
-        uint8_t *orow = out + (size_t)y * w * 3;
+        uint8_t *orow = out + (size_t)(y - y0) * w * 3;
         if (channels == 3)
             memcpy(orow, src, (size_t)w * 3);
         else
@@ -50,11 +55,16 @@ void api_render_overlay(const uint8_t *pixels, int channels, const uint8_t *labe
 }
 
 void api_mask_pixels(const uint8_t *labels, int w, int h, int one_class, uint8_t *out) {
-    size_t n = (size_t)w * h;
+    api_mask_rows(labels, w, one_class, 0, h, out);
+}
+
+void api_mask_rows(const uint8_t *labels, int w, int one_class, int y0, int y1, uint8_t *out) {
+    const uint8_t *in = labels + (size_t)y0 * w;
+    size_t n = (size_t)w * (y1 - y0);
     if (!one_class) {
-        memcpy(out, labels, n);
+        memcpy(out, in, n);
         return;
     }
     for (size_t i = 0; i < n; i++)
-        out[i] = labels[i] ? 255 : 0;
+        out[i] = in[i] ? 255 : 0;
 }

@@ -15,7 +15,11 @@ void api_label_stats(const uint8_t *labels, int w, int h, int n_labels, api_clas
 /* RGB overlay of an 8-bit grey (channels 1) or RGB (3) image. out holds w*h*3 bytes. */
 void api_render_overlay(const uint8_t *pixels, int channels, const uint8_t *labels, int w, int h, float alpha,
                         uint8_t *out);
-/* Mask PNG pixels: 0/255 for one class, else the class id. */
+/* Rows y0..y1-1 of that overlay into out ((y1 - y0) * w * 3 bytes): the same bytes. */
+void api_render_overlay_rows(const uint8_t *pixels, int channels, const uint8_t *labels, int w, int h, float alpha,
+                             int y0, int y1, uint8_t *out);
+/* Mask PNG pixels: 0/255 for one class, else the class id; and rows y0..y1-1 of them. */
 void api_mask_pixels(const uint8_t *labels, int w, int h, int one_class, uint8_t *out);
+void api_mask_rows(const uint8_t *labels, int w, int one_class, int y0, int y1, uint8_t *out);
 
 #endif

@@ -15,32 +15,44 @@ void api_image_pngs_free(api_image_pngs *p) {
     memset(p, 0, sizeof *p);
 }
 
-static api_status encode(const uint8_t *px, int w, int h, int channels, const api_parallel *par, api_blob *out,
-                         api_error *e) {
-    if (api_png_encode_parallel(px, w, h, channels, par, &out->data, &out->len))
-        return api_fail(e, API_INTERNAL, "encoding a result image failed");
-    return API_OK;
+typedef struct {
+    const api_image_result *r;
+    int one_class;
+    float alpha;
+} draw_args;
+
+static void draw_mask(const void *arg, int y0, int y1, uint8_t *out) {
+    const draw_args *d = arg;
+    api_mask_rows(d->r->labels, d->r->image.width, d->one_class, y0, y1, out);
+}
+
+static void draw_overlay(const void *arg, int y0, int y1, uint8_t *out) {
+    const draw_args *d = arg;
+    const api_image_result *r = d->r;
+    api_render_overlay_rows(r->image.pixels, r->image.channels, r->labels, r->image.width, r->image.height, d->alpha,
+                            y0, y1, out);
 }
 
 api_status api_image_pngs_encode(const api_image_result *r, const lgms_meta *mt, const api_options *opts,
                                  const api_parallel *par, api_image_pngs *out, api_error *e) {
     memset(out, 0, sizeof *out);
-    int w = r->image.width, h = r->image.height;
-    uint8_t *scratch = malloc((size_t)w * h * 3);
-    api_status st = API_OK;
-    if (!scratch) return api_fail(e, API_INTERNAL, "out of memory for the result images");
-    if (opts->want_mask) {
-        api_mask_pixels(r->labels, w, h, mt->num_classes == 1, scratch);
-        st = encode(scratch, w, h, 1, par, &out->mask, e);
-    }
-    if (!st && opts->want_overlay) {
-        api_render_overlay(r->image.pixels, r->image.channels, r->labels, w, h, opts->alpha, scratch);
-        st = encode(scratch, w, h, 3, par, &out->overlay, e);
-    }
-    if (!st && r->prob) st = encode(r->prob, w, h, 1, par, &out->probabilities, e);
-    free(scratch);
-    if (st) api_image_pngs_free(out);
-    return st;
+    int w = r->image.width, h = r->image.height, n = 0;
+    draw_args args = {r, mt->num_classes == 1, opts->alpha};
+    api_png_job jobs[3];
+    api_blob *blobs[3];
+    if (opts->want_mask)
+        blobs[n] = &out->mask,
+        jobs[n++] = (api_png_job){.width = w, .height = h, .channels = 1, .draw = draw_mask, .arg = &args};
+    if (opts->want_overlay)
+        blobs[n] = &out->overlay,
+        jobs[n++] = (api_png_job){.width = w, .height = h, .channels = 3, .draw = draw_overlay, .arg = &args};
+    if (r->prob)
+        blobs[n] = &out->probabilities,
+        jobs[n++] = (api_png_job){.width = w, .height = h, .channels = 1, .pixels = r->prob};
+    if (api_png_encode_jobs(jobs, n, par)) return api_fail(e, API_INTERNAL, "encoding a result image failed");
+    for (int i = 0; i < n; i++)
+        blobs[i]->data = jobs[i].png, blobs[i]->len = jobs[i].len;
+    return API_OK;
 }
 
 static json_t *file_json(const char *mime, const char *filename, const uint8_t *data, size_t len);

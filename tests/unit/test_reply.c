@@ -11,9 +11,11 @@
 #include "../../api/image.h"
 #include "../../api/json.h"
 #include "../../api/models.h"
+#include "../../api/render.h"
 #include "../../api/reply.h"
 #include "../../api/segment_image.h"
 #include "../../config/config.h"
+#include "../../engine/threads.h"
 
 static lgms_model *load(const char *path) {
     lgms_model *m;
@@ -91,6 +93,46 @@ Test(reply, segmentation_document) {
     json_decref(r);
     api_image_result_free(&res);
     api_image_ctx_free(ctx);
+    lgms_model_free(m);
+}
+
+static void run_on_team(void *runner, void (*fn)(void *arg, int index, int count), void *arg) {
+    lgms_threads_run(runner, fn, arg);
+}
+
+/* The mask and overlay drawn band by band on several threads are the whole-image ones. */
+Test(reply, pngs_drawn_in_bands_are_the_whole_image_ones) {
+    lgms_model *m = load("fixtures/small-3class.lgms");
+    int w = 333, h = 419; /* overlay ~420 KB of rows: 3 bands; mask 2 */
+    uint8_t *grey = malloc((size_t)w * h), *labels = calloc((size_t)w * h, 1);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            grey[y * w + x] = (uint8_t)(x + 3 * y);
+            int dx = x - 160, dy = y - 200; /* a disc of class 1 with a square of class 2 in it, across bands */
+            labels[y * w + x] = dx * dx + dy * dy < 150 * 150 ? (abs(dx) < 40 && abs(dy) < 90 ? 2 : 1) : 0;
+        }
+    api_image_result res = {.image = {.pixels = grey, .width = w, .height = h, .channels = 1}, .labels = labels};
+    api_options opts;
+    api_options_init(&opts);
+    uint8_t *want_overlay = malloc((size_t)w * h * 3), *want_mask = malloc((size_t)w * h);
+    api_render_overlay(grey, 1, labels, w, h, opts.alpha, want_overlay);
+    api_mask_pixels(labels, w, h, 0, want_mask);
+    for (int threads = 1; threads <= 3; threads++) {
+        lgms_threads *team = lgms_threads_new(threads);
+        api_parallel par = {run_on_team, team, threads};
+        api_image_pngs pngs;
+        api_error err;
+        cr_assert_eq(api_image_pngs_encode(&res, lgms_model_meta(m), &opts, &par, &pngs, &err), API_OK);
+        lgms_threads_free(team);
+        api_image mask, overlay;
+        cr_assert_eq(api_png_decode_spng(pngs.mask.data, pngs.mask.len, 1 << 20, &mask, &err), API_OK);
+        cr_assert_eq(api_png_decode_spng(pngs.overlay.data, pngs.overlay.len, 1 << 20, &overlay, &err), API_OK);
+        cr_assert(!memcmp(mask.pixels, want_mask, (size_t)w * h), "%d threads: mask", threads);
+        cr_assert(!memcmp(overlay.pixels, want_overlay, (size_t)w * h * 3), "%d threads: overlay", threads);
+        api_image_free(&mask), api_image_free(&overlay);
+        api_image_pngs_free(&pngs);
+    }
+    free(grey), free(labels), free(want_overlay), free(want_mask);
     lgms_model_free(m);
 }
 
