@@ -30,6 +30,14 @@
  * chunk's blocks.) */
 #define BUF_ROWS 48
 
+/* lgms_winograd_by_outputs: blocks per thread at or under which threads split a layer by
+ * output channels instead of block rows. Split by rows, every thread reads all of the
+ * layer's 36 x cin x cout filters and multiplies each with its few blocks only: at 16x16
+ * (16 blocks) 256 -> 128 took 0.68 ms on one thread and 0.65 on two, 0.47 split by outputs.
+ * Split by outputs, each thread transforms the whole input: at 32x32 (64 blocks) that
+ * made 384 -> 128 slower on two threads (1.40 -> 1.57 ms). */
+#define OUTPUT_SPLIT_MAX_BLOCKS 16
+
 int lgms_winograd_layer(const lgms_conv *c) {
     return c->k == 3 && c->kd <= 1 && c->cin / c->groups >= 32 && c->cout / c->groups >= 32;
 }
@@ -267,8 +275,14 @@ static void output_rows(const float *m, size_t xs, size_t nt, int w, float *o, f
         }
 }
 
-void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out, size_t out_cs,
-                        float *scratch) {
+int lgms_winograd_by_outputs(const lgms_conv *c, int h, int w, int threads) {
+    size_t blocks = (size_t)(h / TILE) * (w / TILE);
+    return threads > 1 && c->groups == 1 && c->cout >= 8 * threads &&
+           blocks <= OUTPUT_SPLIT_MAX_BLOCKS * (size_t)threads;
+}
+
+void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, int co0, int co1, float *out,
+                        size_t out_cs, float *scratch) {
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, tw = w / TILE, rows = chunk_rows(c, h, w);
     size_t plane = (size_t)h * w, ntmax = (size_t)rows * tw;
     float *v = scratch, *m = v + (size_t)NXI * xi_stride((size_t)cin_g, v_row(ntmax));
@@ -276,25 +290,29 @@ void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y
     float *gemm_scratch = buf + buf_floats(tw, ntmax) + 64;
     size_t um = u_matrix_size(c);
     int pointwise = use_pointwise();
+    if (c->groups > 1) co0 = 0, co1 = cout_g; /* the range is for one-group layers */
+    int nco = co1 - co0;
     for (int g = 0; g < c->groups; g++) {
-        const float *u = c->wino + (size_t)g * NXI * um;
+        /* rows co0.. of each matrix: co0 * cin_g floats in, packed (co0 a multiple of the
+         * panel height) or not */
+        const float *u = c->wino + (size_t)g * NXI * um + (size_t)co0 * cin_g;
         for (int ty0 = y0 / TILE; ty0 < y1 / TILE; ty0 += rows) {
             int ty1 = ty0 + rows < y1 / TILE ? ty0 + rows : y1 / TILE;
             size_t nt = (size_t)(ty1 - ty0) * tw, lv = v_row(nt), vs = xi_stride((size_t)cin_g, lv),
-                   ms = xi_stride((size_t)cout_g, nt);
+                   ms = xi_stride((size_t)nco, nt);
             for (int ci = 0; ci < cin_g; ci++)
                 for (int ty = ty0; ty < ty1; ty++)
                     input_row(in + (size_t)(g * cin_g + ci) * plane, h, w, ty,
                               v + (size_t)ci * lv + (size_t)(ty - ty0) * tw, vs, buf);
             for (int xi = 0; xi < NXI; xi++)
                 if (pointwise)
-                    lgms_pointwise_gemm(u + (size_t)xi * um, cout_g, cin_g, v + xi * vs, lv, nt, m + xi * ms, nt,
+                    lgms_pointwise_gemm(u + (size_t)xi * um, nco, cin_g, v + xi * vs, lv, nt, m + xi * ms, nt,
                                         gemm_scratch);
                 else
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)nt, cin_g, 1.0f,
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nco, (int)nt, cin_g, 1.0f,
                                 u + (size_t)xi * um, cin_g, v + xi * vs, (int)lv, 0.0f, m + xi * ms, (int)nt);
-            for (int co = 0; co < cout_g; co++)
-                output_rows(m + (size_t)co * nt, ms, nt, w,
+            for (int co = co0; co < co1; co++)
+                output_rows(m + (size_t)(co - co0) * nt, ms, nt, w,
                             out + (size_t)(g * cout_g + co) * out_cs + (size_t)(TILE * ty0 - y0) * w, buf);
         }
     }

@@ -28,9 +28,15 @@ size_t lgms_winograd_weights_size(const lgms_conv *c);
 int lgms_winograd_transform_weights(const lgms_conv *c, float *dst);
 /* Floats of scratch for one thread at width w. */
 size_t lgms_winograd_scratch(const lgms_conv *c, int h, int w);
-/* Raw sums (no bias, no activation) of output rows [y0, y1), multiples of 4, every channel:
- * channel o, row y at out[o * out_cs + (y - y0) * w]. */
-void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, float *out, size_t out_cs,
-                        float *scratch);
+/* Raw sums (no bias, no activation) of output rows [y0, y1), multiples of 4, output channels
+ * [co0, co1) (multiples of 8; a layer of several groups takes all of them): channel o, row
+ * y at out[o * out_cs + (y - y0) * w]. Each sum is the same, bit for bit, whatever the
+ * ranges: a product row is computed in the same 8-row block either way. */
+void lgms_winograd_rows(const lgms_conv *c, const float *in, int h, int w, int y0, int y1, int co0, int co1, float *out,
+                        size_t out_cs, float *scratch);
+/* Whether `threads` threads should split this layer at h x w by output channels (each
+ * reading only its share of the filters) rather than by block rows: one group, and few
+ * blocks per thread (the small planes deep in the network). */
+int lgms_winograd_by_outputs(const lgms_conv *c, int h, int w, int threads);
 
 #endif

@@ -169,7 +169,7 @@ void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int 
     int step = lgms_conv_row_step(c, d, h, w), wino = step > 1 && r_begin % step == 0 && r_end % step == 0;
     if (wino || lgms_conv3x3_direct_ok(c, w)) {
         if (wino)
-            lgms_winograd_rows(c, in, h, w, r_begin, r_end, out, out_cs, scratch);
+            lgms_winograd_rows(c, in, h, w, r_begin, r_end, 0, c->cout, out, out_cs, scratch);
         else
             lgms_conv3x3_direct_rows(c, in, d, h, w, r_begin, r_end, out, out_cs, scratch);
         for (int y = r_begin; y < r_end; y++)
@@ -208,6 +208,13 @@ void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int 
 void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
                     float *scratch) {
     lgms_conv_rows_into(c, in, d, h, w, r_begin, r_end, out + (size_t)r_begin * w, (size_t)d * h * w, scratch);
+}
+
+void lgms_conv_outputs(const lgms_conv *c, const float *in, int h, int w, int co0, int co1, float *out,
+                       float *scratch) {
+    size_t plane = (size_t)h * w;
+    lgms_winograd_rows(c, in, h, w, 0, h, co0, co1, out, plane, scratch);
+    conv_epilogue(c, out, plane, co0, co1 - co0, 0, plane);
 }
 
 int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w) {

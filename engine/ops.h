@@ -22,6 +22,10 @@ void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, in
 void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
                          size_t out_cs, float *scratch);
 int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w);
+/* Output channels [co0, co1) (multiples of 8) of a one-group Winograd layer
+ * (lgms_winograd_fits) over the whole h x w plane: the other way threads split such a
+ * layer (lgms_winograd_by_outputs), with the same results. */
+void lgms_conv_outputs(const lgms_conv *c, const float *in, int h, int w, int co0, int co1, float *out, float *scratch);
 
 /* Depthwise kd x k x k (one filter per channel; kd = 1 in 2-D) with bias, zero padding
  * kd/2, k/2. */

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "conv_winograd.h"
+
 typedef struct {
     const lgms_conv *c;
     const float *in;
@@ -34,10 +36,21 @@ static void conv_task(void *p, int i, int n) {
     }
 }
 
+/* A Winograd layer on a small plane: output channels in slices of 8, split evenly. */
+static void conv_outputs_task(void *p, int i, int n) {
+    conv_job *j = p;
+    size_t b, e;
+    lgms_split((size_t)j->c->cout / 8, i, n, &b, &e);
+    if (b < e)
+        lgms_conv_outputs(j->c, j->in, j->h, j->w, (int)b * 8, (int)e * 8, j->out, j->scratch + i * j->scratch_each);
+}
+
 void lgms_par_conv(lgms_threads *t, const lgms_conv *c, const float *in, int d, int h, int w, float *out,
                    float *scratch) {
     conv_job j = {c, in, d, h, w, out, scratch, lgms_conv_scratch(c, d, h, w), 0};
-    lgms_threads_run(t, conv_task, &j);
+    int by_outputs =
+        lgms_winograd_fits(c, d, h, w) && c->cout % 8 == 0 && lgms_winograd_by_outputs(c, h, w, lgms_threads_count(t));
+    lgms_threads_run(t, by_outputs ? conv_outputs_task : conv_task, &j);
 }
 
 typedef struct {

@@ -247,6 +247,35 @@ Test(ops, winograd_matches_a_naive_convolution) {
     cr_assert_not(lgms_winograd_layer(&c), "3-D");
 }
 
+/* On a small plane threads split a Winograd layer by output channels, each transforming
+ * the whole input; on a large one by block rows. Either way every output is the one-thread
+ * value, bit for bit (slices of 8 outputs: 7 slices over 2 and 3 threads, unevenly). */
+Test(ops, winograd_split_by_outputs_gives_the_one_thread_bits) {
+    lgms_conv c = {.cin = 64, .cout = 56, .k = 3, .groups = 1, .act = LGMS_ACT_GELU};
+    int h = 16, w = 16;
+    c.weight = random_floats((size_t)56 * 64 * 9, 11), c.bias = random_floats(56, 12);
+    float *u = malloc(sizeof(float) * lgms_winograd_weights_size(&c)), *x = random_floats((size_t)64 * h * w, 13);
+    cr_assert_eq(lgms_winograd_transform_weights(&c, u), 0);
+    c.wino = u;
+    cr_assert_not(lgms_winograd_by_outputs(&c, h, w, 1));
+    cr_assert(lgms_winograd_by_outputs(&c, h, w, 2) && lgms_winograd_by_outputs(&c, h, w, 3));
+    cr_assert_not(lgms_winograd_by_outputs(&c, 128, 128, 2), "1024 blocks: split by rows");
+    float *out[4];
+    for (int threads = 1; threads <= 3; threads++) {
+        float *scratch = malloc(sizeof(float) * lgms_conv_scratch(&c, 1, h, w) * threads);
+        out[threads] = malloc(sizeof(float) * 56 * h * w);
+        lgms_threads *team = lgms_threads_new(threads);
+        lgms_par_conv(team, &c, x, 1, h, w, out[threads], scratch);
+        lgms_threads_free(team);
+        free(scratch);
+        if (threads > 1)
+            cr_assert_eq(memcmp(out[threads], out[1], sizeof(float) * 56 * h * w), 0, "%d threads", threads);
+    }
+    for (int threads = 1; threads <= 3; threads++)
+        free(out[threads]);
+    free((float *)c.weight), free((float *)c.bias), free(u), free(x);
+}
+
 Test(ops, conv_rows_into_a_buffer_of_their_own_match_the_whole_convolution) {
     struct {
         int cin, cout, k, groups, wino;
