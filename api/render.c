@@ -8,9 +8,13 @@ static const uint8_t palette[8][3] = {{255, 48, 48},  {48, 200, 64}, {64, 128, 2
                                       {200, 64, 255}, {0, 220, 220}, {255, 128, 0},  {255, 96, 192}};
 
 void api_label_stats(const uint8_t *labels, int w, int h, int n_labels, api_class_stats *stats) {
+    api_label_stats_rows(labels, w, h, 0, h, n_labels, stats);
+}
+
+void api_label_stats_rows(const uint8_t *labels, int w, int h, int y0, int y1, int n_labels, api_class_stats *stats) {
     for (int c = 0; c < n_labels; c++)
         stats[c] = (api_class_stats){0, w, h, -1, -1};
-    for (int y = 0; y < h; y++) {
+    for (int y = y0; y < y1; y++) {
         const uint8_t *row = labels + (size_t)y * w;
         for (int x = 0; x < w; x++) {
             int c = row[x];
@@ -22,6 +26,16 @@ void api_label_stats(const uint8_t *labels, int w, int h, int n_labels, api_clas
             if (y < s->y0) s->y0 = y;
             if (y > s->y1) s->y1 = y;
         }
+    }
+}
+
+void api_label_stats_join(api_class_stats *into, const api_class_stats *more, int n_labels) {
+    for (int c = 0; c < n_labels; c++) {
+        api_class_stats *a = &into[c];
+        const api_class_stats *b = &more[c];
+        a->pixels += b->pixels;
+        a->x0 = b->x0 < a->x0 ? b->x0 : a->x0, a->y0 = b->y0 < a->y0 ? b->y0 : a->y0;
+        a->x1 = b->x1 > a->x1 ? b->x1 : a->x1, a->y1 = b->y1 > a->y1 ? b->y1 : a->y1;
     }
 }
 

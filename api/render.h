@@ -12,6 +12,9 @@ typedef struct {
 
 /* stats[c] for labels 1..n_labels-1 (stats[0] is background). */
 void api_label_stats(const uint8_t *labels, int w, int h, int n_labels, api_class_stats *stats);
+/* The same over rows [y0, y1) only; and into += more (the stats of other rows). */
+void api_label_stats_rows(const uint8_t *labels, int w, int h, int y0, int y1, int n_labels, api_class_stats *stats);
+void api_label_stats_join(api_class_stats *into, const api_class_stats *more, int n_labels);
 /* RGB overlay of an 8-bit grey (channels 1) or RGB (3) image. out holds w*h*3 bytes. */
 void api_render_overlay(const uint8_t *pixels, int channels, const uint8_t *labels, int w, int h, float alpha,
                         uint8_t *out);

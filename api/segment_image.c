@@ -57,6 +57,50 @@ void api_image_result_free(api_image_result *r) {
     r->labels = r->prob = NULL;
 }
 
+/* Pre- and postprocessing in row bands on the state's threads (they sit idle between
+ * inferences): one band per thread, each with its own status and class statistics. */
+typedef struct {
+    api_image_ctx *ctx;
+    const lgms_meta *mt;
+    const lgms_image_u8 *src;
+    api_image_result *r;
+    lgms_status *st;        /* per band */
+    api_class_stats *stats; /* per band: n_labels each */
+} stage_job;
+
+/* Images this small (output pixels) stay on one thread: the bands would cost more to start. */
+#define STAGE_BAND_PIXELS (64u << 10)
+
+static void pre_band(void *arg, int i, int n) {
+    stage_job *j = arg;
+    int h = j->mt->input_height;
+    j->st[i] = lgms_preprocess_rows(j->mt, j->src, (int)((long long)h * i / n), (int)((long long)h * (i + 1) / n),
+                                    j->ctx->resized, j->ctx->tensor);
+}
+
+static void post_band(void *arg, int i, int n) {
+    stage_job *j = arg;
+    api_image_result *r = j->r;
+    const lgms_meta *mt = j->mt;
+    int w = r->image.width, h = r->image.height, y0 = (int)((long long)h * i / n),
+        y1 = (int)((long long)h * (i + 1) / n);
+    j->st[i] = lgms_postprocess_rows(mt, j->ctx->logits, mt->input_width, mt->input_height, r->threshold, r->labels,
+                                     r->prob, w, h, y0, y1);
+    api_label_stats_rows(r->labels, w, h, y0, y1, r->n_labels, j->stats + (size_t)i * r->n_labels);
+}
+
+/* fn over bands on the state's threads (or one band here); the bands' statuses joined. */
+static lgms_status in_bands(stage_job *j, void (*fn)(void *, int, int), int bands) {
+    if (bands == 1) {
+        fn(j, 0, 1);
+        return j->st[0];
+    }
+    lgms_state_run(j->ctx->state, fn, j);
+    for (int i = 0; i < bands; i++)
+        if (j->st[i]) return j->st[i];
+    return LGMS_OK;
+}
+
 api_status api_segment_decoded(api_image_ctx *ctx, api_image *img, const api_options *opts, const api_window *applied,
                                api_image_result *r, api_error *e) {
     const lgms_meta *mt = lgms_model_meta(ctx->model);
@@ -78,20 +122,32 @@ api_status api_segment_decoded(api_image_ctx *ctx, api_image *img, const api_opt
     r->prob = opts->want_probabilities ? malloc(n) : NULL;
     if (!r->labels || (opts->want_probabilities && !r->prob)) goto nomem;
     lgms_image_u8 src = {r->image.pixels, w, h, r->image.channels};
-    if (lgms_preprocess(mt, &src, ctx->resized, ctx->tensor)) {
+    int threads = lgms_state_threads(ctx->state);
+    int bands = threads > 1 && n >= STAGE_BAND_PIXELS ? threads : 1;
+    api_class_stats *band_stats = malloc((sizeof *band_stats * r->n_labels + sizeof(lgms_status)) * (size_t)bands);
+    if (!band_stats) goto nomem;
+    stage_job job = {ctx, mt, &src, r, (lgms_status *)(band_stats + (size_t)bands * r->n_labels), band_stats};
+    if (in_bands(&job, pre_band, bands)) {
+        free(band_stats);
         api_image_result_free(r);
         return api_fail(e, API_INTERNAL, "preprocessing failed");
     }
     double t1 = lgms_now();
     char err[256];
     if (lgms_forward(ctx->state, ctx->tensor, 1, mt->input_height, mt->input_width, ctx->logits, err, sizeof err)) {
+        free(band_stats);
         api_image_result_free(r);
         return api_fail(e, API_INTERNAL, "%s", err);
     }
     double t2 = lgms_now();
-    if (lgms_postprocess(mt, ctx->logits, mt->input_width, mt->input_height, r->threshold, r->labels, r->prob, w, h))
+    if (in_bands(&job, post_band, bands)) {
+        free(band_stats);
         goto nomem;
-    api_label_stats(r->labels, w, h, r->n_labels, r->stats);
+    }
+    memcpy(r->stats, band_stats, sizeof *band_stats * r->n_labels);
+    for (int i = 1; i < bands; i++)
+        api_label_stats_join(r->stats, band_stats + (size_t)i * r->n_labels, r->n_labels);
+    free(band_stats);
     double t3 = lgms_now();
     r->t.preprocess = (t1 - t0) * 1e3, r->t.inference = (t2 - t1) * 1e3, r->t.postprocess = (t3 - t2) * 1e3;
     return API_OK;

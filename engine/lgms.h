@@ -141,6 +141,11 @@ lgms_status lgms_resize_u8(const lgms_image_u8 *src, uint8_t *dst, int dst_w, in
  * (channel order, resize, mean/std, extra scale, as the metadata says). scratch must hold
  * input_width*input_height*3 bytes. */
 lgms_status lgms_preprocess(const lgms_meta *meta, const lgms_image_u8 *img, uint8_t *scratch, float *tensor);
+/* Tensor rows [y0, y1) of the input_height rows (every channel) and the resized rows of
+ * scratch they come from: bands of rows on different threads make lgms_preprocess's
+ * tensor, bit for bit. */
+lgms_status lgms_preprocess_rows(const lgms_meta *meta, const lgms_image_u8 *img, int y0, int y1, uint8_t *scratch,
+                                 float *tensor);
 
 /* From logits (num_classes x lh x lw) to a label map at out_w x out_h: bilinear resize of
  * the logits (half-pixel centres), then threshold (one class: label 1 where
@@ -149,6 +154,10 @@ lgms_status lgms_preprocess(const lgms_meta *meta, const lgms_image_u8 *img, uin
  * 1 - softmax of class 0). */
 lgms_status lgms_postprocess(const lgms_meta *meta, const float *logits, int lw, int lh, float threshold,
                              uint8_t *labels, uint8_t *prob, int out_w, int out_h);
+/* Rows [y0, y1) of those labels (and probabilities): bands of rows on different threads
+ * make lgms_postprocess's, bit for bit. */
+lgms_status lgms_postprocess_rows(const lgms_meta *meta, const float *logits, int lw, int lh, float threshold,
+                                  uint8_t *labels, uint8_t *prob, int out_w, int out_h, int y0, int y1);
 
 /* Labels of n voxels from k logit planes (class c of voxel i at logits[c * n + i]), by the
  * same rule: k = 1 thresholds the sigmoid, k > 1 takes the largest logit. */

@@ -39,7 +39,13 @@ static void resample_row(const float *logits, size_t lplane, int lw, int r, int 
 
 lgms_status lgms_postprocess(const lgms_meta *meta, const float *logits, int lw, int lh, float threshold,
                              uint8_t *labels, uint8_t *prob, int out_w, int out_h) {
+    return lgms_postprocess_rows(meta, logits, lw, lh, threshold, labels, prob, out_w, out_h, 0, out_h);
+}
+
+lgms_status lgms_postprocess_rows(const lgms_meta *meta, const float *logits, int lw, int lh, float threshold,
+                                  uint8_t *labels, uint8_t *prob, int out_w, int out_h, int y0, int y1) {
     if (lw < 1 || lh < 1 || out_w < 1 || out_h < 1 || !(threshold > 0.0f && threshold < 1.0f)) return LGMS_ERR_ARG;
+    if (y0 < 0 || y1 > out_h || y0 > y1) return LGMS_ERR_ARG;
     int nc = meta->num_classes;
     if (nc < 1 || nc > LGMS_MAX_CLASSES) return LGMS_ERR_ARG;
     int *x0 = malloc(sizeof(int) * (size_t)out_w * 2);
@@ -64,7 +70,7 @@ lgms_status lgms_postprocess(const lgms_meta *meta, const float *logits, int lw,
      * resampled once and serves the output rows between its neighbours */
     float *top = rows, *bot = rows + (size_t)nc * out_w;
     int top_row = -1, bot_row = -1;
-    for (int y = 0; y < out_h; y++) {
+    for (int y = y0; y < y1; y++) {
         float f = (float)((y + 0.5) * sy - 0.5);
         f = f < 0 ? 0 : f;
         int j = (int)f;

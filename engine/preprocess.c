@@ -57,7 +57,9 @@ static void resize_taps(int src_len, int dst_len, lgms_resize_filter filter, int
     }
 }
 
-static lgms_status resize_separable(const lgms_image_u8 *src, uint8_t *dst, int dw, int dh, lgms_resize_filter filter) {
+/* Rows [y0, y1) of the dw x dh resize into dst (row y at dst + y * dw * cn). */
+static lgms_status resize_separable(const lgms_image_u8 *src, uint8_t *dst, int dw, int dh, lgms_resize_filter filter,
+                                    int y0, int y1) {
     int cn = src->channels, sw = src->width, sh = src->height;
     int ksize = filter == LGMS_RESIZE_LANCZOS4 ? 8 : 2;
     int *xfirst = malloc(sizeof(int) * (size_t)dw), *yfirst = malloc(sizeof(int) * (size_t)dh);
@@ -74,7 +76,7 @@ static lgms_status resize_separable(const lgms_image_u8 *src, uint8_t *dst, int 
         for (int j = 0; j < ksize; j++)
             xtap[dx * ksize + j] = clampi(xfirst[dx] + j, 0, sw - 1) * cn;
     int row_len = dw * cn;
-    for (int dy = 0; dy < dh; dy++) {
+    for (int dy = y0; dy < y1; dy++) {
         for (int k = 0; k < ksize; k++) {
             int sy = clampi(yfirst[dy] + k, 0, sh - 1);
             const uint8_t *srow = src->pixels + (size_t)sy * sw * cn;
@@ -126,17 +128,20 @@ static lgms_status resize_separable(const lgms_image_u8 *src, uint8_t *dst, int 
     return LGMS_OK;
 }
 
-lgms_status lgms_resize_u8(const lgms_image_u8 *src, uint8_t *dst, int dw, int dh, lgms_resize_filter filter) {
+/* Rows [y0, y1) of lgms_resize_u8. */
+static lgms_status resize_rows(const lgms_image_u8 *src, uint8_t *dst, int dw, int dh, lgms_resize_filter filter,
+                               int y0, int y1) {
     int cn = src->channels;
     if (!src->pixels || src->width < 1 || src->height < 1 || dw < 1 || dh < 1 || (cn != 1 && cn != 3 && cn != 4))
         return LGMS_ERR_ARG;
+    size_t row = (size_t)dw * cn;
     if (src->width == dw && src->height == dh) {
-        memcpy(dst, src->pixels, (size_t)dw * dh * cn);
+        memcpy(dst + (size_t)y0 * row, src->pixels + (size_t)y0 * row, (size_t)(y1 - y0) * row);
         return LGMS_OK;
     }
     if (filter == LGMS_RESIZE_NEAREST) {
         double sx = (double)src->width / dw, sy = (double)src->height / dh;
-        for (int y = 0; y < dh; y++) {
+        for (int y = y0; y < y1; y++) {
             int yy = clampi((int)floor(y * sy), 0, src->height - 1);
             for (int x = 0; x < dw; x++) {
                 int xx = clampi((int)floor(x * sx), 0, src->width - 1);
@@ -145,23 +150,33 @@ lgms_status lgms_resize_u8(const lgms_image_u8 *src, uint8_t *dst, int dw, int d
         }
         return LGMS_OK;
     }
-    return resize_separable(src, dst, dw, dh, filter);
+    return resize_separable(src, dst, dw, dh, filter, y0, y1);
+}
+
+lgms_status lgms_resize_u8(const lgms_image_u8 *src, uint8_t *dst, int dw, int dh, lgms_resize_filter filter) {
+    return resize_rows(src, dst, dw, dh, filter, 0, dh);
 }
 
 lgms_status lgms_preprocess(const lgms_meta *meta, const lgms_image_u8 *img, uint8_t *scratch, float *tensor) {
+    return lgms_preprocess_rows(meta, img, 0, meta->input_height, scratch, tensor);
+}
+
+lgms_status lgms_preprocess_rows(const lgms_meta *meta, const lgms_image_u8 *img, int y0, int y1, uint8_t *scratch,
+                                 float *tensor) {
     int W = meta->input_width, H = meta->input_height, inc = meta->in_channels;
     if (!img->pixels || img->width < 1 || img->height < 1 || (img->channels != 1 && img->channels != 3))
         return LGMS_ERR_ARG;
     if (inc != 1 && inc != 3) return LGMS_ERR_ARG;
-    lgms_status st = lgms_resize_u8(img, scratch, W, H, meta->resize);
+    if (y0 < 0 || y1 > H || y0 > y1) return LGMS_ERR_ARG;
+    lgms_status st = resize_rows(img, scratch, W, H, meta->resize, y0, y1);
     if (st) return st;
-    size_t plane = (size_t)W * H;
+    size_t plane = (size_t)W * H, i0 = (size_t)y0 * W, i1 = (size_t)y1 * W;
     for (int c = 0; c < inc; c++) {
         /* channel c of the tensor comes from image channel src_c (BGR reverses RGB) */
         int src_c = img->channels == 1 ? 0 : (meta->channel_order == LGMS_ORDER_BGR ? 2 - c : c);
         float m = meta->mean[c] * 255.0f, inv = 1.0f / (meta->std[c] * 255.0f), k = meta->extra_scale;
         float *dst = tensor + (size_t)c * plane;
-        for (size_t i = 0; i < plane; i++) {
+        for (size_t i = i0; i < i1; i++) {
             float v;
             if (inc == 1 && img->channels == 3) {
                 const uint8_t *p = scratch + i * 3; /* ITU-R 601 luma, as cv2.COLOR_RGB2GRAY */

@@ -139,3 +139,49 @@ Test(postprocess, labels_match_the_definition_pixel_for_pixel) {
         free(logits), free(labels), free(prob);
     }
 }
+
+/* Bands of rows (as the server's threads run them) make the whole-image results, bit for
+ * bit: the tensor and resized pixels for every filter, and labels, probabilities. */
+Test(preprocess, row_bands_make_the_whole_tensor_and_label_map) {
+    const lgms_resize_filter filters[] = {LGMS_RESIZE_BILINEAR, LGMS_RESIZE_LANCZOS4, LGMS_RESIZE_NEAREST};
+    int sw = 75, sh = 53;
+    uint8_t *src = malloc((size_t)sw * sh * 3);
+    for (size_t i = 0; i < (size_t)sw * sh * 3; i++)
+        src[i] = (uint8_t)((i * 2654435761u) >> 24);
+    for (int f = 0; f < 3; f++)
+        for (int sz = 0; sz < 2; sz++) { /* resized, and at the input size already */
+            lgms_meta m = meta_1class();
+            m.resize = filters[f];
+            m.input_width = sz ? sw : 32, m.input_height = sz ? sh : 64;
+            size_t plane = (size_t)m.input_width * m.input_height;
+            lgms_image_u8 img = {src, sw, sh, 3};
+            uint8_t *s1 = malloc(plane * 3), *s2 = malloc(plane * 3);
+            float *t1 = malloc(sizeof(float) * plane * 3), *t2 = malloc(sizeof(float) * plane * 3);
+            cr_assert_eq(lgms_preprocess(&m, &img, s1, t1), LGMS_OK);
+            int cuts[] = {0, 1, 17, 40, m.input_height};
+            for (int b = 0; b < 4; b++)
+                cr_assert_eq(lgms_preprocess_rows(&m, &img, cuts[b], cuts[b + 1], s2, t2), LGMS_OK);
+            cr_assert_eq(memcmp(s1, s2, plane * 3), 0, "filter %d: resized pixels", f);
+            cr_assert_eq(memcmp(t1, t2, sizeof(float) * plane * 3), 0, "filter %d: tensor", f);
+            free(s1), free(s2), free(t1), free(t2);
+        }
+    free(src);
+    for (int nc = 1; nc <= 3; nc += 2) {
+        lgms_meta m = meta_1class();
+        m.num_classes = nc;
+        int lw = 32, lh = 24, ow = 97, oh = 61;
+        float *logits = malloc(sizeof(float) * nc * lw * lh);
+        for (int i = 0; i < nc * lw * lh; i++)
+            logits[i] = (float)((i * 2654435761u) >> 20) / 2048.0f - 1.0f;
+        uint8_t *l1 = malloc((size_t)ow * oh), *l2 = malloc((size_t)ow * oh);
+        uint8_t *p1 = malloc((size_t)ow * oh), *p2 = malloc((size_t)ow * oh);
+        cr_assert_eq(lgms_postprocess(&m, logits, lw, lh, 0.4f, l1, p1, ow, oh), LGMS_OK);
+        int cuts[] = {0, 5, 6, 33, oh};
+        for (int b = 0; b < 4; b++)
+            cr_assert_eq(lgms_postprocess_rows(&m, logits, lw, lh, 0.4f, l2, p2, ow, oh, cuts[b], cuts[b + 1]),
+                         LGMS_OK);
+        cr_assert_eq(memcmp(l1, l2, (size_t)ow * oh), 0, "%d classes: labels", nc);
+        cr_assert_eq(memcmp(p1, p2, (size_t)ow * oh), 0, "%d classes: probabilities", nc);
+        free(logits), free(l1), free(l2), free(p1), free(p2);
+    }
+}

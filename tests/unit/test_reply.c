@@ -136,6 +136,40 @@ Test(reply, pngs_drawn_in_bands_are_the_whole_image_ones) {
     lgms_model_free(m);
 }
 
+/* Pre- and postprocessing in bands on a state's 3 threads: the one-thread result. */
+Test(reply, the_pipeline_on_three_threads_gives_the_one_thread_result) {
+    lgms_model *m = load("fixtures/small-3class.lgms");
+    int w = 301, h = 257; /* 77 K pixels: past STAGE_BAND_PIXELS */
+    uint8_t *px = malloc((size_t)w * h * 3), *png;
+    for (size_t i = 0; i < (size_t)w * h * 3; i++)
+        px[i] = (uint8_t)(i / 3 % (size_t)w + ((i * 2654435761u) >> 27));
+    size_t len;
+    cr_assert_eq(api_png_encode(px, w, h, 3, &png, &len), 0);
+    api_options opts;
+    api_options_init(&opts);
+    opts.want_probabilities = 1;
+    api_image_result res[2];
+    for (int k = 0; k < 2; k++) {
+        api_image_ctx *ctx = api_image_ctx_new(m, k ? 3 : 1);
+        api_error err;
+        cr_assert_eq(api_segment_image(ctx, png, len, 1 << 20, &opts, &res[k], &err), API_OK, "%s", err.detail);
+        api_image_ctx_free(ctx);
+    }
+    cr_assert_eq(memcmp(res[0].labels, res[1].labels, (size_t)w * h), 0, "labels");
+    cr_assert_eq(memcmp(res[0].prob, res[1].prob, (size_t)w * h), 0, "probabilities");
+    int seen = 0;
+    for (int c = 1; c < res[0].n_labels; c++) {
+        const api_class_stats *a = &res[0].stats[c], *b = &res[1].stats[c];
+        cr_assert(a->pixels == b->pixels && a->x0 == b->x0 && a->y0 == b->y0 && a->x1 == b->x1 && a->y1 == b->y1,
+                  "class %d statistics", c);
+        seen += a->pixels > 0 && a->y0 < h / 3 && a->y1 > 2 * h / 3; /* a class across the bands */
+    }
+    cr_assert(seen, "no class spans the bands: the statistics test nothing");
+    api_image_result_free(&res[0]), api_image_result_free(&res[1]);
+    free(px), free(png);
+    lgms_model_free(m);
+}
+
 Test(reply, the_command_line_writes_the_same_pngs_as_files) {
     lgms_model *m = load("fixtures/small-3class.lgms");
     api_image_ctx *ctx = api_image_ctx_new(m, 1);
