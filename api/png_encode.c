@@ -6,8 +6,9 @@
  * 6.2 ms, 408 KB; igzip level 2 3.2 ms, 419 KB (docs/performance.md). igzip can also end a
  * piece of a stream on a full flush (byte-aligned, no back-references across it), so the
  * rows can be split into bands that threads deflate at once and that join into one valid
- * zlib stream: two bands take 1.7 ms. The container is small and written here: signature,
- * IHDR, one IDAT, IEND, each chunk with its CRC-32. Decoding: png_decode.c and image.c. */
+ * zlib stream: two bands take 1.7 ms. All PNGs of a reply go through one queue of bands
+ * (api_png_encode_jobs), so a small mask and a large overlay keep both threads busy. The container is small and written
+ * here: signature, IHDR, one IDAT, IEND, each chunk with its CRC-32. Decoding: png_decode.c and image.c. */
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <stdatomic.h>
@@ -65,17 +66,24 @@ typedef struct {
     atomic_int next;
 } png_run;
 
+/* The rows [*y0, *y1) of band b of image m. */
+static void band_rows(const png_image *m, int b, int *y0, int *y1) {
+    long long h = m->job->height;
+    *y0 = (int)(h * b / m->bands), *y1 = (int)(h * (b + 1) / m->bands);
+}
+
 /* Band b of image m: draws its rows if they are drawn (and the row above, for the filter),
  * filters them and deflates them; every band but the last ends on a full flush, the last
  * ends the stream. */
 static void png_band(png_image *m, int b) {
     const api_png_job *job = m->job;
     size_t stride = m->stride;
-    int h = job->height, y0 = (int)((long long)h * b / m->bands), y1 = (int)((long long)h * (b + 1) / m->bands);
+    int y0, y1;
+    band_rows(m, b, &y0, &y1);
     int top = y0 ? y0 - 1 : 0; /* first row needed */
     m->zlen[b] = 0;
     uint8_t *drawn = NULL;
-    const uint8_t *px = job->pixels; /* row y at px + (y - first) * stride */
+    const uint8_t *px = job->pixels; /* row y at px + (y - top) * stride */
     if (!px) {
         if (!(drawn = malloc((size_t)(y1 - top) * stride))) return;
         job->draw(job->arg, top, y1, drawn);
@@ -132,7 +140,8 @@ static int png_file(png_image *m) {
     uint32_t adler = 1;
     for (int b = 0; b < m->bands; b++) {
         if (!m->zlen[b]) return -1;
-        int y0 = (int)((long long)job->height * b / m->bands), y1 = (int)((long long)job->height * (b + 1) / m->bands);
+        int y0, y1;
+        band_rows(m, b, &y0, &y1);
         adler = adler_join(adler, m->adler[b], (size_t)(y1 - y0) * (m->stride + 1));
         zlen += m->zlen[b];
     }

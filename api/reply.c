@@ -40,15 +40,18 @@ api_status api_image_pngs_encode(const api_image_result *r, const lgms_meta *mt,
     draw_args args = {r, mt->num_classes == 1, opts->alpha};
     api_png_job jobs[3];
     api_blob *blobs[3];
-    if (opts->want_mask)
-        blobs[n] = &out->mask,
+    if (opts->want_mask) {
+        blobs[n] = &out->mask;
         jobs[n++] = (api_png_job){.width = w, .height = h, .channels = 1, .draw = draw_mask, .arg = &args};
-    if (opts->want_overlay)
-        blobs[n] = &out->overlay,
+    }
+    if (opts->want_overlay) {
+        blobs[n] = &out->overlay;
         jobs[n++] = (api_png_job){.width = w, .height = h, .channels = 3, .draw = draw_overlay, .arg = &args};
-    if (r->prob)
-        blobs[n] = &out->probabilities,
+    }
+    if (r->prob) {
+        blobs[n] = &out->probabilities;
         jobs[n++] = (api_png_job){.width = w, .height = h, .channels = 1, .pixels = r->prob};
+    }
     if (api_png_encode_jobs(jobs, n, par)) return api_fail(e, API_INTERNAL, "encoding a result image failed");
     for (int i = 0; i < n; i++)
         blobs[i]->data = jobs[i].png, blobs[i]->len = jobs[i].len;
