@@ -60,15 +60,24 @@ static int is3d(const lgms_state *st) { return st->m->meta.spatial_dims == 3; }
 /* Depth of a kernel of side k in this network. */
 static int kdepth(const lgms_state *st, int k) { return is3d(st) ? k : 1; }
 
-static void run_conv(lgms_state *st, const lgms_conv *c, const float *in, int d, int h, int w, float *out) {
+/* out = conv(in), plus res when res is not NULL (a residual sum: added inside the conv's
+ * epilogue, or after its InstanceNorm when it has one). */
+static void run_conv_add(lgms_state *st, const lgms_conv *c, const float *in, int d, int h, int w, float *out,
+                         const float *res) {
     size_t mark = lgms_arena_mark(&st->arena), plane = (size_t)d * h * w;
     float *scratch = alloc(st, lgms_conv_scratch(c, d, h, w) * st->nthreads);
-    PROF(st, conv_class(c), conv_flops(c, plane), lgms_par_conv(st->team, c, in, d, h, w, out, scratch));
+    PROF(st, conv_class(c), conv_flops(c, plane),
+         lgms_par_conv_add(st->team, c, in, d, h, w, out, c->inorm ? NULL : res, scratch));
     if (c->inorm) /* 3-D: InstanceNorm with this patch's statistics, before or after the activation */
         PROF(st, LGMS_PROF_ELEMENTWISE, 0,
              lgms_par_add_group_norm(st->team, out, NULL, c->cout, plane, c->cout, NULL, NULL,
                                      c->inorm == LGMS_INORM_BEFORE_ACT ? c->act : LGMS_ACT_NONE));
+    if (c->inorm && res) PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_add(st->team, out, res, (size_t)c->cout * plane));
     lgms_arena_reset(&st->arena, mark);
+}
+
+static void run_conv(lgms_state *st, const lgms_conv *c, const float *in, int d, int h, int w, float *out) {
+    run_conv_add(st, c, in, d, h, w, out, NULL);
 }
 
 static void run_lms(lgms_state *st, const lgms_lms_block *L, const float *x, int d, int h, int w, float *out) {
@@ -85,8 +94,7 @@ static void run_lms(lgms_state *st, const lgms_lms_block *L, const float *x, int
          lgms_par_add_group_norm(st->team, m, x, c, plane, 4, L->gn_gamma, L->gn_beta, LGMS_ACT_GELU));
     float *b = alloc(st, (size_t)g * plane);
     run_conv(st, &L->pbs, m, d, h, w, b);
-    run_conv(st, &L->cbs, b, d, h, w, out);
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_add(st->team, out, x, (size_t)c * plane));
+    run_conv_add(st, &L->cbs, b, d, h, w, out, x); /* out = cbs(b) + x */
     lgms_arena_reset(&st->arena, mark);
 }
 
@@ -141,11 +149,16 @@ static void tokens_move(lgms_state *st, float *t1, int a, int d, int h, int w, i
 }
 
 /* A transformer linear: a 1x1 convolution over channel-major tokens, seen as a rows x
- * cols plane so threads can split it. */
+ * cols plane so threads can split it; res (NULL: none) added to its output. */
+static void run_linear_add(lgms_state *st, const lgms_conv *c, const float *in, int rows, int cols, float *out,
+                           const float *res, float *scratch) {
+    PROF(st, LGMS_PROF_LINEAR, 2.0 * c->cin * c->cout * (double)rows * cols,
+         lgms_par_conv_add(st->team, c, in, 1, rows, cols, out, res, scratch));
+}
+
 static void run_linear(lgms_state *st, const lgms_conv *c, const float *in, int rows, int cols, float *out,
                        float *scratch) {
-    PROF(st, LGMS_PROF_LINEAR, 2.0 * c->cin * c->cout * (double)rows * cols,
-         lgms_par_conv(st->team, c, in, 1, rows, cols, out, scratch));
+    run_linear_add(st, c, in, rows, cols, out, NULL, scratch);
 }
 
 /* The transformer (depth 1) on the first a channels of t, in place, every token group
@@ -175,13 +188,16 @@ static void run_transformer(lgms_state *st, const lgms_gms_block *G, float *t1, 
     run_linear(st, &G->qkv, z, rows, cols, qkv, scratch);
     PROF(st, LGMS_PROF_ATTENTION, attn_flops,
          lgms_par_attention(st->team, qkv, n, groups, LGMS_HEADS, LGMS_HEAD_DIM, scale, o, scores));
-    run_linear(st, &G->proj, o, rows, cols, y, scratch);
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_add(st->team, x, y, (size_t)nall * a);
-         lgms_par_layer_norm(st->team, x, nall, a, G->ln2_gamma, G->ln2_beta, z));
+    /* the residual sums inside the linears' epilogues: y = proj(o) + x, then x and y trade
+     * places (the same bits as x += proj(o)) */
+    run_linear_add(st, &G->proj, o, rows, cols, y, x, scratch);
+    float *swap = x;
+    x = y, y = swap;
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_layer_norm(st->team, x, nall, a, G->ln2_gamma, G->ln2_beta, z));
     run_linear(st, &G->fc1, z, rows, cols, hid, scratch);
-    run_linear(st, &G->fc2, hid, rows, cols, y, scratch);
-    PROF(st, LGMS_PROF_ELEMENTWISE, 0, lgms_par_add(st->team, x, y, (size_t)nall * a);
-         tokens_move(st, t1, a, d, h, w, groups, x, (size_t)nall, 1));
+    run_linear_add(st, &G->fc2, hid, rows, cols, y, x, scratch);
+    swap = x, x = y, y = swap;
+    PROF(st, LGMS_PROF_ELEMENTWISE, 0, tokens_move(st, t1, a, d, h, w, groups, x, (size_t)nall, 1));
     lgms_arena_reset(&st->arena, mark);
 }
 

@@ -144,10 +144,12 @@ static void im2col_rows(const float *in, int cin, int d, int h, int w, int k, in
 }
 
 /* Bias, activation and post-affine on channels o0..o0+n_out-1 (out_cs floats apart),
- * columns col0..col0+ncols-1. */
-static void conv_epilogue(const lgms_conv *c, float *out, size_t out_cs, int o0, int n_out, size_t col0, size_t ncols) {
+ * columns col0..col0+ncols-1; then res (laid out as out; NULL: none) added, while the
+ * rows are still in cache. */
+static void conv_epilogue(const lgms_conv *c, float *out, size_t out_cs, int o0, int n_out, size_t col0, size_t ncols,
+                          const float *res) {
     /* An InstanceNorm right after the conv subtracts each channel's mean: the bias would
-     * cancel exactly, so the op leaves the output as it is. */
+     * cancel exactly, so the op leaves the output as it is (and takes no residual). */
     if (c->inorm == LGMS_INORM_BEFORE_ACT) return;
     for (int o = o0; o < o0 + n_out; o++) {
         float *y = out + (size_t)o * out_cs + col0;
@@ -156,11 +158,17 @@ static void conv_epilogue(const lgms_conv *c, float *out, size_t out_cs, int o0,
             act_affine(y, ncols, b, c->act, c->post_scale[o], c->post_shift[o]);
         else if (b != 0.0f || c->act != LGMS_ACT_NONE)
             affine_act(y, ncols, 1.0f, b, c->act);
+        if (res) {
+            const float *r = res + (size_t)o * out_cs + col0;
+            for (size_t i = 0; i < ncols; i++)
+                y[i] += r[i];
+        }
     }
 }
 
-void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
-                         size_t out_cs, float *scratch) {
+/* lgms_conv_rows_into, res (NULL, or laid out as out) added after the epilogue. */
+static void conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
+                      size_t out_cs, const float *res, float *scratch) {
     size_t plane = (size_t)d * h * w, base = (size_t)r_begin * w; /* out holds columns from base on */
     int cin_g = c->cin / c->groups, cout_g = c->cout / c->groups, kd = kdepth(c);
     int kk = cin_g * kd * c->k * c->k;
@@ -173,7 +181,7 @@ void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int 
         else
             lgms_conv3x3_direct_rows(c, in, d, h, w, r_begin, r_end, out, out_cs, scratch);
         for (int y = r_begin; y < r_end; y++)
-            conv_epilogue(c, out, out_cs, 0, c->cout, (size_t)y * w - base, (size_t)w);
+            conv_epilogue(c, out, out_cs, 0, c->cout, (size_t)y * w - base, (size_t)w, res);
         return;
     }
     for (int g = 0; g < c->groups; g++) {
@@ -189,7 +197,7 @@ void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int 
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)n, cin_g, 1.0f, wt, kk,
                                 x + col0, (int)plane, 0.0f, y + (col0 - base), (int)out_cs);
-                conv_epilogue(c, out, out_cs, g * cout_g, cout_g, col0 - base, n);
+                conv_epilogue(c, out, out_cs, g * cout_g, cout_g, col0 - base, n, res);
             }
             continue;
         }
@@ -200,21 +208,27 @@ void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int 
             im2col_rows(x, cin_g, d, h, w, c->k, kd, r0, r1, scratch);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, n, kk, 1.0f, wt, kk, scratch, n, 0.0f,
                         y + (size_t)r0 * w - base, (int)out_cs);
-            conv_epilogue(c, out, out_cs, g * cout_g, cout_g, (size_t)r0 * w - base, (size_t)n);
+            conv_epilogue(c, out, out_cs, g * cout_g, cout_g, (size_t)r0 * w - base, (size_t)n, res);
         }
     }
 }
 
+void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
+                         size_t out_cs, float *scratch) {
+    conv_rows(c, in, d, h, w, r_begin, r_end, out, out_cs, NULL, scratch);
+}
+
 void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
-                    float *scratch) {
-    lgms_conv_rows_into(c, in, d, h, w, r_begin, r_end, out + (size_t)r_begin * w, (size_t)d * h * w, scratch);
+                    const float *res, float *scratch) {
+    size_t base = (size_t)r_begin * w;
+    conv_rows(c, in, d, h, w, r_begin, r_end, out + base, (size_t)d * h * w, res ? res + base : NULL, scratch);
 }
 
 void lgms_conv_outputs(const lgms_conv *c, const float *in, int h, int w, int co0, int co1, float *out,
-                       float *scratch) {
+                       const float *res, float *scratch) {
     size_t plane = (size_t)h * w;
     lgms_winograd_rows(c, in, h, w, 0, h, co0, co1, out, plane, scratch);
-    conv_epilogue(c, out, plane, co0, co1 - co0, 0, plane);
+    conv_epilogue(c, out, plane, co0, co1 - co0, 0, plane, res);
 }
 
 int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w) {
@@ -222,7 +236,7 @@ int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w) {
 }
 
 void lgms_conv_run(const lgms_conv *c, const float *in, int d, int h, int w, float *out, float *scratch) {
-    lgms_conv_rows(c, in, d, h, w, 0, d * h, out, scratch);
+    lgms_conv_rows(c, in, d, h, w, 0, d * h, out, NULL, scratch);
 }
 
 void lgms_channel_affine(float *x, int channels, size_t plane, const float *scale, const float *shift, lgms_act act) {

@@ -14,9 +14,12 @@
 size_t lgms_conv_scratch(const lgms_conv *c, int d, int h, int w);
 void lgms_conv_run(const lgms_conv *c, const float *in, int d, int h, int w, float *out, float *scratch);
 /* Output rows [r_begin, r_end) of the d*h rows (row r = z*h + y), all channels; threads
- * split a convolution this way, at multiples of lgms_conv_row_step rows. */
+ * split a convolution this way, at multiples of lgms_conv_row_step rows. res: NULL, or a
+ * tensor shaped as out added to it after the epilogue (a residual sum, out = conv(in) +
+ * res, with the bits of the two steps apart; not with an InstanceNorm, which must come
+ * first, nor in place). */
 void lgms_conv_rows(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
-                    float *scratch);
+                    const float *res, float *scratch);
 /* The same into a buffer of its own layout: channel o, row r at out[o * out_cs + (r - r_begin) * w]
  * (lgms_conv_rows is out + r_begin * w with out_cs = d * h * w). */
 void lgms_conv_rows_into(const lgms_conv *c, const float *in, int d, int h, int w, int r_begin, int r_end, float *out,
@@ -25,7 +28,8 @@ int lgms_conv_row_step(const lgms_conv *c, int d, int h, int w);
 /* Output channels [co0, co1) (multiples of 8) of a one-group Winograd layer
  * (lgms_winograd_fits) over the whole h x w plane: the other way threads split such a
  * layer (lgms_winograd_by_outputs), with the same results. */
-void lgms_conv_outputs(const lgms_conv *c, const float *in, int h, int w, int co0, int co1, float *out, float *scratch);
+void lgms_conv_outputs(const lgms_conv *c, const float *in, int h, int w, int co0, int co1, float *out,
+                       const float *res, float *scratch);
 
 /* Depthwise kd x k x k (one filter per channel; kd = 1 in 2-D) with bias, zero padding
  * kd/2, k/2. */

@@ -14,6 +14,7 @@ typedef struct {
     float *out, *scratch;
     size_t scratch_each;
     atomic_int next;
+    const float *res;
 } conv_job;
 
 /* Output pixels a chunk of a convolution should have at least: below that, per-call costs
@@ -31,7 +32,7 @@ static void conv_task(void *p, int i, int n) {
     for (int c; (c = lgms_next_chunk(&j->next, (int)chunks)) >= 0;) {
         lgms_split(units, c, (int)chunks, &b, &e);
         if (b < e)
-            lgms_conv_rows(j->c, j->in, j->d, j->h, j->w, (int)(b * step), (int)(e * step), j->out,
+            lgms_conv_rows(j->c, j->in, j->d, j->h, j->w, (int)(b * step), (int)(e * step), j->out, j->res,
                            j->scratch + i * j->scratch_each);
     }
 }
@@ -42,12 +43,18 @@ static void conv_outputs_task(void *p, int i, int n) {
     size_t b, e;
     lgms_split((size_t)j->c->cout / 8, i, n, &b, &e);
     if (b < e)
-        lgms_conv_outputs(j->c, j->in, j->h, j->w, (int)b * 8, (int)e * 8, j->out, j->scratch + i * j->scratch_each);
+        lgms_conv_outputs(j->c, j->in, j->h, j->w, (int)b * 8, (int)e * 8, j->out, j->res,
+                          j->scratch + i * j->scratch_each);
 }
 
 void lgms_par_conv(lgms_threads *t, const lgms_conv *c, const float *in, int d, int h, int w, float *out,
                    float *scratch) {
-    conv_job j = {c, in, d, h, w, out, scratch, lgms_conv_scratch(c, d, h, w), 0};
+    lgms_par_conv_add(t, c, in, d, h, w, out, NULL, scratch);
+}
+
+void lgms_par_conv_add(lgms_threads *t, const lgms_conv *c, const float *in, int d, int h, int w, float *out,
+                       const float *res, float *scratch) {
+    conv_job j = {c, in, d, h, w, out, scratch, lgms_conv_scratch(c, d, h, w), 0, res};
     int by_outputs =
         lgms_winograd_fits(c, d, h, w) && c->cout % 8 == 0 && lgms_winograd_by_outputs(c, h, w, lgms_threads_count(t));
     lgms_threads_run(t, by_outputs ? conv_outputs_task : conv_task, &j);

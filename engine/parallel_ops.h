@@ -13,6 +13,10 @@
 
 void lgms_par_conv(lgms_threads *t, const lgms_conv *c, const float *in, int d, int h, int w, float *out,
                    float *scratch);
+/* out = conv(in) + res (res shaped as out, not out itself; the conv without an
+ * InstanceNorm): the residual sum added while each piece of out is still in cache. */
+void lgms_par_conv_add(lgms_threads *t, const lgms_conv *c, const float *in, int d, int h, int w, float *out,
+                       const float *res, float *scratch);
 void lgms_par_depthwise(lgms_threads *t, const float *in, int channels, int d, int h, int w, int k, int kd,
                         const float *weight, const float *bias, float *out);
 /* dst += src over n floats. */

@@ -276,6 +276,52 @@ Test(ops, winograd_split_by_outputs_gives_the_one_thread_bits) {
     free((float *)c.weight), free((float *)c.bias), free(u), free(x);
 }
 
+/* out = conv(in) + res in the epilogue gives the bits of the conv and then the add, on every
+ * path (1x1 packed, Winograd by rows and by outputs, direct, im2col) and thread count. */
+Test(ops, residual_sum_in_the_epilogue_gives_the_bits_of_conv_then_add) {
+    struct {
+        int cin, cout, k, h, w, wino, packed;
+        lgms_act act;
+    } cases[] = {
+        {48, 40, 1, 9, 70, 0, 1, LGMS_ACT_GELU},  /* the pointwise kernel */
+        {64, 48, 3, 40, 36, 1, 0, LGMS_ACT_NONE}, /* Winograd, split by block rows */
+        {64, 48, 3, 12, 12, 1, 0, LGMS_ACT_SILU}, /* Winograd, split by outputs on 2-3 threads */
+        {8, 16, 3, 10, 128, 0, 0, LGMS_ACT_RELU}, /* the direct kernel */
+        {12, 20, 5, 7, 9, 0, 0, LGMS_ACT_NONE},   /* im2col */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int cin = cases[k].cin, cout = cases[k].cout, h = cases[k].h, w = cases[k].w;
+        lgms_conv c = {.cin = cin, .cout = cout, .k = cases[k].k, .groups = 1, .act = cases[k].act};
+        c.weight = random_floats((size_t)cout * cin * c.k * c.k, 21), c.bias = random_floats((size_t)cout, 22);
+        float *u = NULL;
+        if (cases[k].wino) {
+            u = malloc(sizeof(float) * lgms_winograd_weights_size(&c));
+            cr_assert_eq(lgms_winograd_transform_weights(&c, u), 0);
+            c.wino = u;
+        }
+        if (cases[k].packed) {
+            u = malloc(sizeof(float) * lgms_pointwise_weights_size(&c));
+            lgms_pointwise_pack_weights(&c, u);
+            c.packed = u;
+        }
+        size_t n = (size_t)cout * h * w;
+        float *x = random_floats((size_t)cin * h * w, 23), *res = random_floats(n, 24);
+        float *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        for (int threads = 1; threads <= 3; threads++) {
+            float *scratch = malloc(sizeof(float) * (lgms_conv_scratch(&c, 1, h, w) * threads + 1));
+            lgms_threads *team = lgms_threads_new(threads);
+            lgms_par_conv(team, &c, x, 1, h, w, want, scratch);
+            for (size_t i = 0; i < n; i++)
+                want[i] += res[i];
+            lgms_par_conv_add(team, &c, x, 1, h, w, got, res, scratch);
+            lgms_threads_free(team);
+            free(scratch);
+            cr_assert_eq(memcmp(got, want, sizeof(float) * n), 0, "case %zu, %d thread(s)", k, threads);
+        }
+        free((float *)c.weight), free((float *)c.bias), free(u), free(x), free(res), free(want), free(got);
+    }
+}
+
 Test(ops, conv_rows_into_a_buffer_of_their_own_match_the_whole_convolution) {
     struct {
         int cin, cout, k, groups, wino;
