@@ -1,6 +1,7 @@
 /* parallel_ops.h - the ops of ops.h run across a thread team (threads.h).
  *
- * Each splits its work statically: convolutions by output rows, depthwise/pooling/
+ * Each splits its work statically: convolutions by output rows (a Winograd layer on a
+ * small plane by output channels, lgms_winograd_by_outputs), depthwise/pooling/
  * upsampling/affine by channels, GroupNorm by groups, attention by heads, LayerNorm by
  * tokens. A NULL team runs the plain op on the caller. Ops that need
  * scratch take lgms_threads_count(t) slices of the single-thread size, one per thread. */
