@@ -162,7 +162,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=
 	-fno-sanitize-recover=undefined $(WARN) -Wno-unused-command-line-argument
 FUZZ_CXX := clang++-14
 FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o) $(CXX_SRC:%.cc=$(BUILD)/fuzzobj/%.o) $(BUILD)/fuzzobj/api/embed.o
-FUZZERS := image json options config model multipart nifti dicom
+FUZZERS := image pngdiff json options config model multipart nifti dicom
 .SECONDARY: $(FUZZ_OBJ)
 FUZZ_SECONDS ?= 300
 

@@ -41,11 +41,12 @@ def main():
         p = os.path.join(d, "pal.png")
         palette_png(p, rng.integers(0, 4, (5, 6)), rng.integers(0, 256, (4, 3)))
         out("png", "palette.png", open(p, "rb").read())
-    # png_decode.c against libspng through files the fuzzer writes (see fuzz_image.c); a random
-    # stream of its own, so the files after these stay as they were
+    # fuzz_pngdiff.c: what it writes PNGs from (a random stream of its own, so the files
+    # after these stay as they were)
     synth = np.random.default_rng(1).integers(0, 256, 200, dtype=np.uint8).tobytes()
-    out("png", "synth-rgb16", b"S" + bytes([9, 5, 1, 1, 3]) + synth)
-    out("png", "synth-grey8", b"S" + bytes([30, 7, 0, 0, 255]) + bytes(range(0, 250, 3)))
+    out("pngdiff", "rgb16", bytes([9, 5, 1, 1, 3]) + synth)
+    out("pngdiff", "grey8", bytes([30, 7, 0, 0, 255]) + bytes(range(0, 250, 3)))
+    out("pngdiff", "rgba8-split", bytes([17, 3, 3, 0, 2]) + synth[::-1])
     out("jpeg", "rgb.jpg", cv2.imencode(".jpg", rgb)[1].tobytes())
     out("jpeg", "grey.jpg", cv2.imencode(".jpg", g)[1].tobytes())
     out("jpeg", "progressive.jpg", cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes())

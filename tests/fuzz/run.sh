@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-20}
-runs="png:image jpeg:image json:json options:options config:config model:model multipart:multipart nifti:nifti dicom:dicom"
+runs="png:image jpeg:image pngdiff:pngdiff json:json options:options config:config model:model multipart:multipart nifti:nifti dicom:dicom"
 mkdir -p build/fuzz-findings
 status=0
 for run in $runs; do
